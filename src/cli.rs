@@ -1,0 +1,136 @@
+//! The command line: argument definitions (clap) and the commands that need no server.
+
+use std::io::{self, BufRead, Write};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::pattern::{self, EventError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A self-hosted event router in the class of Amazon EventBridge"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tools for the event pattern language.
+    Pattern {
+        #[command(subcommand)]
+        command: PatternCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PatternCommand {
+    /// Test patterns against events.
+    ///
+    /// Without options: reads JSON Lines on standard input, each `{"pattern": ..., "event": ...}`,
+    /// and writes one line per input line: `{"result": true}`, `{"result": false}` or
+    /// `{"error": "<reason>"}`. With --pattern and --event: tests one case and exits 0 on a match,
+    /// 1 on no match, 2 on an invalid pattern and 3 on an invalid event (reason on standard error).
+    Test(PatternTest),
+}
+
+#[derive(Debug, Args)]
+pub struct PatternTest {
+    /// The pattern: a file name, or the JSON text itself.
+    #[arg(long, requires = "event")]
+    pub pattern: Option<String>,
+    /// The event: a file name, or the JSON text itself.
+    #[arg(long, requires = "pattern")]
+    pub event: Option<String>,
+}
+
+/// The outcome of testing one pattern against one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestOutcome {
+    Match,
+    NoMatch,
+    InvalidPattern(String),
+    InvalidEvent(String),
+}
+
+impl TestOutcome {
+    /// Exit status of `pattern test --pattern … --event …`.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TestOutcome::Match => 0,
+            TestOutcome::NoMatch => 1,
+            TestOutcome::InvalidPattern(_) => 2,
+            TestOutcome::InvalidEvent(_) => 3,
+        }
+    }
+
+    fn to_line(&self) -> serde_json::Value {
+        match self {
+            TestOutcome::Match => serde_json::json!({"result": true}),
+            TestOutcome::NoMatch => serde_json::json!({"result": false}),
+            TestOutcome::InvalidPattern(reason) | TestOutcome::InvalidEvent(reason) => {
+                serde_json::json!({"error": reason})
+            }
+        }
+    }
+}
+
+/// Tests one pattern (JSON text, numbers as written) against one event (JSON text).
+pub fn test_pattern(pattern_text: &str, event_text: &str) -> TestOutcome {
+    let pattern = match pattern::parse(pattern_text) {
+        Ok(p) => p,
+        Err(e) => return TestOutcome::InvalidPattern(e.reason),
+    };
+    match pattern::matches(&pattern, event_text.as_bytes()) {
+        Ok(true) => TestOutcome::Match,
+        Ok(false) => TestOutcome::NoMatch,
+        Err(e @ (EventError::NotAnObject | EventError::NotUtf8 | EventError::Syntax(_))) => {
+            TestOutcome::InvalidEvent(e.to_string())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TestLine<'a> {
+    #[serde(borrow)]
+    pattern: &'a RawValue,
+    #[serde(borrow)]
+    event: &'a RawValue,
+}
+
+/// `pattern test` over JSON Lines: one answer line per input line, never stopping at a bad one.
+pub fn test_pattern_lines(input: impl BufRead, mut output: impl Write) -> io::Result<()> {
+    for line in input.split(b'\n') {
+        let mut line = line?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let outcome = match std::str::from_utf8(&line) {
+            Err(_) => TestOutcome::InvalidEvent("line is not valid UTF-8".into()),
+            Ok(text) => match serde_json::from_str::<TestLine<'_>>(text) {
+                Ok(case) => test_pattern(case.pattern.get(), case.event.get()),
+                Err(e) => TestOutcome::InvalidEvent(format!(
+                    "line is not a JSON object with \"pattern\" and \"event\": {e}"
+                )),
+            },
+        };
+        serde_json::to_writer(&mut output, &outcome.to_line())?;
+        output.write_all(b"\n")?;
+        output.flush()?;
+    }
+    Ok(())
+}
+
+/// Reads a `FILE_OR_JSON` argument: the file's contents if such a file exists, else the text.
+pub fn file_or_json(argument: &str) -> io::Result<String> {
+    let path = std::path::Path::new(argument);
+    if !argument.trim_start().starts_with(['{', '[', '"']) && path.is_file() {
+        return std::fs::read_to_string(path);
+    }
+    Ok(argument.to_owned())
+}

@@ -1,0 +1,8 @@
+//! Switchyard: a self-hosted event router in the class of Amazon EventBridge.
+//!
+//! Producers post events to a bus; rules made of EventBridge event patterns select them; each
+//! match is delivered to webhook targets. This crate is the library behind the `switchyard`
+//! binary, so tests and benchmarks drive the same code.
+
+pub mod cli;
+pub mod pattern;
