@@ -1,0 +1,151 @@
+//! Differential property test: for generated patterns and events, the compiled rule set and the
+//! reference evaluator always give the same answer. The vocabulary is small on purpose, so that
+//! generated events often hit the generated patterns (and their arrays, numbers and cases).
+
+use proptest::prelude::*;
+use switchyard::pattern::{self, Json, Limits, RuleSet};
+
+const KEYS: &[&str] = &["a", "b", "c", "a.b"];
+
+fn scalar() -> impl Strategy<Value = Json> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "x",
+            "y",
+            "xy",
+            "X",
+            "xY",
+            "",
+            "10.0.0.1",
+            "10.0.0.01",
+            "x*y",
+            "straße",
+            "STRASSE"
+        ])
+        .prop_map(|s| Json::String(s.into())),
+        prop::sample::select(vec![
+            "1",
+            "1.0",
+            "2",
+            "-0",
+            "0",
+            "5e0",
+            "5",
+            "1e300",
+            "9007199254740993",
+            "0.5"
+        ])
+        .prop_map(|n| Json::Number(n.into())),
+        any::<bool>().prop_map(Json::Bool),
+        Just(Json::Null),
+    ]
+}
+
+fn event_value() -> impl Strategy<Value = Json> {
+    scalar().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Json::Array),
+            prop::collection::vec((prop::sample::select(KEYS), inner), 0..4).prop_map(|m| {
+                Json::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
+        ]
+    })
+}
+
+fn event() -> impl Strategy<Value = Json> {
+    prop::collection::vec((prop::sample::select(KEYS), event_value()), 0..5)
+        .prop_map(|m| Json::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+}
+
+/// Condition-list elements, as JSON text.
+const CONDITIONS: &[&str] = &[
+    r#""x""#,
+    r#""xy""#,
+    r#""""#,
+    r#""10.0.0.1""#,
+    "1",
+    "5",
+    "0",
+    "9007199254740993",
+    "true",
+    "false",
+    "null",
+    r#"{"prefix":"x"}"#,
+    r#"{"prefix":""}"#,
+    r#"{"suffix":"y"}"#,
+    r#"{"suffix":"Y"}"#,
+    r#"{"equals-ignore-case":"XY"}"#,
+    r#"{"equals-ignore-case":"Straße"}"#,
+    r#"{"prefix":{"equals-ignore-case":"X"}}"#,
+    r#"{"suffix":{"equals-ignore-case":"y"}}"#,
+    r#"{"wildcard":"x*"}"#,
+    r#"{"wildcard":"*y"}"#,
+    r#"{"wildcard":"x\\*y"}"#,
+    r#"{"anything-but":"x"}"#,
+    r#"{"anything-but":["x","y"]}"#,
+    r#"{"anything-but":[1,2]}"#,
+    r#"{"anything-but":5}"#,
+    r#"{"anything-but":{"prefix":"x"}}"#,
+    r#"{"anything-but":{"suffix":"y"}}"#,
+    r#"{"anything-but":{"equals-ignore-case":"x"}}"#,
+    r#"{"anything-but":{"wildcard":"x*"}}"#,
+    r#"{"numeric":[">",0]}"#,
+    r#"{"numeric":[">=",1,"<",2]}"#,
+    r#"{"numeric":["=",5]}"#,
+    r#"{"numeric":["<",1e300]}"#,
+    r#"{"exists":true}"#,
+    r#"{"exists":false}"#,
+    r#"{"cidr":"10.0.0.0/24"}"#,
+];
+
+fn condition_list() -> impl Strategy<Value = Json> {
+    prop::collection::vec(prop::sample::select(CONDITIONS), 1..4).prop_map(|items| {
+        Json::Array(
+            items
+                .iter()
+                .map(|t| Json::parse(t).expect("valid condition"))
+                .collect(),
+        )
+    })
+}
+
+fn pattern_object(depth: u32) -> BoxedStrategy<Json> {
+    let field = (prop::sample::select(KEYS), condition_list()).prop_map(|(k, v)| (k.to_owned(), v));
+    if depth == 0 {
+        return prop::collection::vec(field, 1..3)
+            .prop_map(Json::Object)
+            .boxed();
+    }
+    let nested = (prop::sample::select(KEYS), pattern_object(depth - 1))
+        .prop_map(|(k, v)| (k.to_owned(), v));
+    let or = prop::collection::vec(pattern_object(depth - 1), 2..4)
+        .prop_map(|b| ("$or".to_owned(), Json::Array(b)));
+    prop::collection::vec(prop_oneof![4 => field, 2 => nested, 1 => or], 1..4)
+        .prop_map(Json::Object)
+        .boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn compiled_rule_set_agrees_with_the_reference(
+        patterns in prop::collection::vec(pattern_object(2), 1..6),
+        event in event(),
+    ) {
+        let limits = Limits::default();
+        let parsed: Vec<_> = patterns.iter().filter_map(|p| pattern::parse_json(p, &limits).ok()).collect();
+        prop_assume!(!parsed.is_empty());
+        let set = RuleSet::compile(parsed.iter().enumerate());
+        let text = event.to_string();
+        let mut compiled: Vec<usize> = set.matches_json(text.as_bytes()).unwrap().into_iter().copied().collect();
+        compiled.sort_unstable();
+        let expected: Vec<usize> = parsed
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| pattern::reference::matches(p, &event).unwrap())
+            .map(|(i, _)| i)
+            .collect();
+        prop_assert_eq!(compiled, expected, "event {}", text);
+    }
+}
