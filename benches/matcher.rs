@@ -1,1 +1,332 @@
-fn main() {}
+//! Matcher throughput on the shared citylots2 corpus, single-threaded, in release.
+//!
+//! `cargo bench --bench matcher [-- SET_NAME...]`
+//!
+//! For every rule set of `shared/bench-data/citylots2-synthetic-100k.expected.json` it first
+//! checks that each rule's match count equals event-ruler's (and exits non-zero if not), then
+//! reports events/s matching from raw JSON lines: the median and min–max of `BENCH_PASSES`
+//! (default 7) measured passes after one warm-up pass. Then the big CloudTrail event, and the
+//! scaling runs (10 to 10,000 exact rules, 1,000 mixed-operator rules) with the memory of each
+//! compiled set.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use switchyard::pattern::{self, Json, Limits, Pattern, RuleSet};
+
+fn shared() -> PathBuf {
+    std::env::var_os("SWITCHYARD_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join("bench-data")
+}
+
+fn get<'a>(json: &'a Json, key: &str) -> Option<&'a Json> {
+    match json {
+        Json::Object(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn text(json: Option<&Json>) -> &str {
+    match json {
+        Some(Json::String(s)) => s,
+        _ => "",
+    }
+}
+
+fn list(json: Option<&Json>) -> &[Json] {
+    match json {
+        Some(Json::Array(items)) => items,
+        _ => &[],
+    }
+}
+
+struct Rule {
+    pattern: Pattern,
+    expected: Option<u64>,
+}
+
+struct Passes {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn passes() -> usize {
+    std::env::var("BENCH_PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7)
+}
+
+/// Runs the events through the set `1 + passes()` times; returns the counts of the first pass and
+/// the events/s of the measured passes.
+fn run<R>(set: &RuleSet<R>, events: &[String]) -> (Vec<u64>, Passes) {
+    let mut matcher = set.matcher();
+    let mut counts = vec![0u64; set.len()];
+    let mut rates = Vec::new();
+    for pass in 0..=passes() {
+        let start = Instant::now();
+        for event in events {
+            let hits = matcher
+                .matches_str(event)
+                .expect("corpus events are JSON objects");
+            if pass == 0 {
+                for &i in hits {
+                    counts[i as usize] += 1;
+                }
+            }
+        }
+        if pass > 0 {
+            rates.push(events.len() as f64 / start.elapsed().as_secs_f64());
+        }
+    }
+    rates.sort_by(f64::total_cmp);
+    let passes = Passes {
+        median: rates[rates.len() / 2],
+        min: rates[0],
+        max: rates[rates.len() - 1],
+    };
+    (counts, passes)
+}
+
+fn human(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.2}M", rate / 1e6)
+    } else {
+        format!("{:.0}K", rate / 1e3)
+    }
+}
+
+fn main() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let dir = shared();
+    let started = Instant::now();
+    let mut gz = Vec::new();
+    std::fs::File::open(dir.join("citylots2-synthetic-100k.jlines.gz"))
+        .and_then(|f| flate2::read::GzDecoder::new(f).read_to_end(&mut gz))
+        .expect("read the citylots2 corpus from shared/bench-data");
+    let corpus = String::from_utf8(gz).expect("UTF-8 corpus");
+    let events: Vec<String> = corpus.lines().map(str::to_owned).collect();
+    drop(corpus);
+    eprintln!(
+        "loaded {} events in {:.1}s",
+        events.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let expected_text = std::fs::read_to_string(dir.join("citylots2-synthetic-100k.expected.json"))
+        .expect("expected counts");
+    let expected = Json::parse(&expected_text).expect("expected counts are JSON");
+    let limits = Limits::default();
+    let mut sets: Vec<(String, Vec<Rule>)> = Vec::new();
+    let mut skipped = Vec::new();
+    for set in list(get(&expected, "sets")) {
+        let name = text(get(set, "name")).to_owned();
+        let mut rules = Vec::new();
+        if let Some(union) = get(set, "union_of") {
+            for part in list(Some(union)) {
+                let (_, part_rules) = sets
+                    .iter()
+                    .find(|(n, _)| n == text(Some(part)))
+                    .expect("union part defined before");
+                rules.extend(part_rules.iter().map(|r| Rule {
+                    pattern: r.pattern.clone(),
+                    expected: r.expected,
+                }));
+            }
+        } else {
+            let mut ok = true;
+            for rule in list(get(set, "rules")) {
+                let expected = match get(rule, "expected_matches") {
+                    Some(Json::Number(n)) => n.parse().ok(),
+                    _ => None,
+                };
+                match pattern::parse_json(get(rule, "pattern").expect("pattern"), &limits) {
+                    Ok(p) => rules.push(Rule {
+                        pattern: p,
+                        expected,
+                    }),
+                    Err(e) => {
+                        skipped.push(format!("{name}: {}", e.reason));
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok && rules.is_empty() {
+                skipped.push(format!("{name}: no rules of its own (quamina's older `shellstyle` spelling of WILDCARD)"));
+            }
+            if !ok || rules.is_empty() {
+                continue;
+            }
+        }
+        sets.push((name, rules));
+    }
+
+    println!(
+        "| set (rules) | events/s median | min–max ({} passes) | counts |",
+        passes()
+    );
+    println!("|---|---|---|---|");
+    let mut failed = false;
+    for (name, rules) in &sets {
+        if !filter.is_empty() && !filter.iter().any(|f| f == name) {
+            continue;
+        }
+        let set = RuleSet::compile(rules.iter().enumerate().map(|(i, r)| (i, &r.pattern)));
+        let (counts, p) = run(&set, &events);
+        let wrong: Vec<String> = rules
+            .iter()
+            .zip(&counts)
+            .enumerate()
+            .filter(|(_, (r, c))| r.expected.is_some_and(|e| e != **c))
+            .map(|(i, (r, c))| {
+                format!(
+                    "rule {i}: {c} matches, event-ruler {}",
+                    r.expected.unwrap_or(0)
+                )
+            })
+            .collect();
+        let verdict = if wrong.is_empty() {
+            "all equal to event-ruler".to_owned()
+        } else {
+            wrong.join("; ")
+        };
+        failed |= !wrong.is_empty();
+        println!(
+            "| {name} ({}) | {} | {}–{} | {verdict} |",
+            rules.len(),
+            human(p.median),
+            human(p.min),
+            human(p.max)
+        );
+    }
+    for s in &skipped {
+        println!("| {s} (not an EventBridge operator) | n/a | | |");
+    }
+
+    if filter.is_empty() || filter.iter().any(|f| f == "CLOUDTRAIL") {
+        cloudtrail(&dir);
+    }
+    if filter.is_empty() || filter.iter().any(|f| f == "SCALING") {
+        scaling(&events);
+    }
+    if failed {
+        eprintln!("MATCH COUNTS DIFFER FROM event-ruler");
+        std::process::exit(1);
+    }
+}
+
+fn cloudtrail(dir: &std::path::Path) {
+    let pattern = pattern::parse(
+        &std::fs::read_to_string(dir.join("big-cloudtrail-event-pattern.json")).unwrap(),
+    )
+    .unwrap();
+    let event = std::fs::read_to_string(dir.join("big-cloudtrail-event.json")).unwrap();
+    let set = RuleSet::compile([(0usize, &pattern)]);
+    let mut matcher = set.matcher();
+    for _ in 0..200 {
+        assert_eq!(
+            matcher.matches_str(&event).unwrap().len(),
+            1,
+            "the CloudTrail event must match"
+        );
+    }
+    let mut times = Vec::new();
+    for _ in 0..passes() {
+        let start = Instant::now();
+        for _ in 0..2000 {
+            matcher.matches_str(&event).unwrap();
+        }
+        times.push(start.elapsed().as_secs_f64() / 2000.0 * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "\nBig CloudTrail event ({} bytes), 6-field pattern: {:.3} ms per event (median of {} × 2,000; min {:.3}, max {:.3})",
+        event.len(),
+        times[times.len() / 2],
+        times.len(),
+        times[0],
+        times[times.len() - 1]
+    );
+}
+
+/// Exact-match rules on MAPBLKLOT drawn from the corpus, and a mixed-operator set.
+fn scaling(events: &[String]) {
+    let mut values: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in events {
+        if let Some(start) = e.find("\"MAPBLKLOT\":\"") {
+            let rest = &e[start + 13..];
+            let v = &rest[..rest.find('"').unwrap_or(0)];
+            if seen.insert(v.to_owned()) {
+                values.push(v.to_owned());
+            }
+        }
+    }
+    println!(
+        "\n| rule set | rules | events/s median | min–max | matches per pass | compiled set heap |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for n in [10usize, 100, 1000, 10000] {
+        let patterns: Vec<Pattern> = values
+            .iter()
+            .take(n)
+            .map(|v| {
+                pattern::parse(&format!(r#"{{"properties":{{"MAPBLKLOT":["{v}"]}}}}"#)).unwrap()
+            })
+            .collect();
+        report("exact MAPBLKLOT", &patterns, events);
+    }
+    report("mixed operators", &mixed_rules(&values, 1000), events);
+}
+
+fn mixed_rules(values: &[String], n: usize) -> Vec<Pattern> {
+    let streets = [
+        "HYDE", "MASON", "FULTON", "MARKET", "MISSION", "VALENCIA", "FOLSOM", "HOWARD", "GEARY",
+        "POLK",
+    ];
+    (0..n)
+        .map(|i| {
+            let v = &values[i % values.len()];
+            let s = streets[i % streets.len()];
+            let text = match i % 10 {
+                0 => format!(r#"{{"properties":{{"MAPBLKLOT":[{{"prefix":"{}"}}]}}}}"#, &v[..4.min(v.len())]),
+                1 => format!(r#"{{"properties":{{"STREET":[{{"suffix":"{}"}}]}}}}"#, &s[s.len() - 2..]),
+                2 => format!(r#"{{"properties":{{"STREET":[{{"equals-ignore-case":"{}"}}]}}}}"#, s.to_lowercase()),
+                3 => format!(r#"{{"properties":{{"MAPBLKLOT":[{{"anything-but":["{v}"]}}],"STREET":["{s}"]}}}}"#),
+                4 => format!(
+                    r#"{{"geometry":{{"firstCoordinates":{{"x":[{{"numeric":[">",-122.{:03},"<",-122.{:03}]}}]}}}}}}"#,
+                    500 - i % 100,
+                    400 - i % 100
+                ),
+                5 => format!(r#"{{"properties":{{"MAPBLKLOT":[{{"wildcard":"{}*{}"}}]}}}}"#, &v[..2], &v[v.len() - 1..]),
+                6 => format!(r#"{{"properties":{{"STREET":["{s}"],"ODD_EVEN":["{}"]}}}}"#, if i % 2 == 0 { "E" } else { "O" }),
+                7 => format!(r#"{{"properties":{{"ST_TYPE":[{{"exists":false}}],"STREET":[{{"prefix":"{}"}}]}}}}"#, &s[..2]),
+                8 => format!(r#"{{"$or":[{{"properties":{{"BLOCK_NUM":["{}"]}}}},{{"properties":{{"LOT_NUM":["{:03}"]}}}}]}}"#, &v[..4.min(v.len())], i % 60),
+                _ => format!(r#"{{"geometry":{{"type":["Polygon"]}},"properties":{{"MAPBLKLOT":["{v}"]}}}}"#),
+            };
+            pattern::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"))
+        })
+        .collect()
+}
+
+fn report(label: &str, patterns: &[Pattern], events: &[String]) {
+    let set = RuleSet::compile(patterns.iter().enumerate());
+    let (counts, p) = run(&set, events);
+    println!(
+        "| {label} | {} | {} | {}–{} | {} | {:.1} KiB |",
+        patterns.len(),
+        human(p.median),
+        human(p.min),
+        human(p.max),
+        counts.iter().sum::<u64>(),
+        set.approx_heap_bytes() as f64 / 1024.0
+    );
+}
