@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::pattern::{self, EventError};
+use crate::pattern;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,9 +89,7 @@ pub fn test_pattern(pattern_text: &str, event_text: &str) -> TestOutcome {
     match pattern::matches(&pattern, event_text.as_bytes()) {
         Ok(true) => TestOutcome::Match,
         Ok(false) => TestOutcome::NoMatch,
-        Err(e @ (EventError::NotAnObject | EventError::NotUtf8 | EventError::Syntax(_))) => {
-            TestOutcome::InvalidEvent(e.to_string())
-        }
+        Err(e) => TestOutcome::InvalidEvent(e.to_string()),
     }
 }
 

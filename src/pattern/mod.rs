@@ -58,16 +58,7 @@ pub fn parse_json(json: &Json, limits: &Limits) -> Result<Pattern, PatternError>
 /// Parses a pattern given as a `serde_json::Value`. The length limit applies to its compact
 /// serialisation; numbers are as serde_json holds them.
 pub fn parse_value(value: &serde_json::Value, limits: &Limits) -> Result<Pattern, PatternError> {
-    let length = serde_json::to_string(value).map(|s| s.len()).unwrap_or(0);
-    if length > limits.max_pattern_bytes {
-        return Err(PatternError::new(
-            "",
-            format!(
-                "Event pattern is {length} bytes long; the limit is {}",
-                limits.max_pattern_bytes
-            ),
-        ));
-    }
+    parse::check_length(serde_json::to_string(value).map_or(0, |s| s.len()), limits)?;
     parse::parse_json(&Json::from_value(value), limits)
 }
 

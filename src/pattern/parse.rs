@@ -22,7 +22,7 @@ pub struct Limits {
     pub max_or_combinations: usize,
     /// Wildcard complexity per field of one rule (AWS refuses 11, accepts 7; event-ruler's README uses 10).
     pub max_wildcard_complexity: usize,
-    /// Leaf paths in one sub-rule; the matcher tracks them in a 64-bit set.
+    /// Leaf paths in one sub-rule; the matcher tracks them in a 64-bit set, so at most 64.
     pub max_fields_per_subrule: usize,
 }
 
@@ -70,18 +70,23 @@ pub const TOO_COMPLEX: &str = "Rule is too complex - try using fewer wildcard ch
 
 /// Parses pattern text.
 pub fn parse_str(text: &str, limits: &Limits) -> Result<Pattern, PatternError> {
-    if text.len() > limits.max_pattern_bytes {
+    check_length(text.len(), limits)?;
+    let json = Json::parse(text).map_err(|e| PatternError::syntax(&e))?;
+    parse_json(&json, limits)
+}
+
+/// Refuses pattern text longer than the limit.
+pub fn check_length(bytes: usize, limits: &Limits) -> Result<(), PatternError> {
+    if bytes > limits.max_pattern_bytes {
         return Err(PatternError::new(
             "",
             format!(
-                "Event pattern is {} bytes long; the limit is {}",
-                text.len(),
+                "Event pattern is {bytes} bytes long; the limit is {}",
                 limits.max_pattern_bytes
             ),
         ));
     }
-    let json = Json::parse(text).map_err(|e| PatternError::syntax(&e))?;
-    parse_json(&json, limits)
+    Ok(())
 }
 
 /// Parses an already-read JSON pattern (number text as written).
@@ -100,14 +105,16 @@ pub fn parse_json(json: &Json, limits: &Limits) -> Result<Pattern, PatternError>
         wildcards,
         ..
     } = parser;
+    // The matcher tracks a sub-rule's fields in a 64-bit set, whatever the configured limit.
+    let max_fields = limits.max_fields_per_subrule.min(64);
     for rule in &subrules {
-        if rule.len() > limits.max_fields_per_subrule {
+        if rule.len() > max_fields {
             return Err(PatternError::new(
                 "",
                 format!(
                     "Pattern has {} fields in one branch; the limit is {}",
                     rule.len(),
-                    limits.max_fields_per_subrule
+                    max_fields
                 ),
             ));
         }
@@ -613,4 +620,23 @@ fn anything_but_operator(
                 .collect::<Result<_, _>>()?,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_raised_field_limit_still_stops_at_64() {
+        let limits = Limits {
+            max_fields_per_subrule: 1000,
+            ..Limits::default()
+        };
+        let fields: Vec<String> = (0..65).map(|i| format!("\"f{i}\":[1]")).collect();
+        let err = parse_str(&format!("{{{}}}", fields.join(",")), &limits).unwrap_err();
+        assert_eq!(
+            err.reason,
+            "Pattern has 65 fields in one branch; the limit is 64"
+        );
+    }
 }
