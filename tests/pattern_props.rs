@@ -149,3 +149,98 @@ proptest! {
         prop_assert_eq!(compiled, expected, "event {}", text);
     }
 }
+
+/// Arbitrary text mixing JSON punctuation, escapes and multi-byte characters.
+fn junk() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            ":",
+            ",",
+            "\"",
+            "\\",
+            "\\u",
+            "d83d",
+            "\\ude80",
+            "a",
+            "é",
+            "😀",
+            "1",
+            "-",
+            ".",
+            "e",
+            "true",
+            "nul",
+            " ",
+            "\n",
+            "\u{1}",
+            "\"a\"",
+            "{\"a\":",
+            "[1,",
+            "\"prefix\"",
+            "\"$or\"",
+        ]),
+        0..40,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// Bad input is refused, never fatal: no text makes parsing or matching panic, and text that
+    /// is not a JSON object is always an error rather than an answer.
+    #[test]
+    fn arbitrary_text_never_panics(pattern_text in junk(), event_text in junk()) {
+        let parsed = pattern::parse(&pattern_text);
+        if let Ok(p) = &parsed {
+            let set = RuleSet::compile([((), p)]);
+            let answer = set.matches_json(event_text.as_bytes());
+            let is_object = matches!(Json::parse(&event_text), Ok(Json::Object(_)));
+            prop_assert_eq!(answer.is_ok(), is_object, "event {:?}", event_text);
+        }
+        // The same text as an event against a fixed pattern.
+        let fixed = pattern::parse(r#"{"a": [{"prefix": ""}, {"exists": false}], "b": {"c": [1]}}"#).unwrap();
+        let set = RuleSet::compile([((), &fixed)]);
+        let is_object = matches!(Json::parse(&pattern_text), Ok(Json::Object(_)));
+        prop_assert_eq!(set.matches_json(pattern_text.as_bytes()).is_ok(), is_object);
+    }
+}
+
+/// Nesting up to `json::MAX_DEPTH` (1,000 levels, PutEvents' bound) is walked recursively; deeper
+/// events are refused. A release build stays within the 2 MiB stack of a tokio worker thread;
+/// unoptimised builds have larger frames, so the debug run of this test gets 8 MiB.
+#[test]
+fn deeply_nested_events_are_refused_without_exhausting_the_stack() {
+    let stack = if cfg!(debug_assertions) {
+        8 << 20
+    } else {
+        2 << 20
+    };
+    std::thread::Builder::new()
+        .stack_size(stack)
+        .spawn(|| {
+            let p = pattern::parse(r#"{"a": [{"exists": true}]}"#).unwrap();
+            let set = RuleSet::compile([((), &p)]);
+            for (open, close) in [("[", "]"), ("{\"x\":", "}"), ("{\"a\":", "}")] {
+                let event = format!(
+                    "{{\"a\":{}1{}}}",
+                    open.repeat(100_000),
+                    close.repeat(100_000)
+                );
+                assert!(
+                    set.matches_json(event.as_bytes()).is_err(),
+                    "nesting with {open} should be refused"
+                );
+                assert!(Json::parse(&event).is_err());
+            }
+            let deep = format!("{{\"a\":{}1{}}}", "[".repeat(998), "]".repeat(998));
+            assert_eq!(set.matches_json(deep.as_bytes()).unwrap().len(), 1);
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+}
