@@ -49,6 +49,9 @@ struct Hit {
 
 const END: u32 = u32::MAX;
 
+/// The most conditions one sub-rule may have: [`consistent`] tracks them as bits of a `u64`.
+pub(crate) const MAX_CONDITIONS_PER_SUBRULE: usize = u64::BITS as usize;
+
 impl<R> RuleSet<R> {
     pub fn matcher(&self) -> Matcher<'_, R> {
         Matcher {
@@ -284,7 +287,7 @@ impl<R> LeafSink for Sink<'_, R> {
 /// together inside it; an array offers the union over its elements; sibling arrays and the
 /// element's own leaves combine freely. Sets are bit masks, kept as antichains of maximal sets.
 fn consistent(s: &Scratch, first: u32, count: u32) -> bool {
-    let full: u64 = if count >= 64 {
+    let full: u64 = if count as usize >= MAX_CONDITIONS_PER_SUBRULE {
         u64::MAX
     } else {
         (1u64 << count) - 1

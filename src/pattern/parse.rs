@@ -10,6 +10,7 @@ use super::casefold::CaseFold;
 use super::error::PatternError;
 use super::ip::{IpRange, parse_ip};
 use super::json::Json;
+use super::matcher::MAX_CONDITIONS_PER_SUBRULE;
 use super::number;
 use super::wildcard::{self, Wildcard};
 
@@ -32,7 +33,7 @@ impl Default for Limits {
             max_pattern_bytes: 4096,
             max_or_combinations: 1000,
             max_wildcard_complexity: 10,
-            max_fields_per_subrule: 64,
+            max_fields_per_subrule: MAX_CONDITIONS_PER_SUBRULE,
         }
     }
 }
@@ -106,7 +107,9 @@ pub fn parse_json(json: &Json, limits: &Limits) -> Result<Pattern, PatternError>
         ..
     } = parser;
     // The matcher tracks a sub-rule's fields in a 64-bit set, whatever the configured limit.
-    let max_fields = limits.max_fields_per_subrule.min(64);
+    let max_fields = limits
+        .max_fields_per_subrule
+        .min(MAX_CONDITIONS_PER_SUBRULE);
     for rule in &subrules {
         if rule.len() > max_fields {
             return Err(PatternError::new(
