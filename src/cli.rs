@@ -6,6 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use std::path::PathBuf;
+
+use crate::config::{DatabaseArgs, LogArgs, ServeArgs};
 use crate::pattern;
 
 #[derive(Debug, Parser)]
@@ -17,14 +20,59 @@ use crate::pattern;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the router: the REST API, ingest and rule matching.
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Rules as code.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Tools for the event pattern language.
     Pattern {
         #[command(subcommand)]
         command: PatternCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it (it is shown only this once).
+    Create {
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Make the rules in the database match the rule files in DIR (.json, .yaml, .yml).
+    Apply {
+        /// The folder of rule files.
+        dir: PathBuf,
+        /// Also delete rules (on any bus) that no file defines.
+        #[arg(long)]
+        prune: bool,
+        /// Print what would change without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
 }
 

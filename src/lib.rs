@@ -4,5 +4,16 @@
 //! match is delivered to webhook targets. This crate is the library behind the `switchyard`
 //! binary, so tests and benchmarks drive the same code.
 
+pub mod api;
+pub mod app;
+pub mod auth;
 pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod ingest;
 pub mod pattern;
+pub mod rules_files;
+pub mod ruleset;
+pub mod state;
+pub mod store;
+pub mod telemetry;

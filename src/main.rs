@@ -1,42 +1,193 @@
+use std::future::Future;
 use std::io;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
-use switchyard::cli::{self, Cli, Command, PatternCommand};
+use switchyard::app::Application;
+use switchyard::cli::{self, Cli, Command, PatternCommand, RulesCommand, TokenCommand};
+use switchyard::config::{Database, DatabaseArgs, EMBEDDED_DATABASE};
+use switchyard::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
+use switchyard::{auth, rules_files, store, telemetry};
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    match args.command {
-        Command::Pattern {
-            command: PatternCommand::Test(test),
-        } => match (test.pattern, test.event) {
-            (Some(pattern), Some(event)) => {
-                let (pattern, event) =
-                    match (cli::file_or_json(&pattern), cli::file_or_json(&event)) {
-                        (Ok(p), Ok(e)) => (p, e),
-                        (Err(e), _) | (_, Err(e)) => {
-                            eprintln!("switchyard: cannot read input: {e}");
-                            return ExitCode::from(3);
-                        }
-                    };
-                let outcome = cli::test_pattern(&pattern, &event);
-                match &outcome {
-                    cli::TestOutcome::InvalidPattern(reason) => {
-                        eprintln!("invalid pattern: {reason}")
-                    }
-                    cli::TestOutcome::InvalidEvent(reason) => eprintln!("invalid event: {reason}"),
-                    _ => {}
+    if let Command::Pattern {
+        command: PatternCommand::Test(test),
+    } = args.command
+    {
+        return pattern_test(test);
+    }
+    let filter = match args.log.validate() {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("switchyard: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(filter, args.log.log_format);
+    match run(args.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("switchyard: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(serve) => {
+            let config = serve.validate()?;
+            let (_cluster, options) = open_database(&config.database)?;
+            runtime()?.block_on(async {
+                let mut app = Application::build(config, options).await?;
+                if let Some(token) = app.take_generated_token() {
+                    eprintln!(
+                        "\nswitchyard: generated the first admin API token (shown only now; store it safely):\n\n    {token}\n"
+                    );
                 }
-                ExitCode::from(outcome.exit_code())
+                app.run_until_stopped(shutdown_signal()).await?;
+                anyhow::Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Migrate(database) => with_pool(&database, |pool| async move {
+            store::migrate(&pool).await?;
+            eprintln!("switchyard: migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Token {
+            command: TokenCommand::Create { name, database },
+        } => with_pool(&database, |pool| async move {
+            store::migrate(&pool).await?;
+            let token = auth::create_token(&pool, &name).await?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Rules {
+            command:
+                RulesCommand::Apply {
+                    dir,
+                    prune,
+                    dry_run,
+                    database,
+                },
+        } => {
+            let files = rules_files::load_dir(&dir)?;
+            with_pool(&database, |pool| async move {
+                store::migrate(&pool).await?;
+                let plan = rules_files::apply(&pool, &files, prune, dry_run).await?;
+                let verb = if dry_run { "would " } else { "" };
+                for change in &plan.changes {
+                    println!("{verb}{change}");
+                }
+                println!(
+                    "{} change(s) {}, {} rule(s) unchanged",
+                    plan.changes.len(),
+                    if dry_run { "planned" } else { "applied" },
+                    plan.unchanged
+                );
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Pattern { .. } => unreachable!("handled before logging is set up"),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Connection options for the configured database. With no DATABASE_URL this starts the local
+/// cluster, on this (the main) thread: the cluster stops when that thread's process ends.
+fn open_database(
+    database: &Database,
+) -> anyhow::Result<(Option<EmbeddedPostgres>, sqlx::postgres::PgConnectOptions)> {
+    match database {
+        Database::Url(options) => Ok((None, (**options).clone())),
+        Database::Embedded { cluster_dir } => {
+            let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
+                data_dir: cluster_dir.clone(),
+                durable: true,
+            })
+            .context("starting the local PostgreSQL")?;
+            runtime()?
+                .block_on(embedded::ensure_database(
+                    &cluster.connect_options("postgres"),
+                    EMBEDDED_DATABASE,
+                ))
+                .context("creating the database")?;
+            tracing::info!(dir = %cluster_dir.display(), "local PostgreSQL started");
+            let options = cluster.connect_options(EMBEDDED_DATABASE);
+            Ok((Some(cluster), options))
+        }
+    }
+}
+
+fn with_pool<F, Fut>(database: &DatabaseArgs, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(sqlx::PgPool) -> Fut,
+    Fut: Future<Output = anyhow::Result<ExitCode>>,
+{
+    let database = database.validate().map_err(anyhow::Error::msg)?;
+    let (_cluster, options) = open_database(&database)?;
+    runtime()?.block_on(async {
+        let pool = store::connect(options, 2)
+            .await
+            .context("connecting to the database")?;
+        let result = f(pool.clone()).await;
+        pool.close().await;
+        result
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
             }
-            _ => match cli::test_pattern_lines(io::stdin().lock(), io::stdout().lock()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("switchyard: {e}");
-                    ExitCode::FAILURE
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn pattern_test(test: cli::PatternTest) -> ExitCode {
+    match (test.pattern, test.event) {
+        (Some(pattern), Some(event)) => {
+            let (pattern, event) = match (cli::file_or_json(&pattern), cli::file_or_json(&event)) {
+                (Ok(p), Ok(e)) => (p, e),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("switchyard: cannot read input: {e}");
+                    return ExitCode::from(3);
                 }
-            },
+            };
+            let outcome = cli::test_pattern(&pattern, &event);
+            match &outcome {
+                cli::TestOutcome::InvalidPattern(reason) => eprintln!("invalid pattern: {reason}"),
+                cli::TestOutcome::InvalidEvent(reason) => eprintln!("invalid event: {reason}"),
+                _ => {}
+            }
+            ExitCode::from(outcome.exit_code())
+        }
+        _ => match cli::test_pattern_lines(io::stdin().lock(), io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("switchyard: {e}");
+                ExitCode::FAILURE
+            }
         },
     }
 }

@@ -1,0 +1,146 @@
+//! `/v1/buses…`: create, read, list, delete buses.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::extract::{ApiPath, ApiQuery, JsonText};
+use super::problem::ApiError;
+use crate::domain::{BusName, FieldError};
+use crate::state::AppState;
+use crate::store::{self, buses::BusRow, buses::Deleted};
+
+pub const DEFAULT_BUS: &str = "default";
+const MAX_DESCRIPTION: usize = 512;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/buses", get(list))
+        .route("/buses/{bus}", get(read).put(put).delete(delete))
+}
+
+#[derive(Serialize)]
+pub struct BusOut {
+    name: String,
+    description: String,
+    rule_count: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl From<BusRow> for BusOut {
+    fn from(row: BusRow) -> Self {
+        BusOut {
+            name: row.name,
+            description: row.description,
+            rule_count: row.rule_count,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BusIn {
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let buses: Vec<BusOut> = store::buses::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(BusOut::from)
+        .collect();
+    Ok(Json(serde_json::json!({ "buses": buses })).into_response())
+}
+
+async fn read(
+    State(state): State<AppState>,
+    ApiPath(bus): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    match store::buses::get(&mut conn, &bus).await? {
+        Some(row) => Ok(Json(BusOut::from(row)).into_response()),
+        None => Err(bus_not_found(&bus)),
+    }
+}
+
+async fn put(
+    State(state): State<AppState>,
+    ApiPath(bus): ApiPath<String>,
+    body: Option<JsonText>,
+) -> Result<Response, ApiError> {
+    let name = BusName::parse(&bus).map_err(|e| ApiError::parameter("bus", e))?;
+    let input = match body {
+        Some(JsonText(text)) if !text.trim().is_empty() => {
+            super::extract::parse_body::<BusIn>(&text)?
+        }
+        _ => BusIn {
+            description: String::new(),
+        },
+    };
+    if input.description.chars().count() > MAX_DESCRIPTION {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/description",
+            format!("must be at most {MAX_DESCRIPTION} characters"),
+        )]));
+    }
+    let mut tx = state.pool.begin().await?;
+    let created = store::buses::upsert(&mut tx, name.as_str(), &input.description).await?;
+    let row = store::buses::get(&mut tx, name.as_str())
+        .await?
+        .ok_or_else(|| bus_not_found(&bus))?;
+    tx.commit().await?;
+    state.snapshots.refresh().await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(BusOut::from(row))).into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    ApiPath(bus): ApiPath<String>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
+) -> Result<Response, ApiError> {
+    if bus == DEFAULT_BUS {
+        return Err(ApiError::conflict(
+            "the default bus always exists and cannot be deleted",
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let outcome = store::buses::delete(&mut tx, &bus, query.force).await?;
+    tx.commit().await?;
+    match outcome {
+        Deleted::Deleted => {
+            state.snapshots.refresh().await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Deleted::NotFound => Err(bus_not_found(&bus)),
+        Deleted::HasRules(n) => Err(ApiError::conflict(format!(
+            "bus {bus:?} has {n} rule(s); delete them first or pass ?force=true to delete them with it"
+        ))),
+    }
+}
+
+pub fn bus_not_found(bus: &str) -> ApiError {
+    ApiError::not_found(format!("no bus named {bus:?}"))
+}

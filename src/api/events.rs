@@ -1,0 +1,164 @@
+//! `POST /v1/buses/{bus}/events` (ingest) and `GET /v1/events/{id}` (the event trace).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::buses::bus_not_found;
+use super::extract::{ApiPath, JsonText};
+use super::problem::ApiError;
+use crate::domain::FieldError;
+use crate::ingest::{self, EntryOutcome, IngestError, MAX_ENTRIES};
+use crate::state::AppState;
+use crate::store::{self, events::AttemptRow, events::DeliveryRow};
+
+pub fn routes(max_request_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/buses/{bus}/events",
+            post(put_events).layer(DefaultBodyLimit::max(max_request_bytes)),
+        )
+        .route("/events/{id}", get(trace))
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EntryOut {
+    Accepted {
+        event_id: Uuid,
+    },
+    Failed {
+        error_code: &'static str,
+        error_message: String,
+    },
+}
+
+#[derive(Serialize)]
+struct PutEventsOut {
+    failed_entry_count: usize,
+    entries: Vec<EntryOut>,
+}
+
+async fn put_events(
+    State(state): State<AppState>,
+    ApiPath(bus): ApiPath<String>,
+    JsonText(body): JsonText,
+) -> Result<Response, ApiError> {
+    let top: BTreeMap<String, &RawValue> = serde_json::from_str(&body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_body("the body must be an event object or {\"entries\": [...]}")
+        } else {
+            ApiError::bad_body(format!("the body is not valid JSON: {e}"))
+        }
+    })?;
+    let single: [&RawValue; 1];
+    let entries: Vec<&RawValue>;
+    let entries: &[&RawValue] = match top.get("entries") {
+        Some(raw) => {
+            if let Some(other) = top.keys().find(|k| *k != "entries") {
+                return Err(ApiError::validation(vec![FieldError::new(
+                    crate::domain::pointer("", other),
+                    "a batch has only `entries`",
+                )]));
+            }
+            entries = serde_json::from_str(raw.get()).map_err(|_| {
+                ApiError::validation(vec![FieldError::new(
+                    "/entries",
+                    "must be an array of events",
+                )])
+            })?;
+            if entries.is_empty() || entries.len() > MAX_ENTRIES {
+                return Err(ApiError::validation(vec![FieldError::new(
+                    "/entries",
+                    format!(
+                        "must hold 1 to {MAX_ENTRIES} entries; found {}",
+                        entries.len()
+                    ),
+                )]));
+            }
+            &entries
+        }
+        None => {
+            single = [serde_json::from_str(&body).map_err(|e| ApiError::bad_body(e.to_string()))?];
+            &single
+        }
+    };
+    let outcomes = ingest::ingest(&state.pool, &state.snapshots, &state.ingest, &bus, entries)
+        .await
+        .map_err(|error| match error {
+            IngestError::BusNotFound(bus) => bus_not_found(&bus),
+            IngestError::Store(error) => ApiError::from(error),
+        })?;
+    let failed = outcomes
+        .iter()
+        .filter(|o| matches!(o, EntryOutcome::Failed(_)))
+        .count();
+    let entries: Vec<EntryOut> = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            EntryOutcome::Accepted(event_id) => EntryOut::Accepted { event_id },
+            EntryOutcome::Failed(error) => EntryOut::Failed {
+                error_code: error.code,
+                error_message: error.message,
+            },
+        })
+        .collect();
+    Ok(Json(PutEventsOut {
+        failed_entry_count: failed,
+        entries,
+    })
+    .into_response())
+}
+
+#[derive(Serialize)]
+struct DeliveryOut {
+    #[serde(flatten)]
+    delivery: DeliveryRow,
+    attempt_log: Vec<AttemptRow>,
+}
+
+#[derive(Serialize)]
+struct TraceOut {
+    event: Box<RawValue>,
+    bus: String,
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: OffsetDateTime,
+    matched_rules: Vec<String>,
+    deliveries: Vec<DeliveryOut>,
+}
+
+async fn trace(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found(format!("no event with id {id:?}"));
+    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let mut conn = state.pool.acquire().await?;
+    let trace = store::events::trace(&mut conn, uuid)
+        .await?
+        .ok_or_else(not_found)?;
+    let event = RawValue::from_string(trace.event.body).map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(TraceOut {
+        event,
+        bus: trace.event.bus,
+        received_at: trace.event.received_at,
+        matched_rules: trace.event.matched_rules.0,
+        deliveries: trace
+            .deliveries
+            .into_iter()
+            .map(|(delivery, attempt_log)| DeliveryOut {
+                delivery,
+                attempt_log,
+            })
+            .collect(),
+    })
+    .into_response())
+}

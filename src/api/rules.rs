@@ -1,0 +1,173 @@
+//! `/v1/buses/{bus}/rules…`: create or replace, read, list, delete rules with their targets.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use super::buses::bus_not_found;
+use super::extract::{ApiPath, ApiQuery, JsonText};
+use super::problem::ApiError;
+use crate::domain::{self, RuleName, RuleState, Target};
+use crate::state::AppState;
+use crate::store::{self, rules::Put, rules::RuleRecord};
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 100;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/buses/{bus}/rules", get(list)).route(
+        "/buses/{bus}/rules/{rule}",
+        get(read).put(put).delete(delete),
+    )
+}
+
+/// A rule as the API shows it.
+#[derive(Serialize)]
+pub struct RuleOut {
+    bus: String,
+    name: String,
+    description: String,
+    event_pattern: Box<RawValue>,
+    state: RuleState,
+    targets: Vec<Target>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<RuleRecord> for RuleOut {
+    type Error = ApiError;
+
+    fn try_from(record: RuleRecord) -> Result<Self, ApiError> {
+        let event_pattern =
+            RawValue::from_string(record.rule.event_pattern).map_err(|e| ApiError::internal(&e))?;
+        Ok(RuleOut {
+            bus: record.bus,
+            name: record.name,
+            description: record.rule.description,
+            event_pattern,
+            state: record.rule.state,
+            targets: record.rule.targets,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    prefix: String,
+    limit: Option<i64>,
+    next_token: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiPath(bus): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::parameter(
+            "limit",
+            format!("must be from 1 to {MAX_PAGE}"),
+        ));
+    }
+    let mut conn = state.pool.acquire().await?;
+    if store::buses::get(&mut conn, &bus).await?.is_none() {
+        return Err(bus_not_found(&bus));
+    }
+    // One more than asked tells whether another page exists.
+    let mut records = store::rules::list(
+        &mut conn,
+        &bus,
+        &query.prefix,
+        query.next_token.as_deref(),
+        limit + 1,
+    )
+    .await?;
+    let next_token = if records.len() as i64 > limit {
+        records.truncate(limit as usize);
+        records.last().map(|r| r.name.clone())
+    } else {
+        None
+    };
+    let rules = records
+        .into_iter()
+        .map(RuleOut::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(serde_json::json!({ "rules": rules, "next_token": next_token })).into_response())
+}
+
+async fn read(
+    State(state): State<AppState>,
+    ApiPath((bus, rule)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    match store::rules::get(&mut conn, &bus, &rule).await? {
+        Some(record) => Ok(Json(RuleOut::try_from(record)?).into_response()),
+        None => Err(rule_not_found(&mut conn, &bus, &rule).await),
+    }
+}
+
+async fn put(
+    State(state): State<AppState>,
+    ApiPath((bus, rule)): ApiPath<(String, String)>,
+    JsonText(body): JsonText,
+) -> Result<Response, ApiError> {
+    let name = RuleName::parse(&rule).map_err(|e| ApiError::parameter("rule", e))?;
+    let parsed = domain::parse_rule(&body)?;
+    let mut tx = state.pool.begin().await?;
+    let outcome = store::rules::put(&mut tx, &bus, name.as_str(), &parsed).await?;
+    let status = match outcome {
+        Put::BusNotFound => return Err(bus_not_found(&bus)),
+        Put::Created => StatusCode::CREATED,
+        Put::Replaced => StatusCode::OK,
+    };
+    let record = store::rules::get(&mut tx, &bus, name.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no rule named {rule:?} on bus {bus:?}")))?;
+    tx.commit().await?;
+    // Read your writes: this process matches with the new rule before it answers.
+    state.snapshots.refresh().await?;
+    tracing::info!(
+        bus,
+        rule,
+        created = status == StatusCode::CREATED,
+        "rule saved"
+    );
+    Ok((status, Json(RuleOut::try_from(record)?)).into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    ApiPath((bus, rule)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let deleted = store::rules::delete(&mut tx, &bus, &rule).await?;
+    tx.commit().await?;
+    if !deleted {
+        let mut conn = state.pool.acquire().await?;
+        return Err(rule_not_found(&mut conn, &bus, &rule).await);
+    }
+    state.snapshots.refresh().await?;
+    tracing::info!(bus, rule, "rule deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Says whether the bus or the rule is missing.
+async fn rule_not_found(conn: &mut store::PgConnection, bus: &str, rule: &str) -> ApiError {
+    match store::buses::get(conn, bus).await {
+        Ok(None) => bus_not_found(bus),
+        Ok(Some(_)) => ApiError::not_found(format!("no rule named {rule:?} on bus {bus:?}")),
+        Err(error) => ApiError::from(error),
+    }
+}

@@ -1,0 +1,114 @@
+//! The application: connect and migrate, load the rule snapshots, bind, serve until told to stop.
+//! `build` binds the listener itself (port 0 allowed), so tests run many side by side.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::auth::{self, Auth};
+use crate::config::Config;
+use crate::rules_files::{self, RulesError};
+use crate::ruleset::Snapshots;
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot reach the database")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("applying the rule files failed")]
+    Rules(#[from] RulesError),
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    config: Config,
+    generated_token: Option<String>,
+}
+
+impl Application {
+    pub async fn build(
+        config: Config,
+        database: PgConnectOptions,
+    ) -> Result<Application, StartError> {
+        let pool = store::connect(database, config.db_pool_size).await?;
+        store::migrate(&pool).await?;
+        let generated_token = match config.admin_token {
+            Some(_) => None,
+            None => auth::ensure_first_token(&pool).await?,
+        };
+        if let Some(dir) = &config.rules_dir {
+            let files = rules_files::load_dir(dir)?;
+            let plan = rules_files::apply(&pool, &files, false, false).await?;
+            for change in &plan.changes {
+                tracing::info!(%change, dir = %dir.display(), "rule files applied");
+            }
+        }
+        let snapshots = Arc::new(Snapshots::new(pool.clone()));
+        snapshots.refresh().await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let state = AppState {
+            auth: Arc::new(Auth::new(pool.clone(), config.admin_token.as_deref())),
+            ingest: Arc::new(config.ingest.clone()),
+            pool,
+            snapshots,
+        };
+        Ok(Application {
+            listener,
+            state,
+            config,
+            generated_token,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    /// The admin token made at first start, if this start made one (shown once).
+    pub fn take_generated_token(&mut self) -> Option<String> {
+        self.generated_token.take()
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in progress.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let follower = tokio::spawn(
+            self.state
+                .snapshots
+                .clone()
+                .follow(self.config.rules_refresh),
+        );
+        let router = crate::api::router(self.state);
+        tracing::info!(addr = %self.listener.local_addr().map_err(StartError::Serve)?, "listening");
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartError::Serve);
+        follower.abort();
+        served
+    }
+}

@@ -1,0 +1,246 @@
+//! Settings from flags and their environment variables (clap's `env`), validated all at once
+//! into typed values. Nothing else reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+use tracing_subscriber::EnvFilter;
+
+use crate::domain::EnvelopeLimits;
+use crate::ingest::IngestConfig;
+use crate::telemetry::LogFormat;
+
+/// EventBridge's entry limit, our default.
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// The most an entry may be configured to take.
+pub const MAX_ENTRY_BYTES_CEILING: usize = 1024 * 1024;
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log filter (tracing's EnvFilter syntax, e.g. `info` or `switchyard=debug,info`).
+    #[arg(
+        long = "log",
+        env = "SWITCHYARD_LOG",
+        default_value = "info",
+        global = true
+    )]
+    pub filter: String,
+    /// Log line format.
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    pub fn validate(&self) -> Result<EnvFilter, String> {
+        EnvFilter::try_new(&self.filter)
+            .map_err(|e| format!("--log / SWITCHYARD_LOG {:?}: {e}", self.filter))
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Postgres to use (`postgres://user:password@host:port/database`). Without it, Switchyard
+    /// runs its own Postgres, from the system's binaries, under the data folder.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Folder for Switchyard's own files (the local Postgres cluster lives in `pg/`).
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./.switchyard")]
+    pub data_dir: PathBuf,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Url(Box<PgConnectOptions>),
+    /// A local cluster in this folder, started by us.
+    Embedded {
+        cluster_dir: PathBuf,
+    },
+}
+
+/// The database name Switchyard creates in its own cluster.
+pub const EMBEDDED_DATABASE: &str = "switchyard";
+
+impl DatabaseArgs {
+    pub fn validate(&self) -> Result<Database, String> {
+        match &self.database_url {
+            Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
+                Err("DATABASE_URL must start with postgres:// or postgresql://".to_owned())
+            }
+            Some(url) => PgConnectOptions::from_str(url)
+                .map(|options| Database::Url(Box::new(options)))
+                .map_err(|e| format!("DATABASE_URL is not a valid Postgres URL: {e}")),
+            None => Ok(Database::Embedded {
+                cluster_dir: self.data_dir.join("pg"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// An admin API token (at least 16 characters). When unset, a token is generated at the
+    /// first start and printed once.
+    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest event entry in bytes (EventBridge's 256 KiB by default; at most 1 MiB).
+    #[arg(long, env = "SWITCHYARD_MAX_ENTRY_BYTES", default_value_t = DEFAULT_MAX_ENTRY_BYTES)]
+    pub max_entry_bytes: usize,
+    /// Largest ingest request body in bytes.
+    #[arg(long, env = "SWITCHYARD_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// The `account` written into every event.
+    #[arg(long, env = "SWITCHYARD_ACCOUNT", default_value = "000000000000")]
+    pub account: String,
+    /// The `region` written into every event.
+    #[arg(long, env = "SWITCHYARD_REGION", default_value = "local")]
+    pub region: String,
+    /// How often to look for rule changes made by other processes, in milliseconds, in case a
+    /// notification was missed.
+    #[arg(long, env = "SWITCHYARD_RULES_REFRESH_MS", default_value_t = 5000)]
+    pub rules_refresh_ms: u64,
+    /// Database connections per process.
+    #[arg(long, env = "SWITCHYARD_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Apply the rule files in this folder at start (like `switchyard rules apply`, without pruning).
+    #[arg(long, env = "SWITCHYARD_RULES")]
+    pub rules: Option<PathBuf>,
+}
+
+/// Validated settings of `serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: Database,
+    pub admin_token: Option<String>,
+    pub ingest: IngestConfig,
+    pub rules_refresh: Duration,
+    pub db_pool_size: u32,
+    pub rules_dir: Option<PathBuf>,
+}
+
+/// Every configuration problem, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl ServeArgs {
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let mut errors = Vec::new();
+        let listen = self
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                errors.push(format!(
+                    "--listen / SWITCHYARD_LISTEN {:?}: {e} (expected address:port)",
+                    self.listen
+                ))
+            })
+            .ok();
+        let database = self.database.validate().map_err(|e| errors.push(e)).ok();
+        if let Some(token) = &self.admin_token
+            && (token.chars().count() < MIN_ADMIN_TOKEN_CHARS
+                || token.chars().any(char::is_whitespace))
+        {
+            errors.push(format!(
+                    "SWITCHYARD_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters without spaces"
+                ));
+        }
+        if self.max_entry_bytes == 0 || self.max_entry_bytes > MAX_ENTRY_BYTES_CEILING {
+            errors.push(format!(
+                "SWITCHYARD_MAX_ENTRY_BYTES must be from 1 to {MAX_ENTRY_BYTES_CEILING}; got {}",
+                self.max_entry_bytes
+            ));
+        }
+        if self.max_request_bytes < self.max_entry_bytes {
+            errors.push(format!(
+                "SWITCHYARD_MAX_REQUEST_BYTES ({}) must be at least SWITCHYARD_MAX_ENTRY_BYTES ({})",
+                self.max_request_bytes, self.max_entry_bytes
+            ));
+        }
+        if self.account.is_empty() || self.account.len() > 64 {
+            errors.push("SWITCHYARD_ACCOUNT must be 1 to 64 characters".to_owned());
+        }
+        if self.region.is_empty() || self.region.len() > 64 {
+            errors.push("SWITCHYARD_REGION must be 1 to 64 characters".to_owned());
+        }
+        if self.rules_refresh_ms < 10 {
+            errors.push("SWITCHYARD_RULES_REFRESH_MS must be at least 10".to_owned());
+        }
+        if self.db_pool_size < 2 {
+            errors.push("SWITCHYARD_DB_POOL_SIZE must be at least 2".to_owned());
+        }
+        if let Some(dir) = &self.rules
+            && !dir.is_dir()
+        {
+            errors.push(format!("--rules {}: not a folder", dir.display()));
+        }
+        match (listen, database) {
+            (Some(listen), Some(database)) if errors.is_empty() => Ok(Config {
+                listen,
+                database,
+                admin_token: self.admin_token.clone(),
+                ingest: IngestConfig {
+                    limits: EnvelopeLimits {
+                        max_entry_bytes: self.max_entry_bytes,
+                    },
+                    max_request_bytes: self.max_request_bytes,
+                    account: self.account.clone(),
+                    region: self.region.clone(),
+                },
+                rules_refresh: Duration::from_millis(self.rules_refresh_ms),
+                db_pool_size: self.db_pool_size,
+                rules_dir: self.rules.clone(),
+            }),
+            _ => Err(ConfigError(errors)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn every_bad_setting_is_reported_at_once() {
+        let args = Wrapper::parse_from([
+            "x",
+            "--listen",
+            "nowhere",
+            "--database-url",
+            "mysql://x",
+            "--admin-token",
+            "short",
+            "--max-entry-bytes",
+            "2000000",
+            "--db-pool-size",
+            "1",
+        ]);
+        let err = args.serve.validate().unwrap_err();
+        assert_eq!(err.0.len(), 5, "{err}");
+        assert!(err.0[0].contains("SWITCHYARD_LISTEN"));
+        assert!(err.0[1].contains("DATABASE_URL"));
+    }
+}

@@ -1,0 +1,894 @@
+//! A rule and its targets as validated values, parsed from the JSON an operator sends (REST body
+//! or a file under `rules/`). Every problem is reported, each with its JSON pointer.
+//!
+//! Limits follow EventBridge's where it has them: at most 5 targets, description up to 512
+//! characters, `InputPath` up to 256, `InputTemplate` up to 8,192, up to 100 input paths,
+//! `MaximumRetryAttempts` 0–185 (default 185), `MaximumEventAgeInSeconds` 60–86,400 (default 86,400).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{BusName, FieldError, RuleName, TargetId, ValidationErrors, pointer};
+use crate::pattern::{self, Json};
+
+pub const MAX_TARGETS: usize = 5;
+pub const MAX_DESCRIPTION: usize = 512;
+pub const MAX_URL: usize = 2048;
+pub const MAX_HEADERS: usize = 50;
+pub const MAX_INPUT_BYTES: usize = 8192;
+pub const MAX_INPUT_PATH: usize = 256;
+pub const MAX_INPUT_PATHS: usize = 100;
+pub const MAX_INPUT_TEMPLATE: usize = 8192;
+pub const DEFAULT_TIMEOUT_MS: u32 = 5000;
+pub const TIMEOUT_MS_RANGE: (u32, u32) = (100, 60_000);
+/// Methods that carry the event as a body.
+pub const METHODS: [&str; 3] = ["POST", "PUT", "PATCH"];
+/// Headers Switchyard sets itself on every delivery.
+pub const RESERVED_HEADERS: [&str; 10] = [
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "connection",
+    "transfer-encoding",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "te",
+];
+/// Placeholders an input template may use without defining them, EventBridge's names.
+pub const RESERVED_PLACEHOLDERS: [&str; 4] = [
+    "aws.events.event",
+    "aws.events.event.json",
+    "aws.events.rule-name",
+    "aws.events.event.ingestion-time",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleState {
+    Enabled,
+    Disabled,
+}
+
+impl RuleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleState::Enabled => "enabled",
+            RuleState::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RuleState> {
+        match text {
+            "enabled" => Some(RuleState::Enabled),
+            "disabled" => Some(RuleState::Disabled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetryPolicy {
+    pub maximum_retry_attempts: u32,
+    pub maximum_event_age_seconds: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            maximum_retry_attempts: 185,
+            maximum_event_age_seconds: 86_400,
+        }
+    }
+}
+
+/// What a target receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputTransform {
+    /// The whole event envelope.
+    Event,
+    /// A constant JSON document (compact text, numbers as written).
+    Constant(String),
+    /// The part of the event a JSONPath selects.
+    Path(String),
+    /// Values selected by JSONPath, placed into a template.
+    Transformer {
+        paths_map: BTreeMap<String, String>,
+        template: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub id: TargetId,
+    pub url: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub input: InputTransform,
+    pub retry_policy: RetryPolicy,
+    pub timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub description: String,
+    /// The pattern as compact JSON text with numbers as written; it parsed with the engine's
+    /// default limits.
+    pub event_pattern: String,
+    pub state: RuleState,
+    pub targets: Vec<Target>,
+}
+
+/// Parses a rule body (`PUT /v1/buses/{bus}/rules/{rule}`).
+pub fn parse_rule(text: &str) -> Result<Rule, ValidationErrors> {
+    let mut errors = Vec::new();
+    let rule = Fields::parse(text, "", &mut errors)
+        .and_then(|mut fields| parse_rule_fields(&mut fields, &mut errors));
+    finish(rule, errors)
+}
+
+/// Parses a rule file entry: a rule body plus `name` and an optional `bus` (default `default`).
+pub fn parse_rule_document(text: &str) -> Result<(BusName, RuleName, Rule), ValidationErrors> {
+    let mut errors = Vec::new();
+    let parsed = Fields::parse(text, "", &mut errors).and_then(|mut fields| {
+        let bus = match fields.take_string("bus", &mut errors) {
+            Some(bus) => BusName::parse(&bus)
+                .map_err(|e| errors.push(FieldError::new("/bus", e.0)))
+                .ok(),
+            None if fields.had("bus") => None,
+            None => BusName::parse("default").ok(),
+        };
+        let name = match fields.take_string("name", &mut errors) {
+            Some(name) => RuleName::parse(&name)
+                .map_err(|e| errors.push(FieldError::new("/name", e.0)))
+                .ok(),
+            None => {
+                if !fields.had("name") {
+                    errors.push(FieldError::new("/name", "is required"));
+                }
+                None
+            }
+        };
+        let rule = parse_rule_fields(&mut fields, &mut errors);
+        Some((bus?, name?, rule?))
+    });
+    finish(parsed, errors)
+}
+
+fn finish<T>(value: Option<T>, errors: Vec<FieldError>) -> Result<T, ValidationErrors> {
+    match value {
+        Some(value) if errors.is_empty() => Ok(value),
+        _ if errors.is_empty() => Err(ValidationErrors(vec![FieldError::new(
+            "",
+            "is not a valid rule",
+        )])),
+        _ => Err(ValidationErrors(errors)),
+    }
+}
+
+fn parse_rule_fields(fields: &mut Fields, errors: &mut Vec<FieldError>) -> Option<Rule> {
+    let description = fields
+        .take_string("description", errors)
+        .unwrap_or_default();
+    if description.chars().count() > MAX_DESCRIPTION {
+        errors.push(FieldError::new(
+            "/description",
+            format!("must be at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    let event_pattern = match fields.take("event_pattern") {
+        Some(raw) => parse_pattern(raw.get(), errors),
+        None => {
+            errors.push(FieldError::new("/event_pattern", "is required"));
+            None
+        }
+    };
+    let state = match fields.take_string("state", errors) {
+        Some(text) => RuleState::parse(&text).or_else(|| {
+            errors.push(FieldError::new(
+                "/state",
+                format!("must be \"enabled\" or \"disabled\", not {text:?}"),
+            ));
+            None
+        }),
+        None => Some(RuleState::Enabled),
+    };
+    let targets = match fields.take("targets") {
+        Some(raw) => parse_targets(raw.get(), errors),
+        None => Some(Vec::new()),
+    };
+    fields.refuse_unknown(errors);
+    Some(Rule {
+        description,
+        event_pattern: event_pattern?,
+        state: state?,
+        targets: targets?,
+    })
+}
+
+/// The pattern as an object, or (as EventBridge's API takes it) a string holding the JSON.
+fn parse_pattern(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let text = match serde_json::from_str::<Value>(raw) {
+        Ok(Value::String(inner)) => inner,
+        Ok(Value::Object(_)) => raw.to_owned(),
+        _ => {
+            errors.push(FieldError::new(
+                "/event_pattern",
+                "must be a JSON object (or a string holding one)",
+            ));
+            return None;
+        }
+    };
+    match pattern::parse_with(&text, &pattern::Limits::default()) {
+        // It parsed, so it is JSON: keep its compact form, numbers as written.
+        Ok(_) => Json::parse(&text).ok().map(|json| json.to_string()),
+        Err(e) => {
+            errors.push(FieldError::new(
+                format!("/event_pattern{}", e.pointer),
+                format!("Event pattern is not valid. Reason: {}", e.reason),
+            ));
+            None
+        }
+    }
+}
+
+fn parse_targets(raw: &str, errors: &mut Vec<FieldError>) -> Option<Vec<Target>> {
+    let Ok(items) = serde_json::from_str::<Vec<Box<RawValue>>>(raw) else {
+        errors.push(FieldError::new("/targets", "must be an array of targets"));
+        return None;
+    };
+    if items.len() > MAX_TARGETS {
+        errors.push(FieldError::new(
+            "/targets",
+            format!(
+                "a rule has at most {MAX_TARGETS} targets; found {}",
+                items.len()
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut targets = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let base = format!("/targets/{i}");
+        match parse_target(item.get(), &base, errors) {
+            Some(target) => {
+                if !seen.insert(target.id.clone()) {
+                    errors.push(FieldError::new(
+                        format!("{base}/id"),
+                        format!(
+                            "target id {:?} is used twice in this rule",
+                            target.id.as_str()
+                        ),
+                    ));
+                }
+                targets.push(target);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(targets)
+}
+
+fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<Target> {
+    let mut fields = Fields::parse(raw, base, errors)?;
+    let at = |field: &str| format!("{base}/{field}");
+    let id = match fields.take_string("id", errors) {
+        Some(id) => TargetId::parse(&id)
+            .map_err(|e| errors.push(FieldError::new(at("id"), e.0)))
+            .ok(),
+        None => {
+            if !fields.had("id") {
+                errors.push(FieldError::new(at("id"), "is required"));
+            }
+            None
+        }
+    };
+    let url = match fields.take_string("url", errors) {
+        Some(url) => check_url(&url)
+            .map_err(|reason| errors.push(FieldError::new(at("url"), reason)))
+            .ok()
+            .map(|()| url),
+        None => {
+            if !fields.had("url") {
+                errors.push(FieldError::new(at("url"), "is required"));
+            }
+            None
+        }
+    };
+    let method = match fields.take_string("method", errors) {
+        Some(method) => {
+            let upper = method.to_ascii_uppercase();
+            if METHODS.contains(&upper.as_str()) {
+                Some(upper)
+            } else {
+                errors.push(FieldError::new(
+                    at("method"),
+                    format!(
+                        "must be one of {} (the event travels as the request body); found {method:?}",
+                        METHODS.join(", ")
+                    ),
+                ));
+                None
+            }
+        }
+        None if fields.had("method") => None,
+        None => Some("POST".to_owned()),
+    };
+    let headers = match fields.take("headers") {
+        Some(raw) => parse_headers(raw.get(), &at("headers"), errors),
+        None => Some(BTreeMap::new()),
+    };
+    let input = parse_input(&mut fields, base, errors);
+    let retry_policy = match fields.take("retry_policy") {
+        Some(raw) => parse_retry_policy(raw.get(), &at("retry_policy"), errors),
+        None => Some(RetryPolicy::default()),
+    };
+    let timeout_ms = match fields.take("timeout_ms") {
+        Some(raw) => {
+            let (min, max) = TIMEOUT_MS_RANGE;
+            integer_in(raw.get(), min, max, &at("timeout_ms"), errors)
+        }
+        None => Some(DEFAULT_TIMEOUT_MS),
+    };
+    fields.refuse_unknown(errors);
+    Some(Target {
+        id: id?,
+        url: url?,
+        method: method?,
+        headers: headers?,
+        input: input?,
+        retry_policy: retry_policy?,
+        timeout_ms: timeout_ms?,
+    })
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL {
+        return Err(format!("must be at most {MAX_URL} characters"));
+    }
+    let uri: axum::http::Uri = url
+        .parse()
+        .map_err(|e| format!("is not a valid URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("must be an absolute http:// or https:// URL".to_owned()),
+    }
+    match uri.host() {
+        Some(host) if !host.is_empty() => Ok(()),
+        _ => Err("must name a host".to_owned()),
+    }
+}
+
+fn parse_headers(
+    raw: &str,
+    base: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<BTreeMap<String, String>> {
+    let Ok(map) = serde_json::from_str::<BTreeMap<String, Value>>(raw) else {
+        errors.push(FieldError::new(
+            base,
+            "must be an object of header names to string values",
+        ));
+        return None;
+    };
+    if map.len() > MAX_HEADERS {
+        errors.push(FieldError::new(
+            base,
+            format!("at most {MAX_HEADERS} headers"),
+        ));
+        return None;
+    }
+    let mut headers = BTreeMap::new();
+    let mut ok = true;
+    for (name, value) in map {
+        let at = pointer(base, &name);
+        let lower = name.to_ascii_lowercase();
+        let mut fail = |reason: String| {
+            errors.push(FieldError::new(at.clone(), reason));
+            ok = false;
+        };
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            fail(format!("{name:?} is not a valid header name"));
+            continue;
+        }
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            fail(format!(
+                "{name:?} is set by Switchyard and cannot be overridden"
+            ));
+            continue;
+        }
+        match value {
+            Value::String(text) if axum::http::HeaderValue::from_str(&text).is_ok() => {
+                headers.insert(name, text);
+            }
+            Value::String(_) => fail("is not a valid header value".to_owned()),
+            _ => fail("must be a string".to_owned()),
+        }
+    }
+    ok.then_some(headers)
+}
+
+fn parse_input(
+    fields: &mut Fields,
+    base: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<InputTransform> {
+    let at = |field: &str| format!("{base}/{field}");
+    let given: Vec<&str> = ["input", "input_path", "input_transformer"]
+        .into_iter()
+        .filter(|f| fields.has(f))
+        .collect();
+    if given.len() > 1 {
+        errors.push(FieldError::new(
+            at(given[1]),
+            format!(
+                "a target takes at most one of input, input_path and input_transformer; found {}",
+                given.join(" and ")
+            ),
+        ));
+        for field in given {
+            fields.take(field);
+        }
+        return None;
+    }
+    if let Some(raw) = fields.take("input") {
+        return match Json::parse(raw.get()) {
+            Ok(json) => {
+                let text = json.to_string();
+                if text.len() > MAX_INPUT_BYTES {
+                    errors.push(FieldError::new(
+                        at("input"),
+                        format!("must be at most {MAX_INPUT_BYTES} bytes of JSON"),
+                    ));
+                    return None;
+                }
+                Some(InputTransform::Constant(text))
+            }
+            Err(e) => {
+                errors.push(FieldError::new(at("input"), e.message));
+                None
+            }
+        };
+    }
+    if fields.has("input_path") {
+        let path = fields.take_string("input_path", errors)?;
+        return check_json_path(&path, MAX_INPUT_PATH, &at("input_path"), errors)
+            .then_some(InputTransform::Path(path));
+    }
+    if let Some(raw) = fields.take("input_transformer") {
+        return parse_transformer(raw.get(), &at("input_transformer"), errors);
+    }
+    Some(InputTransform::Event)
+}
+
+fn parse_transformer(
+    raw: &str,
+    base: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<InputTransform> {
+    let mut fields = Fields::parse(raw, base, errors)?;
+    let at = |field: &str| format!("{base}/{field}");
+    let paths_map = match fields.take("input_paths_map") {
+        Some(raw) => match serde_json::from_str::<BTreeMap<String, Value>>(raw.get()) {
+            Ok(map) if map.len() > MAX_INPUT_PATHS => {
+                errors.push(FieldError::new(
+                    at("input_paths_map"),
+                    format!("at most {MAX_INPUT_PATHS} entries"),
+                ));
+                None
+            }
+            Ok(map) => {
+                let mut paths = BTreeMap::new();
+                let mut ok = true;
+                for (name, value) in map {
+                    let here = pointer(&at("input_paths_map"), &name);
+                    let valid_name = !name.is_empty()
+                        && name.len() <= 256
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    if !valid_name || name.starts_with("aws.") {
+                        errors.push(FieldError::new(
+                            here.clone(),
+                            format!(
+                                "{name:?} is not a valid placeholder name: use 1 to 256 letters, digits, `_` or `-`"
+                            ),
+                        ));
+                        ok = false;
+                    }
+                    match value {
+                        Value::String(path) => {
+                            ok &= check_json_path(&path, MAX_INPUT_PATH, &here, errors);
+                            paths.insert(name, path);
+                        }
+                        _ => {
+                            errors.push(FieldError::new(here, "must be a JSONPath string"));
+                            ok = false;
+                        }
+                    }
+                }
+                ok.then_some(paths)
+            }
+            Err(_) => {
+                errors.push(FieldError::new(
+                    at("input_paths_map"),
+                    "must be an object of placeholder names to JSONPath strings",
+                ));
+                None
+            }
+        },
+        None => Some(BTreeMap::new()),
+    };
+    let template = match fields.take_string("input_template", errors) {
+        Some(template) if template.len() > MAX_INPUT_TEMPLATE => {
+            errors.push(FieldError::new(
+                at("input_template"),
+                format!("must be at most {MAX_INPUT_TEMPLATE} bytes"),
+            ));
+            None
+        }
+        Some(template) => Some(template),
+        None => {
+            if !fields.had("input_template") {
+                errors.push(FieldError::new(at("input_template"), "is required"));
+            }
+            None
+        }
+    };
+    fields.refuse_unknown(errors);
+    let (paths_map, template) = (paths_map?, template?);
+    let mut ok = true;
+    for name in placeholders(&template) {
+        if name.starts_with("aws.") && !RESERVED_PLACEHOLDERS.contains(&name) {
+            errors.push(FieldError::new(
+                at("input_template"),
+                format!(
+                    "<{name}> is not a known reserved placeholder (known: {})",
+                    RESERVED_PLACEHOLDERS.map(|p| format!("<{p}>")).join(", ")
+                ),
+            ));
+            ok = false;
+        }
+    }
+    ok.then_some(InputTransform::Transformer {
+        paths_map,
+        template,
+    })
+}
+
+/// The `<name>` placeholders of a template whose name uses placeholder characters.
+pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template.split('<').skip(1).filter_map(|rest| {
+        let name = &rest[..rest.find('>')?];
+        let plausible = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        plausible.then_some(name)
+    })
+}
+
+fn check_json_path(path: &str, max: usize, at: &str, errors: &mut Vec<FieldError>) -> bool {
+    if path.len() > max {
+        errors.push(FieldError::new(
+            at,
+            format!("must be at most {max} characters"),
+        ));
+        return false;
+    }
+    match jsonpath_rust::parser::parse_json_path(path) {
+        Ok(_) => true,
+        Err(e) => {
+            let hint = if path.contains('-') {
+                " (write a name with `-` in brackets: $['detail-type'])"
+            } else {
+                ""
+            };
+            errors.push(FieldError::new(
+                at,
+                format!("is not a valid JSONPath{hint}: {e}"),
+            ));
+            false
+        }
+    }
+}
+
+fn parse_retry_policy(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<RetryPolicy> {
+    let mut fields = Fields::parse(raw, base, errors)?;
+    let defaults = RetryPolicy::default();
+    let attempts = match fields.take("maximum_retry_attempts") {
+        Some(raw) => integer_in(
+            raw.get(),
+            0,
+            185,
+            &format!("{base}/maximum_retry_attempts"),
+            errors,
+        ),
+        None => Some(defaults.maximum_retry_attempts),
+    };
+    let age = match fields.take("maximum_event_age_seconds") {
+        Some(raw) => integer_in(
+            raw.get(),
+            60,
+            86_400,
+            &format!("{base}/maximum_event_age_seconds"),
+            errors,
+        ),
+        None => Some(defaults.maximum_event_age_seconds),
+    };
+    fields.refuse_unknown(errors);
+    Some(RetryPolicy {
+        maximum_retry_attempts: attempts?,
+        maximum_event_age_seconds: age?,
+    })
+}
+
+fn integer_in(
+    raw: &str,
+    min: u32,
+    max: u32,
+    at: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<u32> {
+    match serde_json::from_str::<Value>(raw)
+        .ok()
+        .and_then(|v| v.as_u64())
+    {
+        Some(n) if (u64::from(min)..=u64::from(max)).contains(&n) => u32::try_from(n).ok(),
+        _ => {
+            errors.push(FieldError::new(
+                at,
+                format!("must be an integer from {min} to {max}"),
+            ));
+            None
+        }
+    }
+}
+
+/// The members of one JSON object, taken one by one; what is left is unknown.
+struct Fields {
+    base: String,
+    members: BTreeMap<String, Box<RawValue>>,
+    taken: BTreeSet<String>,
+}
+
+impl Fields {
+    fn parse(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<Fields> {
+        match serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(raw) {
+            Ok(members) => Some(Fields {
+                base: base.to_owned(),
+                members,
+                taken: BTreeSet::new(),
+            }),
+            Err(_) => {
+                errors.push(FieldError::new(base, "must be a JSON object"));
+                None
+            }
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.members.contains_key(name)
+    }
+
+    /// Whether the member was present (taken or not).
+    fn had(&self, name: &str) -> bool {
+        self.taken.contains(name) || self.has(name)
+    }
+
+    /// The member, unless it is absent or `null`.
+    fn take(&mut self, name: &str) -> Option<Box<RawValue>> {
+        let raw = self.members.remove(name)?;
+        self.taken.insert(name.to_owned());
+        (raw.get() != "null").then_some(raw)
+    }
+
+    fn take_string(&mut self, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+        let raw = self.take(name)?;
+        match serde_json::from_str::<String>(raw.get()) {
+            Ok(text) => Some(text),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    pointer(&self.base, name),
+                    "must be a string",
+                ));
+                None
+            }
+        }
+    }
+
+    fn refuse_unknown(&mut self, errors: &mut Vec<FieldError>) {
+        for name in std::mem::take(&mut self.members).into_keys() {
+            errors.push(FieldError::new(
+                pointer(&self.base, &name),
+                "is not a known field",
+            ));
+        }
+    }
+}
+
+/// The wire form of a target (what the API returns and `rules apply` compares).
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Transformer<'a> {
+            input_paths_map: &'a BTreeMap<String, String>,
+            input_template: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            id: &'a str,
+            url: &'a str,
+            method: &'a str,
+            headers: &'a BTreeMap<String, String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            input: Option<&'a RawValue>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            input_path: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            input_transformer: Option<Transformer<'a>>,
+            retry_policy: &'a RetryPolicy,
+            timeout_ms: u32,
+        }
+        let mut wire = Wire {
+            id: self.id.as_str(),
+            url: &self.url,
+            method: &self.method,
+            headers: &self.headers,
+            input: None,
+            input_path: None,
+            input_transformer: None,
+            retry_policy: &self.retry_policy,
+            timeout_ms: self.timeout_ms,
+        };
+        match &self.input {
+            InputTransform::Event => {}
+            InputTransform::Constant(text) => {
+                wire.input = Some(serde_json::from_str(text).map_err(serde::ser::Error::custom)?)
+            }
+            InputTransform::Path(path) => wire.input_path = Some(path),
+            InputTransform::Transformer {
+                paths_map,
+                template,
+            } => {
+                wire.input_transformer = Some(Transformer {
+                    input_paths_map: paths_map,
+                    input_template: template,
+                })
+            }
+        }
+        wire.serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<(String, String)> {
+        parse_rule(text)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| (e.pointer, e.detail))
+            .collect()
+    }
+
+    #[test]
+    fn a_full_rule_round_trips_through_its_wire_form() {
+        let rule = parse_rule(
+            r#"{"description": "d", "event_pattern": {"source": ["a"], "detail": {"n": [{"numeric": [">", 1.50]}]}},
+                "targets": [{"id": "t1", "url": "https://example.com/hook", "method": "put",
+                             "headers": {"Authorization": "Bearer x"},
+                             "input_transformer": {"input_paths_map": {"n": "$.detail.n"}, "input_template": "{\"n\": <n>}"},
+                             "retry_policy": {"maximum_retry_attempts": 0}, "timeout_ms": 250}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            rule.event_pattern,
+            r#"{"source":["a"],"detail":{"n":[{"numeric":[">",1.50]}]}}"#
+        );
+        assert_eq!(rule.state, RuleState::Enabled);
+        let target = &rule.targets[0];
+        assert_eq!(target.method, "PUT");
+        assert_eq!(target.retry_policy.maximum_retry_attempts, 0);
+        assert_eq!(target.retry_policy.maximum_event_age_seconds, 86_400);
+        let wire = serde_json::to_value(target).unwrap();
+        assert_eq!(
+            wire["input_transformer"]["input_paths_map"]["n"],
+            "$.detail.n"
+        );
+        assert!(wire.get("input").is_none());
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_with_its_pointer() {
+        let got = errors(
+            r#"{"event_pattern": {"source": "x"}, "state": "on", "colour": 1,
+                "targets": [{"id": "a b", "url": "ftp://x", "timeout_ms": 5,
+                             "input": 1, "input_path": "$.a",
+                             "headers": {"Content-Type": "x"}},
+                            {"url": "http://x"}]}"#,
+        );
+        let pointers: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            pointers,
+            [
+                "/event_pattern/source",
+                "/state",
+                "/targets/0/id",
+                "/targets/0/url",
+                "/targets/0/headers/Content-Type",
+                "/targets/0/input_path",
+                "/targets/0/timeout_ms",
+                "/targets/1/id",
+                "/colour",
+            ],
+            "{got:#?}"
+        );
+        assert!(got[0].1.starts_with("Event pattern is not valid. Reason: "));
+    }
+
+    #[test]
+    fn pattern_may_be_a_string_like_eventbridge_takes_it() {
+        let rule = parse_rule(r#"{"event_pattern": "{\"source\": [\"a\"]}"}"#).unwrap();
+        assert_eq!(rule.event_pattern, r#"{"source":["a"]}"#);
+    }
+
+    #[test]
+    fn limits_of_targets_and_retry_policy() {
+        let six: Vec<String> = (0..6)
+            .map(|i| format!(r#"{{"id": "t{i}", "url": "http://x"}}"#))
+            .collect();
+        let got = errors(&format!(
+            r#"{{"event_pattern": {{"source": ["x"]}}, "targets": [{}]}}"#,
+            six.join(",")
+        ));
+        assert_eq!(got[0].0, "/targets");
+        let got = errors(
+            r#"{"event_pattern": {"source": ["x"]}, "targets": [{"id": "t", "url": "http://x", "retry_policy": {"maximum_retry_attempts": 186, "maximum_event_age_seconds": 59}}, {"id": "u", "url": "http://x"}, {"id": "u", "url": "http://y"}]}"#,
+        );
+        let pointers: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            pointers,
+            [
+                "/targets/0/retry_policy/maximum_retry_attempts",
+                "/targets/0/retry_policy/maximum_event_age_seconds",
+                "/targets/2/id"
+            ]
+        );
+    }
+
+    #[test]
+    fn json_paths_are_checked_when_the_rule_is_saved() {
+        let got = errors(
+            r#"{"event_pattern": {"source": ["x"]}, "targets": [{"id": "t", "url": "http://x", "input_path": "$.detail-type"}]}"#,
+        );
+        assert_eq!(got[0].0, "/targets/0/input_path");
+        assert!(got[0].1.contains("$['detail-type']"), "{}", got[0].1);
+        let got = errors(
+            r#"{"event_pattern": {"source": ["x"]}, "targets": [{"id": "t", "url": "http://x", "input_transformer": {"input_paths_map": {"a": "nope"}, "input_template": "<aws.events.nope>"}}]}"#,
+        );
+        let pointers: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/targets/0/input_transformer/input_paths_map/a",]
+        );
+    }
+
+    #[test]
+    fn documents_carry_bus_and_name() {
+        let (bus, name, _) =
+            parse_rule_document(r#"{"name": "r1", "event_pattern": {"source": ["x"]}}"#).unwrap();
+        assert_eq!((bus.as_str(), name.as_str()), ("default", "r1"));
+        let err = parse_rule_document(r#"{"bus": "a b", "event_pattern": {"source": ["x"]}}"#)
+            .unwrap_err();
+        let pointers: Vec<&str> = err.0.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/bus", "/name"]);
+    }
+}

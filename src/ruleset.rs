@@ -1,0 +1,159 @@
+//! The compiled rule sets every process matches with: one immutable snapshot per bus, rebuilt
+//! when the bus's `rules_version` in Postgres moves on and swapped atomically. This is the only
+//! I/O around `pattern`.
+//!
+//! A process learns of changes three ways, all ending in [`Snapshots::refresh`]: at once when it
+//! made the change itself, on NOTIFY from another process, and by polling as a backstop (a
+//! notification is lost when the listening connection drops).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::pattern::{self, RuleSet};
+use crate::store::{self, StoreError};
+use crate::telemetry::error_chain;
+
+/// One enabled rule as the matcher reports it.
+#[derive(Debug, Clone)]
+pub struct MatchedRule {
+    pub name: String,
+    /// `(targets.id, target id)` in the rule's order.
+    pub targets: Vec<(Uuid, String)>,
+}
+
+/// The compiled rules of one bus at one version.
+#[derive(Debug)]
+pub struct BusRules {
+    pub version: i64,
+    pub rules: RuleSet<MatchedRule>,
+}
+
+pub struct Snapshots {
+    pool: PgPool,
+    buses: RwLock<HashMap<String, Arc<BusRules>>>,
+    /// One refresh at a time; a caller that waited finds the work done.
+    refreshing: Mutex<()>,
+}
+
+impl Snapshots {
+    pub fn new(pool: PgPool) -> Snapshots {
+        Snapshots {
+            pool,
+            buses: RwLock::new(HashMap::new()),
+            refreshing: Mutex::new(()),
+        }
+    }
+
+    fn cached(&self, bus: &str) -> Option<Arc<BusRules>> {
+        let buses = self.buses.read().unwrap_or_else(|e| e.into_inner());
+        buses.get(bus).cloned()
+    }
+
+    /// The bus's rules, or `None` if there is no such bus. A bus not seen yet (created by another
+    /// process a moment ago) is looked up in the database before the answer is no.
+    pub async fn get(&self, bus: &str) -> Result<Option<Arc<BusRules>>, StoreError> {
+        if let Some(rules) = self.cached(bus) {
+            return Ok(Some(rules));
+        }
+        self.refresh().await?;
+        Ok(self.cached(bus))
+    }
+
+    /// Compares every bus's rules version with the snapshot's, rebuilds the buses that moved
+    /// on, and drops the buses that are gone.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let mut conn = self.pool.acquire().await?;
+        let versions = store::buses::versions(&mut conn).await?;
+        drop(conn);
+        let stale: Vec<&String> = {
+            let buses = self.buses.read().unwrap_or_else(|e| e.into_inner());
+            versions
+                .iter()
+                .filter(|(bus, version)| buses.get(bus).is_none_or(|r| r.version != *version))
+                .map(|(bus, _)| bus)
+                .collect()
+        };
+        let mut rebuilt = Vec::with_capacity(stale.len());
+        for bus in stale {
+            if let Some((version, rows)) = store::rules::load_for_matching(&self.pool, bus).await? {
+                rebuilt.push((bus.clone(), Arc::new(compile(bus, version, rows))));
+            }
+        }
+        let mut buses = self.buses.write().unwrap_or_else(|e| e.into_inner());
+        buses.retain(|bus, _| versions.iter().any(|(b, _)| b == bus));
+        buses.extend(rebuilt);
+        Ok(())
+    }
+
+    /// Keeps the snapshots fresh until the task is dropped: refreshes on NOTIFY and every
+    /// `poll` interval.
+    pub async fn follow(self: Arc<Self>, poll: Duration) {
+        let mut listener: Option<PgListener> = None;
+        loop {
+            if listener.is_none() {
+                listener = match PgListener::connect_with(&self.pool).await {
+                    Ok(mut l) => match l.listen(store::notify::RULES_CHANGED).await {
+                        Ok(()) => Some(l),
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot LISTEN for rule changes; polling only");
+                            None
+                        }
+                    },
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot LISTEN for rule changes; polling only");
+                        None
+                    }
+                };
+            }
+            let woken = match listener.as_mut() {
+                Some(l) => match tokio::time::timeout(poll, l.recv()).await {
+                    Ok(Ok(_)) => true,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "rule-change listener failed; reconnecting");
+                        listener = None;
+                        false
+                    }
+                    Err(_elapsed) => false,
+                },
+                None => {
+                    tokio::time::sleep(poll).await;
+                    false
+                }
+            };
+            if let Err(error) = self.refresh().await {
+                tracing::warn!(error = %error_chain(&error), woken, "refreshing rule snapshots failed");
+            }
+        }
+    }
+}
+
+fn compile(bus: &str, version: i64, rows: Vec<store::rules::MatchableRule>) -> BusRules {
+    let limits = pattern::Limits::default();
+    let mut parsed = Vec::with_capacity(rows.len());
+    for row in rows {
+        match pattern::parse_with(&row.event_pattern, &limits) {
+            Ok(p) => parsed.push((
+                MatchedRule {
+                    name: row.name,
+                    targets: row.targets.0,
+                },
+                p,
+            )),
+            // Patterns are validated when saved; a stored one that no longer parses is skipped
+            // loudly rather than taking the whole bus down.
+            Err(error) => {
+                tracing::error!(bus, rule = row.name, %error, "stored pattern does not parse; rule skipped")
+            }
+        }
+    }
+    let rules = RuleSet::compile(parsed.iter().map(|(rule, p)| (rule.clone(), p)));
+    tracing::debug!(bus, version, rules = rules.len(), "compiled rule snapshot");
+    BusRules { version, rules }
+}

@@ -1,0 +1,17 @@
+//! What every handler can reach; cheap to clone.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::auth::Auth;
+use crate::ingest::IngestConfig;
+use crate::ruleset::Snapshots;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub snapshots: Arc<Snapshots>,
+    pub ingest: Arc<IngestConfig>,
+    pub auth: Arc<Auth>,
+}

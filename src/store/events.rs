@@ -1,0 +1,185 @@
+//! Events and the deliveries ingest creates for them; the event trace.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::notify;
+
+/// One accepted event, ready to be stored.
+#[derive(Debug)]
+pub struct NewEvent {
+    pub id: Uuid,
+    /// The envelope as matched and delivered.
+    pub body: String,
+    pub source: String,
+    pub detail_type: String,
+    pub time: OffsetDateTime,
+    /// Every rule that matched (JSON array text).
+    pub matched_rules: String,
+}
+
+/// One delivery of an event to a target.
+#[derive(Debug)]
+pub struct NewDelivery {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub rule_name: String,
+    pub target_id: String,
+    pub target_ref: Uuid,
+}
+
+/// Writes events and their deliveries with two multi-row statements and announces due
+/// deliveries. Call it inside the transaction whose commit acknowledges the events.
+pub async fn insert(
+    conn: &mut PgConnection,
+    bus: &str,
+    events: &[NewEvent],
+    deliveries: &[NewDelivery],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules)
+         SELECT u.id, $1, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb
+         FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+              AS u(id, body, source, detail_type, event_time, matched)",
+    )
+    .bind(bus)
+    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.source.as_str()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.detail_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.matched_rules.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await?;
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref)
+         SELECT u.id, u.event_id, $1, u.rule_name, u.target_id, u.target_ref
+         FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[])
+              AS u(id, event_id, rule_name, target_id, target_ref)",
+    )
+    .bind(bus)
+    .bind(deliveries.iter().map(|d| d.id).collect::<Vec<_>>())
+    .bind(deliveries.iter().map(|d| d.event_id).collect::<Vec<_>>())
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.rule_name.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.target_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(deliveries.iter().map(|d| d.target_ref).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    notify::notify(conn, notify::DELIVERIES_DUE, bus).await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub bus: String,
+    pub body: String,
+    pub received_at: OffsetDateTime,
+    pub matched_rules: sqlx::types::Json<Vec<String>>,
+}
+
+#[derive(Debug, sqlx::FromRow, serde::Serialize)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    #[serde(rename = "rule")]
+    pub rule_name: String,
+    pub target_id: String,
+    pub state: String,
+    pub attempts: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub dead_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finalized_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, sqlx::FromRow, serde::Serialize)]
+pub struct AttemptRow {
+    #[serde(skip)]
+    pub delivery_id: Uuid,
+    pub attempt: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub duration_ms: i32,
+    pub status: Option<i32>,
+    pub response_headers: Option<sqlx::types::Json<serde_json::Value>>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// An event with its deliveries and their attempts.
+#[derive(Debug)]
+pub struct Trace {
+    pub event: EventRow,
+    pub deliveries: Vec<(DeliveryRow, Vec<AttemptRow>)>,
+}
+
+pub async fn trace(conn: &mut PgConnection, id: Uuid) -> Result<Option<Trace>, sqlx::Error> {
+    let event: Option<EventRow> = sqlx::query_as(
+        "SELECT id, bus, body, received_at, matched_rules FROM events WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(event) = event else {
+        return Ok(None);
+    };
+    let deliveries: Vec<DeliveryRow> = sqlx::query_as(
+        "SELECT id, rule_name, target_id, state, attempts, next_attempt_at, last_status,
+                last_error, dead_reason, created_at, finalized_at
+         FROM deliveries WHERE event_id = $1 ORDER BY rule_name, target_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut attempts: Vec<AttemptRow> = sqlx::query_as(
+        "SELECT a.delivery_id, a.attempt, a.started_at, a.duration_ms, a.status,
+                a.response_headers, a.response_body, a.error
+         FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+         WHERE d.event_id = $1 ORDER BY a.delivery_id, a.attempt",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let deliveries = deliveries
+        .into_iter()
+        .map(|delivery| {
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut attempts)
+                .into_iter()
+                .partition(|a| a.delivery_id == delivery.id);
+            attempts = rest;
+            (delivery, mine)
+        })
+        .collect();
+    Ok(Some(Trace { event, deliveries }))
+}

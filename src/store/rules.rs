@@ -1,0 +1,346 @@
+//! Rules and their targets. Every change bumps the bus's `rules_version` and sends NOTIFY in the
+//! same transaction, so every process learns of it (at once, or at its next poll).
+
+use std::collections::BTreeMap;
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{StoreError, notify};
+use crate::domain::{InputTransform, RetryPolicy, Rule, RuleState, Target, TargetId};
+
+/// A stored rule with its targets.
+#[derive(Debug, Clone)]
+pub struct RuleRecord {
+    pub id: Uuid,
+    pub bus: String,
+    pub name: String,
+    pub rule: Rule,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct RuleRow {
+    id: Uuid,
+    bus: String,
+    name: String,
+    description: String,
+    event_pattern: String,
+    state: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct TargetRow {
+    rule_id: Uuid,
+    target_id: String,
+    url: String,
+    method: String,
+    headers: sqlx::types::Json<BTreeMap<String, String>>,
+    input_kind: String,
+    input: Option<String>,
+    input_path: Option<String>,
+    input_paths_map: Option<sqlx::types::Json<BTreeMap<String, String>>>,
+    input_template: Option<String>,
+    maximum_retry_attempts: i32,
+    maximum_event_age_seconds: i32,
+    timeout_ms: i32,
+}
+
+impl TargetRow {
+    fn into_target(self) -> Result<Target, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::Corrupt(format!("target {}: {what}", self.target_id));
+        let input = match self.input_kind.as_str() {
+            "event" => InputTransform::Event,
+            "constant" => {
+                InputTransform::Constant(self.input.clone().ok_or_else(|| corrupt("input"))?)
+            }
+            "path" => InputTransform::Path(
+                self.input_path
+                    .clone()
+                    .ok_or_else(|| corrupt("input_path"))?,
+            ),
+            "transformer" => InputTransform::Transformer {
+                paths_map: self
+                    .input_paths_map
+                    .clone()
+                    .ok_or_else(|| corrupt("input_paths_map"))?
+                    .0,
+                template: self
+                    .input_template
+                    .clone()
+                    .ok_or_else(|| corrupt("input_template"))?,
+            },
+            other => return Err(corrupt(&format!("input kind {other:?}"))),
+        };
+        let number = |n: i32, what: &str| u32::try_from(n).map_err(|_| corrupt(what));
+        Ok(Target {
+            id: TargetId::parse(&self.target_id).map_err(|e| corrupt(&e.0))?,
+            url: self.url,
+            method: self.method,
+            headers: self.headers.0,
+            input,
+            retry_policy: RetryPolicy {
+                maximum_retry_attempts: number(self.maximum_retry_attempts, "attempts")?,
+                maximum_event_age_seconds: number(self.maximum_event_age_seconds, "age")?,
+            },
+            timeout_ms: number(self.timeout_ms, "timeout")?,
+        })
+    }
+}
+
+const RULE_COLUMNS: &str =
+    "id, bus, name, description, event_pattern, state, created_at, updated_at";
+const TARGET_COLUMNS: &str = "rule_id, target_id, url, method, headers, input_kind, input, \
+     input_path, input_paths_map, input_template, maximum_retry_attempts, \
+     maximum_event_age_seconds, timeout_ms";
+
+async fn with_targets(
+    conn: &mut PgConnection,
+    rows: Vec<RuleRow>,
+) -> Result<Vec<RuleRecord>, StoreError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let targets: Vec<TargetRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {TARGET_COLUMNS} FROM targets WHERE rule_id = ANY($1) ORDER BY rule_id, position"
+    )))
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    let mut by_rule: BTreeMap<Uuid, Vec<Target>> = BTreeMap::new();
+    for row in targets {
+        by_rule
+            .entry(row.rule_id)
+            .or_default()
+            .push(row.into_target()?);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let state = RuleState::parse(&row.state).ok_or_else(|| {
+                StoreError::Corrupt(format!("rule {}: state {:?}", row.name, row.state))
+            })?;
+            Ok(RuleRecord {
+                id: row.id,
+                rule: Rule {
+                    description: row.description,
+                    event_pattern: row.event_pattern,
+                    state,
+                    targets: by_rule.remove(&row.id).unwrap_or_default(),
+                },
+                bus: row.bus,
+                name: row.name,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn get(
+    conn: &mut PgConnection,
+    bus: &str,
+    name: &str,
+) -> Result<Option<RuleRecord>, StoreError> {
+    let rows: Vec<RuleRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {RULE_COLUMNS} FROM rules WHERE bus = $1 AND name = $2"
+    )))
+    .bind(bus)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(with_targets(conn, rows).await?.pop())
+}
+
+/// Rules of a bus in name order: those whose name starts with `prefix`, after `after`, at most `limit`.
+pub async fn list(
+    conn: &mut PgConnection,
+    bus: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RuleRecord>, StoreError> {
+    let rows: Vec<RuleRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {RULE_COLUMNS} FROM rules
+         WHERE bus = $1 AND starts_with(name, $2) AND ($3::text IS NULL OR name > $3)
+         ORDER BY name COLLATE \"C\" LIMIT $4"
+    )))
+    .bind(bus)
+    .bind(prefix)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    with_targets(conn, rows).await
+}
+
+/// Every rule of every bus (for `rules apply`).
+pub async fn list_all(conn: &mut PgConnection) -> Result<Vec<RuleRecord>, StoreError> {
+    let rows: Vec<RuleRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {RULE_COLUMNS} FROM rules ORDER BY bus, name"
+    )))
+    .fetch_all(&mut *conn)
+    .await?;
+    with_targets(conn, rows).await
+}
+
+/// Bumps the bus's rules version and announces the change; `false` if the bus does not exist.
+async fn touch_bus(conn: &mut PgConnection, bus: &str) -> Result<bool, sqlx::Error> {
+    let found = sqlx::query(
+        "UPDATE buses SET rules_version = rules_version + 1, updated_at = now() WHERE name = $1",
+    )
+    .bind(bus)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if found {
+        notify::notify(conn, notify::RULES_CHANGED, bus).await?;
+    }
+    Ok(found)
+}
+
+pub enum Put {
+    Created,
+    Replaced,
+    BusNotFound,
+}
+
+/// Creates or replaces a rule with its targets. Run it in a transaction. A target keeps its
+/// identity (and its pending deliveries their target) across edits as long as its id stays.
+pub async fn put(
+    conn: &mut PgConnection,
+    bus: &str,
+    name: &str,
+    rule: &Rule,
+) -> Result<Put, StoreError> {
+    if !touch_bus(conn, bus).await? {
+        return Ok(Put::BusNotFound);
+    }
+    let (rule_id, created): (Uuid, bool) = sqlx::query_as(
+        "INSERT INTO rules (id, bus, name, description, event_pattern, state)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (bus, name) DO UPDATE SET description = EXCLUDED.description,
+             event_pattern = EXCLUDED.event_pattern, state = EXCLUDED.state, updated_at = now()
+         RETURNING id, (xmax = 0)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(bus)
+    .bind(name)
+    .bind(&rule.description)
+    .bind(&rule.event_pattern)
+    .bind(rule.state.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    let keep: Vec<&str> = rule.targets.iter().map(|t| t.id.as_str()).collect();
+    sqlx::query("DELETE FROM targets WHERE rule_id = $1 AND NOT (target_id = ANY($2))")
+        .bind(rule_id)
+        .bind(&keep)
+        .execute(&mut *conn)
+        .await?;
+    for (position, target) in rule.targets.iter().enumerate() {
+        let (kind, input, path, paths_map, template) = match &target.input {
+            InputTransform::Event => ("event", None, None, None, None),
+            InputTransform::Constant(text) => ("constant", Some(text.as_str()), None, None, None),
+            InputTransform::Path(path) => ("path", None, Some(path.as_str()), None, None),
+            InputTransform::Transformer {
+                paths_map,
+                template,
+            } => (
+                "transformer",
+                None,
+                None,
+                Some(sqlx::types::Json(paths_map)),
+                Some(template.as_str()),
+            ),
+        };
+        sqlx::query(
+            "INSERT INTO targets (id, rule_id, target_id, position, url, method, headers, input_kind,
+                 input, input_path, input_paths_map, input_template, maximum_retry_attempts,
+                 maximum_event_age_seconds, timeout_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (rule_id, target_id) DO UPDATE SET position = EXCLUDED.position,
+                 url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers,
+                 input_kind = EXCLUDED.input_kind, input = EXCLUDED.input,
+                 input_path = EXCLUDED.input_path, input_paths_map = EXCLUDED.input_paths_map,
+                 input_template = EXCLUDED.input_template,
+                 maximum_retry_attempts = EXCLUDED.maximum_retry_attempts,
+                 maximum_event_age_seconds = EXCLUDED.maximum_event_age_seconds,
+                 timeout_ms = EXCLUDED.timeout_ms",
+        )
+        .bind(Uuid::now_v7())
+        .bind(rule_id)
+        .bind(target.id.as_str())
+        .bind(position as i16)
+        .bind(&target.url)
+        .bind(&target.method)
+        .bind(sqlx::types::Json(&target.headers))
+        .bind(kind)
+        .bind(input)
+        .bind(path)
+        .bind(paths_map)
+        .bind(template)
+        .bind(target.retry_policy.maximum_retry_attempts as i32)
+        .bind(target.retry_policy.maximum_event_age_seconds as i32)
+        .bind(target.timeout_ms as i32)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(if created { Put::Created } else { Put::Replaced })
+}
+
+/// Deletes a rule and its targets; `false` if there was no such rule. Run it in a transaction.
+pub async fn delete(conn: &mut PgConnection, bus: &str, name: &str) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM rules WHERE bus = $1 AND name = $2")
+        .bind(bus)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        == 1;
+    if deleted {
+        touch_bus(conn, bus).await?;
+    }
+    Ok(deleted)
+}
+
+/// What the matcher needs of one enabled rule.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MatchableRule {
+    pub name: String,
+    pub event_pattern: String,
+    /// `(targets.id, target id)` in the rule's order.
+    pub targets: sqlx::types::Json<Vec<(Uuid, String)>>,
+}
+
+/// The enabled rules of a bus and the rules version they belong to, read in one snapshot.
+/// `None` when the bus does not exist.
+pub async fn load_for_matching(
+    pool: &sqlx::PgPool,
+    bus: &str,
+) -> Result<Option<(i64, Vec<MatchableRule>)>, sqlx::Error> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT rules_version FROM buses WHERE name = $1")
+            .bind(bus)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(version) = version else {
+        return Ok(None);
+    };
+    let rules: Vec<MatchableRule> = sqlx::query_as(
+        "SELECT r.name, r.event_pattern,
+                COALESCE((SELECT jsonb_agg(jsonb_build_array(t.id, t.target_id) ORDER BY t.position)
+                          FROM targets t WHERE t.rule_id = r.id), '[]') AS targets
+         FROM rules r WHERE r.bus = $1 AND r.state = 'enabled' ORDER BY r.name",
+    )
+    .bind(bus)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some((version, rules)))
+}
