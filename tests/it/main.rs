@@ -1,0 +1,12 @@
+//! Integration tests: the real application on a real Postgres (one cluster per test run, a fresh
+//! database per test), driven over HTTP.
+
+mod support;
+
+mod buses;
+mod crash_safety;
+mod ingest;
+mod openapi;
+mod rules;
+mod rules_apply;
+mod snapshots;

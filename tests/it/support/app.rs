@@ -1,0 +1,206 @@
+//! The real application on port 0 against a test database, with typed calls.
+
+use clap::Parser;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sqlx::PgPool;
+use switchyard::app::Application;
+use switchyard::config::ServeArgs;
+use tokio::sync::oneshot;
+
+use super::postgres::{self, TestDb};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    /// A pool on the test database for read-only checks.
+    pub pool: PgPool,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A response: status, content type and the body as JSON (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl TestApp {
+    /// The application on a fresh database.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    /// The application on a fresh database with extra `serve` flags.
+    pub async fn spawn_with(flags: &[&str]) -> TestApp {
+        let db = postgres::fresh_database().await;
+        TestApp::spawn_on(db, flags).await
+    }
+
+    /// Another application process on the same database as `self`.
+    pub async fn another(&self, flags: &[&str]) -> TestApp {
+        let db = TestDb {
+            name: self.db.name.clone(),
+            options: self.db.options.clone(),
+            url: self.db.url.clone(),
+        };
+        TestApp::spawn_on(db, flags).await
+    }
+
+    async fn spawn_on(db: TestDb, flags: &[&str]) -> TestApp {
+        init_logs();
+        let mut argv = vec![
+            "switchyard",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--db-pool-size",
+            "4",
+        ];
+        argv.extend_from_slice(flags);
+        let config = Args::parse_from(argv)
+            .serve
+            .validate()
+            .expect("test configuration is valid");
+        let app = Application::build(config, db.options.clone())
+            .await
+            .expect("the application starts");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+        let pool = switchyard::store::connect(db.options.clone(), 2)
+            .await
+            .expect("a pool for checks");
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            db,
+            pool,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// Sends a request with the admin token; `body` as JSON when given.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.expect("the request is answered")).await
+    }
+
+    /// Sends raw bytes with a content type (for malformed-input tests).
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Answer {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", content_type)
+            .body(body);
+        answer(request.send().await.expect("the request is answered")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Creates or replaces a rule, asserting success.
+    pub async fn put_rule(&self, bus: &str, name: &str, rule: Value) -> Value {
+        let answer = self
+            .put(&format!("/v1/buses/{bus}/rules/{name}"), rule)
+            .await;
+        assert!(
+            answer.status.is_success(),
+            "PUT rule {bus}/{name}: {answer:?}"
+        );
+        answer.body
+    }
+
+    /// Posts events, asserting a 200; returns the body.
+    pub async fn post_events(&self, bus: &str, body: Value) -> Value {
+        let answer = self.post(&format!("/v1/buses/{bus}/events"), body).await;
+        assert_eq!(answer.status, StatusCode::OK, "POST events: {answer:?}");
+        answer.body
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = response.bytes().await.expect("the body arrives");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+/// Logs show only with `TEST_LOG` set (its value is the filter).
+fn init_logs() {
+    if let Ok(filter) = std::env::var("TEST_LOG")
+        && let Ok(filter) = tracing_subscriber::EnvFilter::try_new(filter)
+    {
+        switchyard::telemetry::init(filter, switchyard::telemetry::LogFormat::Text);
+    }
+}

@@ -1,0 +1,26 @@
+pub mod app;
+pub mod postgres;
+
+pub use app::{ADMIN_TOKEN, TestApp};
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it yields a value or `deadline` passes; the panic names what was awaited.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
