@@ -334,3 +334,36 @@ async fn test_event_pattern_answers_match_no_match_and_the_error_location() {
         .unwrap();
     assert_eq!(stored, 0);
 }
+
+#[tokio::test]
+async fn a_request_may_be_larger_than_other_routes_allow_up_to_the_ingest_limit() {
+    let app = TestApp::spawn().await;
+    // Ten entries of 200 KB: 2 MB, over the 1 MiB limit of other routes, under the 4 MiB default.
+    let entries: Vec<Value> = (0..10)
+        .map(|_| json!({"source": "s", "detail-type": "t", "detail": {"x": "a".repeat(200_000)}}))
+        .collect();
+    let answer = app
+        .post_events("default", json!({"entries": entries}))
+        .await;
+    assert_eq!(answer["failed_entry_count"], 0);
+}
+
+#[tokio::test]
+async fn serve_applies_rule_files_at_start() {
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let app = TestApp::spawn_with(&["--rules", rules.to_str().unwrap()]).await;
+    let rule = app
+        .get("/v1/buses/default/rules/big-orders-to-billing")
+        .await;
+    assert_eq!(rule.status, StatusCode::OK, "{rule:?}");
+    assert_eq!(app.get("/v1/buses/security").await.status, StatusCode::OK);
+    let answer = app
+        .post_events("default", json!({"source": "shop", "detail-type": "Order Placed", "detail": {"currency": "EUR", "total": 120}}))
+        .await;
+    let id = answer["entries"][0]["event_id"].as_str().unwrap();
+    let trace = app.get(&format!("/v1/events/{id}")).await;
+    assert_eq!(
+        trace.body["matched_rules"],
+        json!(["big-orders-to-billing"])
+    );
+}

@@ -5,6 +5,7 @@ mod support;
 
 mod buses;
 mod crash_safety;
+mod embedded;
 mod ingest;
 mod openapi;
 mod rules;

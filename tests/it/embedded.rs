@@ -1,0 +1,92 @@
+//! The README's run command: `switchyard serve` with no DATABASE_URL starts its own Postgres
+//! under the data folder, keeps the data across restarts, and stops that Postgres when it stops.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::ADMIN_TOKEN;
+
+/// Starts the binary on its own Postgres in `data_dir`; returns it and its base URL.
+fn serve(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env_remove("DATABASE_URL")
+        .env("SWITCHYARD_DATA_DIR", data_dir)
+        .env("SWITCHYARD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SWITCHYARD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(log) = serde_json::from_str::<Value>(&line)
+                && log["message"] == "listening"
+            {
+                let _ = tx.send(Ok(log["addr"].as_str().unwrap_or_default().to_owned()));
+            }
+            seen.push(line);
+        }
+        let _ = tx.send(Err(seen.join("\n")));
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Ok(addr)) => (child, format!("http://{addr}")),
+        Ok(Err(output)) => panic!("the router exited before listening:\n{output}"),
+        Err(_) => panic!("the router did not start listening within a minute"),
+    }
+}
+
+fn terminate(mut child: Child) {
+    // SAFETY: kill has no memory-safety preconditions; the pid is our child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().expect("the router exits");
+    assert!(status.success(), "graceful stop exits 0: {status}");
+}
+
+#[tokio::test]
+async fn serve_runs_its_own_postgres_and_keeps_data_across_restarts() {
+    let data_dir = std::env::temp_dir().join(format!(
+        "switchyard-serve-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let client = reqwest::Client::new();
+
+    let (child, base) = serve(&data_dir);
+    assert!(
+        data_dir.join("pg/PG_VERSION").exists(),
+        "the cluster lives under the data folder"
+    );
+    let put = client
+        .put(format!("{base}/v1/buses/default/rules/kept"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"event_pattern": {"source": ["shop"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    terminate(child);
+    assert!(
+        !data_dir.join("pg/postmaster.pid").exists(),
+        "stopping the router stops its Postgres"
+    );
+
+    let (child, base) = serve(&data_dir);
+    let rule = client
+        .get(format!("{base}/v1/buses/default/rules/kept"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rule.status(), 200, "the rule survived the restart");
+    terminate(child);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
