@@ -25,7 +25,7 @@ pub struct LogArgs {
     #[arg(
         long = "log",
         env = "SWITCHYARD_LOG",
-        default_value = "info",
+        default_value = "info,sqlx=warn",
         global = true
     )]
     pub filter: String,
