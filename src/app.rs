@@ -10,6 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
+use crate::delivery::Engine;
 use crate::rules_files::{self, RulesError};
 use crate::ruleset::Snapshots;
 use crate::state::AppState;
@@ -29,10 +30,13 @@ pub enum StartError {
     Rules(#[from] RulesError),
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("the HTTP client for targets cannot be built")]
+    Client(#[from] crate::delivery::client::SendError),
 }
 
 pub struct Application {
     listener: tokio::net::TcpListener,
+    engine: Arc<Engine>,
     state: AppState,
     config: Config,
     generated_token: Option<String>,
@@ -64,6 +68,7 @@ impl Application {
                 addr: config.listen,
                 source,
             })?;
+        let engine = Arc::new(Engine::new(pool.clone(), config.delivery.clone())?);
         let state = AppState {
             auth: Arc::new(Auth::new(pool.clone(), config.admin_token.as_deref())),
             ingest: Arc::new(config.ingest.clone()),
@@ -72,6 +77,7 @@ impl Application {
         };
         Ok(Application {
             listener,
+            engine,
             state,
             config,
             generated_token,
@@ -91,24 +97,53 @@ impl Application {
         self.generated_token.take()
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in progress.
+    /// Serves and delivers until `shutdown` completes, then finishes the requests in progress and
+    /// drains the delivery engine. Dropping the future stops everything at once (as a crash
+    /// would, for tests): background tasks are aborted with it.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let follower = tokio::spawn(
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let _follower = AbortOnDrop(tokio::spawn(
             self.state
                 .snapshots
                 .clone()
                 .follow(self.config.rules_refresh),
-        );
+        ));
+        let engine = AbortOnDrop(tokio::spawn(self.engine.clone().run(stop_rx.clone())));
+        let stop_on_exit = stop_tx.clone();
+        let _signal = AbortOnDrop(tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        }));
         let router = crate::api::router(self.state);
         tracing::info!(addr = %self.listener.local_addr().map_err(StartError::Serve)?, "listening");
+        let mut stopped = stop_rx;
         let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
             .await
             .map_err(StartError::Serve);
-        follower.abort();
+        let _ = stop_on_exit.send(true);
+        let _ = engine.join().await;
         served
+    }
+}
+
+/// A task that is aborted when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    async fn join(mut self) -> Result<(), tokio::task::JoinError> {
+        let handle = std::mem::replace(&mut self.0, tokio::spawn(async {}));
+        handle.await
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use sqlx::postgres::PgConnectOptions;
 use tracing_subscriber::EnvFilter;
 
+use crate::delivery::DeliveryConfig;
+use crate::delivery::policy::Backoff;
 use crate::domain::EnvelopeLimits;
 use crate::ingest::IngestConfig;
 use crate::telemetry::LogFormat;
@@ -120,6 +122,29 @@ pub struct ServeArgs {
     /// Apply the rule files in this folder at start (like `switchyard rules apply`, without pruning).
     #[arg(long, env = "SWITCHYARD_RULES")]
     pub rules: Option<PathBuf>,
+    /// Deliveries in flight at once in this process (default: 32 per CPU core; 0: this process
+    /// only serves the API and ingests, others deliver).
+    #[arg(long, env = "SWITCHYARD_WORKERS")]
+    pub workers: Option<usize>,
+    /// How long a claimed delivery is leased, in milliseconds; a delivery whose worker died is
+    /// retried after it expires. Keep it above the longest target timeout.
+    #[arg(long, env = "SWITCHYARD_LEASE_MS", default_value_t = 90_000)]
+    pub lease_ms: u64,
+    /// The longest wait between looks at the delivery queue, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_DELIVERY_POLL_MS", default_value_t = 1000)]
+    pub delivery_poll_ms: u64,
+    /// The first retry waits up to this long, in milliseconds (then doubling, with full jitter).
+    #[arg(long, env = "SWITCHYARD_BACKOFF_BASE_MS", default_value_t = 1000)]
+    pub backoff_base_ms: u64,
+    /// No retry waits longer than this, in milliseconds (Retry-After included).
+    #[arg(long, env = "SWITCHYARD_BACKOFF_MAX_MS", default_value_t = 300_000)]
+    pub backoff_max_ms: u64,
+    /// Non-public address ranges targets may reach anyway, comma-separated (e.g. `127.0.0.0/8`).
+    #[arg(long, env = "SWITCHYARD_TARGET_ALLOW_CIDRS", value_delimiter = ',')]
+    pub target_allow_cidrs: Vec<String>,
+    /// How long shutdown waits for deliveries in flight, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
 }
 
 /// Validated settings of `serve`.
@@ -132,6 +157,7 @@ pub struct Config {
     pub rules_refresh: Duration,
     pub db_pool_size: u32,
     pub rules_dir: Option<PathBuf>,
+    pub delivery: DeliveryConfig,
 }
 
 /// Every configuration problem, one per line.
@@ -190,6 +216,40 @@ impl ServeArgs {
         {
             errors.push(format!("--rules {}: not a folder", dir.display()));
         }
+        let workers = self.workers.unwrap_or_else(|| {
+            32 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        });
+        if workers > 10_000 {
+            errors.push(format!(
+                "SWITCHYARD_WORKERS must be from 0 to 10000; got {workers}"
+            ));
+        }
+        if self.lease_ms < 1000 {
+            errors.push("SWITCHYARD_LEASE_MS must be at least 1000".to_owned());
+        }
+        if self.delivery_poll_ms < 10 {
+            errors.push("SWITCHYARD_DELIVERY_POLL_MS must be at least 10".to_owned());
+        }
+        if self.backoff_base_ms == 0 || self.backoff_base_ms > self.backoff_max_ms {
+            errors.push(format!(
+                "SWITCHYARD_BACKOFF_BASE_MS ({}) must be at least 1 and at most SWITCHYARD_BACKOFF_MAX_MS ({})",
+                self.backoff_base_ms, self.backoff_max_ms
+            ));
+        }
+        let mut allow_cidrs = Vec::new();
+        for cidr in self
+            .target_allow_cidrs
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+        {
+            match cidr.parse::<ipnet::IpNet>() {
+                Ok(net) => allow_cidrs.push(net),
+                Err(_) => errors.push(format!(
+                    "SWITCHYARD_TARGET_ALLOW_CIDRS: {cidr:?} is not a CIDR range like 127.0.0.0/8"
+                )),
+            }
+        }
         match (listen, database) {
             (Some(listen), Some(database)) if errors.is_empty() => Ok(Config {
                 listen,
@@ -206,6 +266,17 @@ impl ServeArgs {
                 rules_refresh: Duration::from_millis(self.rules_refresh_ms),
                 db_pool_size: self.db_pool_size,
                 rules_dir: self.rules.clone(),
+                delivery: DeliveryConfig {
+                    workers,
+                    lease: Duration::from_millis(self.lease_ms),
+                    poll: Duration::from_millis(self.delivery_poll_ms),
+                    backoff: Backoff {
+                        base: Duration::from_millis(self.backoff_base_ms),
+                        max: Duration::from_millis(self.backoff_max_ms),
+                    },
+                    allow_cidrs,
+                    shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+                },
             }),
             _ => Err(ConfigError(errors)),
         }

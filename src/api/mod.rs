@@ -3,6 +3,7 @@
 
 mod auth;
 mod buses;
+mod dead_letters;
 mod events;
 pub mod extract;
 mod health;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .merge(buses::routes())
         .merge(rules::routes())
+        .merge(dead_letters::routes())
         .merge(events::routes(state.ingest.max_request_bytes))
         .merge(test_pattern::routes())
         .route_layer(middleware::from_fn_with_state(

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -21,10 +21,34 @@ const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 100;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/buses/{bus}/rules", get(list)).route(
-        "/buses/{bus}/rules/{rule}",
-        get(read).put(put).delete(delete),
-    )
+    Router::new()
+        .route("/buses/{bus}/rules", get(list))
+        .route(
+            "/buses/{bus}/rules/{rule}",
+            get(read).put(put).delete(delete),
+        )
+        .route(
+            "/buses/{bus}/rules/{rule}/targets/{target}/enable",
+            post(enable_target),
+        )
+        .route(
+            "/buses/{bus}/rules/{rule}/targets/{target}/rotate-secret",
+            post(rotate_secret),
+        )
+}
+
+/// A target with what Switchyard keeps about it: its signing secret (for admins to configure the
+/// receiver) and whether it is disabled.
+#[derive(Serialize)]
+struct TargetOut {
+    #[serde(flatten)]
+    target: Target,
+    secret: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    previous_secret_expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    disabled_at: Option<OffsetDateTime>,
+    disabled_reason: Option<String>,
 }
 
 /// A rule as the API shows it.
@@ -35,7 +59,7 @@ pub struct RuleOut {
     description: String,
     event_pattern: Box<RawValue>,
     state: RuleState,
-    targets: Vec<Target>,
+    targets: Vec<TargetOut>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -54,7 +78,19 @@ impl TryFrom<RuleRecord> for RuleOut {
             description: record.rule.description,
             event_pattern,
             state: record.rule.state,
-            targets: record.rule.targets,
+            targets: record
+                .rule
+                .targets
+                .into_iter()
+                .zip(record.target_states)
+                .map(|(target, state)| TargetOut {
+                    target,
+                    secret: state.secret,
+                    previous_secret_expires_at: state.previous_secret_expires_at,
+                    disabled_at: state.disabled_at,
+                    disabled_reason: state.disabled_reason,
+                })
+                .collect(),
             created_at: record.created_at,
             updated_at: record.updated_at,
         })
@@ -170,4 +206,76 @@ async fn rule_not_found(conn: &mut store::PgConnection, bus: &str, rule: &str) -
         Ok(Some(_)) => ApiError::not_found(format!("no rule named {rule:?} on bus {bus:?}")),
         Err(error) => ApiError::from(error),
     }
+}
+
+async fn find_target(
+    conn: &mut store::PgConnection,
+    bus: &str,
+    rule: &str,
+    target: &str,
+) -> Result<uuid::Uuid, ApiError> {
+    match store::rules::target_ref(conn, bus, rule, target).await? {
+        Some(id) => Ok(id),
+        None => match store::rules::get(conn, bus, rule).await? {
+            Some(_) => Err(ApiError::not_found(format!(
+                "rule {rule:?} on bus {bus:?} has no target {target:?}"
+            ))),
+            None => Err(rule_not_found(conn, bus, rule).await),
+        },
+    }
+}
+
+/// Re-enables a target (disabled after it answered 410 Gone) and releases its held deliveries.
+async fn enable_target(
+    State(state): State<AppState>,
+    ApiPath((bus, rule, target)): ApiPath<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let id = find_target(&mut tx, &bus, &rule, &target).await?;
+    let released = store::deliveries::enable_target(&mut tx, id).await?;
+    tx.commit().await?;
+    tracing::info!(bus, rule, target, released, "target enabled");
+    Ok(Json(serde_json::json!({ "enabled": true, "released": released })).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateIn {
+    /// How long the previous secret keeps signing, in seconds (default a day).
+    overlap_seconds: Option<u64>,
+}
+
+const DEFAULT_OVERLAP_SECONDS: u64 = 86_400;
+const MAX_OVERLAP_SECONDS: u64 = 7 * 86_400;
+
+/// Gives a target a new signing secret; both sign until the overlap ends.
+async fn rotate_secret(
+    State(state): State<AppState>,
+    ApiPath((bus, rule, target)): ApiPath<(String, String, String)>,
+    body: Option<JsonText>,
+) -> Result<Response, ApiError> {
+    let input: RotateIn = match body {
+        Some(JsonText(text)) => super::extract::parse_body(&text)?,
+        None => RotateIn::default(),
+    };
+    let overlap = input.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
+    if overlap > MAX_OVERLAP_SECONDS {
+        return Err(ApiError::validation(vec![crate::domain::FieldError::new(
+            "/overlap_seconds",
+            format!("must be from 0 to {MAX_OVERLAP_SECONDS}"),
+        )]));
+    }
+    let mut tx = state.pool.begin().await?;
+    let id = find_target(&mut tx, &bus, &rule, &target).await?;
+    let (secret, expires) =
+        store::rules::rotate_secret(&mut tx, id, std::time::Duration::from_secs(overlap)).await?;
+    tx.commit().await?;
+    tracing::info!(bus, rule, target, overlap, "target secret rotated");
+    let expires = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(
+        Json(serde_json::json!({ "secret": secret, "previous_secret_expires_at": expires }))
+            .into_response(),
+    )
 }

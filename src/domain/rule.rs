@@ -24,6 +24,10 @@ pub const MAX_INPUT_PATHS: usize = 100;
 pub const MAX_INPUT_TEMPLATE: usize = 8192;
 pub const DEFAULT_TIMEOUT_MS: u32 = 5000;
 pub const TIMEOUT_MS_RANGE: (u32, u32) = (100, 60_000);
+/// Deliveries in flight to one target at once, per process: generous by default; 1 sends one
+/// at a time.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
+pub const MAX_CONCURRENCY_RANGE: (u32, u32) = (1, 1000);
 /// Methods that carry the event as a body.
 pub const METHODS: [&str; 3] = ["POST", "PUT", "PATCH"];
 /// Headers Switchyard sets itself on every delivery.
@@ -111,6 +115,7 @@ pub struct Target {
     pub input: InputTransform,
     pub retry_policy: RetryPolicy,
     pub timeout_ms: u32,
+    pub max_concurrency: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,6 +340,13 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
         }
         None => Some(DEFAULT_TIMEOUT_MS),
     };
+    let max_concurrency = match fields.take("max_concurrency") {
+        Some(raw) => {
+            let (min, max) = MAX_CONCURRENCY_RANGE;
+            integer_in(raw.get(), min, max, &at("max_concurrency"), errors)
+        }
+        None => Some(DEFAULT_MAX_CONCURRENCY),
+    };
     fields.refuse_unknown(errors);
     Some(Target {
         id: id?,
@@ -344,6 +356,7 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
         input: input?,
         retry_policy: retry_policy?,
         timeout_ms: timeout_ms?,
+        max_concurrency: max_concurrency?,
     })
 }
 
@@ -561,15 +574,20 @@ fn parse_transformer(
     })
 }
 
-/// The `<name>` placeholders of a template whose name uses placeholder characters.
+/// Whether `<name>` in a template is a placeholder: a non-empty run of letters, digits, `_`, `-`
+/// and `.`. Anything else between angle brackets (`<b>`, `< 5 >`) is text.
+pub fn placeholder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The placeholders of a template.
 pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
     template.split('<').skip(1).filter_map(|rest| {
         let name = &rest[..rest.find('>')?];
-        let plausible = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        plausible.then_some(name)
+        placeholder_name(name).then_some(name)
     })
 }
 
@@ -734,6 +752,7 @@ impl Serialize for Target {
             input_transformer: Option<Transformer<'a>>,
             retry_policy: &'a RetryPolicy,
             timeout_ms: u32,
+            max_concurrency: u32,
         }
         let mut wire = Wire {
             id: self.id.as_str(),
@@ -745,6 +764,7 @@ impl Serialize for Target {
             input_transformer: None,
             retry_policy: &self.retry_policy,
             timeout_ms: self.timeout_ms,
+            max_concurrency: self.max_concurrency,
         };
         match &self.input {
             InputTransform::Event => {}

@@ -4,6 +4,8 @@
 //! builds without a database.
 
 pub mod buses;
+pub mod dead_letters;
+pub mod deliveries;
 pub mod embedded;
 pub mod events;
 pub mod notify;

@@ -10,6 +10,16 @@ use uuid::Uuid;
 use super::{StoreError, notify};
 use crate::domain::{InputTransform, RetryPolicy, Rule, RuleState, Target, TargetId};
 
+/// What the system keeps about a target besides its definition.
+#[derive(Debug, Clone)]
+pub struct TargetState {
+    pub id: Uuid,
+    pub secret: String,
+    pub previous_secret_expires_at: Option<OffsetDateTime>,
+    pub disabled_at: Option<OffsetDateTime>,
+    pub disabled_reason: Option<String>,
+}
+
 /// A stored rule with its targets.
 #[derive(Debug, Clone)]
 pub struct RuleRecord {
@@ -17,6 +27,8 @@ pub struct RuleRecord {
     pub bus: String,
     pub name: String,
     pub rule: Rule,
+    /// One per target, in the same order.
+    pub target_states: Vec<TargetState>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -35,6 +47,11 @@ struct RuleRow {
 
 #[derive(sqlx::FromRow)]
 struct TargetRow {
+    id: Uuid,
+    secret: String,
+    previous_secret_expires_at: Option<OffsetDateTime>,
+    disabled_at: Option<OffsetDateTime>,
+    disabled_reason: Option<String>,
     rule_id: Uuid,
     target_id: String,
     url: String,
@@ -48,10 +65,11 @@ struct TargetRow {
     maximum_retry_attempts: i32,
     maximum_event_age_seconds: i32,
     timeout_ms: i32,
+    max_concurrency: i32,
 }
 
 impl TargetRow {
-    fn into_target(self) -> Result<Target, StoreError> {
+    fn into_target(self) -> Result<(Target, TargetState), StoreError> {
         let corrupt =
             |what: &str| StoreError::Corrupt(format!("target {}: {what}", self.target_id));
         let input = match self.input_kind.as_str() {
@@ -78,7 +96,14 @@ impl TargetRow {
             other => return Err(corrupt(&format!("input kind {other:?}"))),
         };
         let number = |n: i32, what: &str| u32::try_from(n).map_err(|_| corrupt(what));
-        Ok(Target {
+        let state = TargetState {
+            id: self.id,
+            secret: self.secret.clone(),
+            previous_secret_expires_at: self.previous_secret_expires_at,
+            disabled_at: self.disabled_at,
+            disabled_reason: self.disabled_reason.clone(),
+        };
+        let target = Target {
             id: TargetId::parse(&self.target_id).map_err(|e| corrupt(&e.0))?,
             url: self.url,
             method: self.method,
@@ -89,15 +114,18 @@ impl TargetRow {
                 maximum_event_age_seconds: number(self.maximum_event_age_seconds, "age")?,
             },
             timeout_ms: number(self.timeout_ms, "timeout")?,
-        })
+            max_concurrency: number(self.max_concurrency, "concurrency")?,
+        };
+        Ok((target, state))
     }
 }
 
 const RULE_COLUMNS: &str =
     "id, bus, name, description, event_pattern, state, created_at, updated_at";
-const TARGET_COLUMNS: &str = "rule_id, target_id, url, method, headers, input_kind, input, \
+const TARGET_COLUMNS: &str = "id, secret, previous_secret_expires_at, disabled_at, \
+     disabled_reason, rule_id, target_id, url, method, headers, input_kind, input, \
      input_path, input_paths_map, input_template, maximum_retry_attempts, \
-     maximum_event_age_seconds, timeout_ms";
+     maximum_event_age_seconds, timeout_ms, max_concurrency";
 
 async fn with_targets(
     conn: &mut PgConnection,
@@ -110,7 +138,7 @@ async fn with_targets(
     .bind(&ids)
     .fetch_all(conn)
     .await?;
-    let mut by_rule: BTreeMap<Uuid, Vec<Target>> = BTreeMap::new();
+    let mut by_rule: BTreeMap<Uuid, Vec<(Target, TargetState)>> = BTreeMap::new();
     for row in targets {
         by_rule
             .entry(row.rule_id)
@@ -122,14 +150,20 @@ async fn with_targets(
             let state = RuleState::parse(&row.state).ok_or_else(|| {
                 StoreError::Corrupt(format!("rule {}: state {:?}", row.name, row.state))
             })?;
+            let (targets, target_states) = by_rule
+                .remove(&row.id)
+                .unwrap_or_default()
+                .into_iter()
+                .unzip();
             Ok(RuleRecord {
                 id: row.id,
                 rule: Rule {
                     description: row.description,
                     event_pattern: row.event_pattern,
                     state,
-                    targets: by_rule.remove(&row.id).unwrap_or_default(),
+                    targets,
                 },
+                target_states,
                 bus: row.bus,
                 name: row.name,
                 created_at: row.created_at,
@@ -259,8 +293,8 @@ pub async fn put(
         sqlx::query(
             "INSERT INTO targets (id, rule_id, target_id, position, url, method, headers, input_kind,
                  input, input_path, input_paths_map, input_template, maximum_retry_attempts,
-                 maximum_event_age_seconds, timeout_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 maximum_event_age_seconds, timeout_ms, max_concurrency, secret)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (rule_id, target_id) DO UPDATE SET position = EXCLUDED.position,
                  url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers,
                  input_kind = EXCLUDED.input_kind, input = EXCLUDED.input,
@@ -268,7 +302,7 @@ pub async fn put(
                  input_template = EXCLUDED.input_template,
                  maximum_retry_attempts = EXCLUDED.maximum_retry_attempts,
                  maximum_event_age_seconds = EXCLUDED.maximum_event_age_seconds,
-                 timeout_ms = EXCLUDED.timeout_ms",
+                 timeout_ms = EXCLUDED.timeout_ms, max_concurrency = EXCLUDED.max_concurrency",
         )
         .bind(Uuid::now_v7())
         .bind(rule_id)
@@ -285,6 +319,8 @@ pub async fn put(
         .bind(target.retry_policy.maximum_retry_attempts as i32)
         .bind(target.retry_policy.maximum_event_age_seconds as i32)
         .bind(target.timeout_ms as i32)
+        .bind(target.max_concurrency as i32)
+        .bind(crate::delivery::signing::generate_secret())
         .execute(&mut *conn)
         .await?;
     }
@@ -343,4 +379,43 @@ pub async fn load_for_matching(
     .await?;
     tx.commit().await?;
     Ok(Some((version, rules)))
+}
+
+/// The `targets.id` of a rule's target, if the bus, rule and target exist.
+pub async fn target_ref(
+    conn: &mut PgConnection,
+    bus: &str,
+    rule: &str,
+    target_id: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT t.id FROM targets t JOIN rules r ON r.id = t.rule_id
+         WHERE r.bus = $1 AND r.name = $2 AND t.target_id = $3",
+    )
+    .bind(bus)
+    .bind(rule)
+    .bind(target_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Gives a target a new signing secret; the old one keeps signing until `overlap` has passed.
+/// Returns the new secret and when the old one stops.
+pub async fn rotate_secret(
+    conn: &mut PgConnection,
+    target: Uuid,
+    overlap: std::time::Duration,
+) -> Result<(String, OffsetDateTime), sqlx::Error> {
+    let secret = crate::delivery::signing::generate_secret();
+    let expires: OffsetDateTime = sqlx::query_scalar(
+        "UPDATE targets SET previous_secret = secret, secret = $2,
+             previous_secret_expires_at = now() + make_interval(secs => $3)
+         WHERE id = $1 RETURNING previous_secret_expires_at",
+    )
+    .bind(target)
+    .bind(&secret)
+    .bind(overlap.as_secs_f64())
+    .fetch_one(conn)
+    .await?;
+    Ok((secret, expires))
 }

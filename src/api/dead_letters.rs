@@ -1,0 +1,324 @@
+//! `/v1/dead-letters…`: inspect, redrive and discard deliveries that died.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::extract::{ApiPath, ApiQuery, JsonText, parse_body};
+use super::problem::ApiError;
+use crate::delivery::policy::DeadReason;
+use crate::domain::FieldError;
+use crate::state::AppState;
+use crate::store::dead_letters::{self, Cursor, DeadLetterRow, Filter};
+use crate::store::events::AttemptRow;
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+const MAX_IDS: usize = 1000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dead-letters", get(list))
+        .route("/dead-letters/redrive", post(redrive_many))
+        .route("/dead-letters/discard", post(discard_many))
+        .route("/dead-letters/{id}", get(read).delete(discard))
+        .route("/dead-letters/{id}/redrive", post(redrive_one))
+}
+
+/// The filter as query parameters (and inside bulk bodies).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterIn {
+    bus: Option<String>,
+    rule: Option<String>,
+    target: Option<String>,
+    reason: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+impl FilterIn {
+    /// The store's filter; `at` prefixes error locations (`/filter` in a body).
+    fn parse(self, at: &str, errors: &mut Vec<FieldError>) -> Filter {
+        let mut time = |name: &str, value: Option<String>| {
+            value.and_then(|text| {
+                OffsetDateTime::parse(&text, &Rfc3339)
+                    .map_err(|_| {
+                        errors.push(FieldError::new(
+                            format!("{at}/{name}"),
+                            format!("{text:?} is not an RFC 3339 timestamp"),
+                        ))
+                    })
+                    .ok()
+            })
+        };
+        let since = time("since", self.since);
+        let until = time("until", self.until);
+        if let Some(reason) = &self.reason
+            && DeadReason::parse(reason).is_none()
+        {
+            let known: Vec<&str> = DeadReason::ALL.iter().map(|r| r.as_str()).collect();
+            errors.push(FieldError::new(
+                format!("{at}/reason"),
+                format!("{reason:?} is not a reason; known: {}", known.join(", ")),
+            ));
+        }
+        Filter {
+            bus: self.bus,
+            rule: self.rule,
+            target: self.target,
+            reason: self.reason,
+            since,
+            until,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bus.is_none()
+            && self.rule.is_none()
+            && self.target.is_none()
+            && self.reason.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+    }
+}
+
+/// The list's query: the filter's fields and the page's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    bus: Option<String>,
+    rule: Option<String>,
+    target: Option<String>,
+    reason: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn encode_cursor(row: &DeadLetterRow) -> Option<String> {
+    row.dead_at
+        .map(|at| format!("{}_{}", at.unix_timestamp_nanos(), row.id.simple()))
+}
+
+fn decode_cursor(text: &str) -> Option<Cursor> {
+    let (nanos, id) = text.split_once('_')?;
+    Some(Cursor {
+        dead_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
+        id: Uuid::parse_str(id).ok()?,
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::parameter(
+            "limit",
+            format!("must be from 1 to {MAX_PAGE}"),
+        ));
+    }
+    let after =
+        match query.cursor.as_deref() {
+            Some(text) => Some(decode_cursor(text).ok_or_else(|| {
+                ApiError::parameter("cursor", "is not a cursor this API gave out")
+            })?),
+            None => None,
+        };
+    let mut errors = Vec::new();
+    let filter = FilterIn {
+        bus: query.bus,
+        rule: query.rule,
+        target: query.target,
+        reason: query.reason,
+        since: query.since,
+        until: query.until,
+    }
+    .parse("", &mut errors);
+    if let Some(first) = errors.first() {
+        return Err(ApiError::parameter(
+            first.pointer.trim_start_matches('/'),
+            &first.detail,
+        ));
+    }
+    let mut conn = state.pool.acquire().await?;
+    let mut items = dead_letters::list(&mut conn, &filter, after, limit + 1).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().and_then(encode_cursor)
+    } else {
+        None
+    };
+    let counts: serde_json::Map<String, serde_json::Value> =
+        dead_letters::count_by_reason(&mut conn, &filter)
+            .await?
+            .into_iter()
+            .map(|(reason, n)| (reason, n.into()))
+            .collect();
+    Ok(
+        Json(serde_json::json!({ "items": items, "next_cursor": next_cursor, "counts": counts }))
+            .into_response(),
+    )
+}
+
+#[derive(Serialize)]
+struct DeadLetterOut {
+    #[serde(flatten)]
+    row: DeadLetterRow,
+    event: Box<RawValue>,
+    /// The payload as rendered for the last attempt (text: it may not be JSON).
+    payload: Option<String>,
+    attempt_log: Vec<AttemptRow>,
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| not_found(id))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("no dead letter with id {id:?}"))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let uuid = parse_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let letter = dead_letters::get(&mut conn, uuid)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let event = RawValue::from_string(letter.event).map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(DeadLetterOut {
+        row: letter.row,
+        event,
+        payload: letter.payload,
+        attempt_log: letter.attempts,
+    })
+    .into_response())
+}
+
+async fn redrive_one(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let uuid = parse_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    match dead_letters::redrive_ids(&mut conn, &[uuid]).await? {
+        0 => Err(not_found(&id)),
+        n => Ok(Json(serde_json::json!({ "redriven": n })).into_response()),
+    }
+}
+
+/// A bulk request: a list of ids, or a filter (the list's filter; `{}` is every dead letter).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkIn {
+    ids: Option<Vec<Uuid>>,
+    filter: Option<FilterIn>,
+    /// For discards: why (kept with the delivery).
+    reason: Option<String>,
+}
+
+enum Selection {
+    Ids(Vec<Uuid>),
+    Matching(Filter),
+}
+
+fn selection(body: &str) -> Result<(Selection, Option<String>), ApiError> {
+    let input: BulkIn = parse_body(body)?;
+    match (input.ids, input.filter) {
+        (Some(ids), None) if ids.len() <= MAX_IDS => Ok((Selection::Ids(ids), input.reason)),
+        (Some(_), None) => Err(ApiError::validation(vec![FieldError::new(
+            "/ids",
+            format!("at most {MAX_IDS} ids; use a filter for more"),
+        )])),
+        (None, Some(filter)) => {
+            let mut errors = Vec::new();
+            let everything = filter.is_empty();
+            let filter = filter.parse("/filter", &mut errors);
+            if !errors.is_empty() {
+                return Err(ApiError::validation(errors));
+            }
+            if everything {
+                tracing::info!("bulk operation on every dead letter");
+            }
+            Ok((Selection::Matching(filter), input.reason))
+        }
+        _ => Err(ApiError::validation(vec![FieldError::new(
+            "",
+            "give exactly one of `ids` and `filter`",
+        )])),
+    }
+}
+
+async fn redrive_many(
+    State(state): State<AppState>,
+    JsonText(body): JsonText,
+) -> Result<Response, ApiError> {
+    let (selection, reason) = selection(&body)?;
+    if reason.is_some() {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/reason",
+            "is only for discards",
+        )]));
+    }
+    let mut conn = state.pool.acquire().await?;
+    let n = match selection {
+        Selection::Ids(ids) => dead_letters::redrive_ids(&mut conn, &ids).await?,
+        Selection::Matching(filter) => dead_letters::redrive_matching(&mut conn, &filter).await?,
+    };
+    tracing::info!(redriven = n, "dead letters redriven");
+    Ok(Json(serde_json::json!({ "redriven": n })).into_response())
+}
+
+async fn discard_many(
+    State(state): State<AppState>,
+    JsonText(body): JsonText,
+) -> Result<Response, ApiError> {
+    let (selection, reason) = selection(&body)?;
+    let mut tx = state.pool.begin().await?;
+    let mut n = 0;
+    match selection {
+        Selection::Ids(ids) => {
+            for id in ids {
+                n += u64::from(dead_letters::discard(&mut tx, id, reason.as_deref()).await?);
+            }
+        }
+        Selection::Matching(filter) => {
+            n = dead_letters::discard_matching(&mut tx, &filter, reason.as_deref()).await?
+        }
+    }
+    tx.commit().await?;
+    tracing::info!(discarded = n, "dead letters discarded");
+    Ok(Json(serde_json::json!({ "discarded": n })).into_response())
+}
+
+#[derive(Deserialize)]
+struct DiscardQuery {
+    reason: Option<String>,
+}
+
+async fn discard(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<DiscardQuery>,
+) -> Result<Response, ApiError> {
+    let uuid = parse_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    if !dead_letters::discard(&mut conn, uuid, query.reason.as_deref()).await? {
+        return Err(not_found(&id));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

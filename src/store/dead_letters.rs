@@ -1,0 +1,233 @@
+//! Dead letters: deliveries in state `dead`. Listed newest first with a keyset cursor; redrive
+//! puts them back in the queue with a fresh budget and keeps their attempts; discard ends them
+//! as `discarded` (kept, not erased).
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::events::AttemptRow;
+use super::notify;
+
+/// Which dead letters: every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub bus: Option<String>,
+    pub rule: Option<String>,
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    /// Died at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Died before.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// Where a page starts: after this (dead_at, id), newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub dead_at: OffsetDateTime,
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct DeadLetterRow {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub bus: String,
+    #[serde(rename = "rule")]
+    pub rule_name: String,
+    pub target_id: String,
+    #[serde(rename = "reason")]
+    pub dead_reason: Option<String>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub attempts: i32,
+    pub redrive_count: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub dead_at: Option<OffsetDateTime>,
+}
+
+const COLUMNS: &str = "id, event_id, bus, rule_name, target_id, dead_reason, last_status, \
+     last_error, attempts, redrive_count, created_at, dead_at";
+
+/// `WHERE` conditions for a filter; binds $1..$6.
+const FILTERED: &str = "state = 'dead'
+     AND ($1::text IS NULL OR bus = $1)
+     AND ($2::text IS NULL OR rule_name = $2)
+     AND ($3::text IS NULL OR target_id = $3)
+     AND ($4::text IS NULL OR dead_reason = $4)
+     AND ($5::timestamptz IS NULL OR dead_at >= $5)
+     AND ($6::timestamptz IS NULL OR dead_at < $6)";
+
+fn bind_filter<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    filter: &'q Filter,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(filter.bus.as_deref())
+        .bind(filter.rule.as_deref())
+        .bind(filter.target.as_deref())
+        .bind(filter.reason.as_deref())
+        .bind(filter.since)
+        .bind(filter.until)
+}
+
+/// A page of dead letters, newest first.
+pub async fn list(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<DeadLetterRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE {FILTERED}
+           AND ($7::timestamptz IS NULL OR (dead_at, id) < ($7, $8))
+         ORDER BY dead_at DESC, id DESC LIMIT $9"
+    );
+    bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
+        .bind(after.map(|c| c.dead_at))
+        .bind(after.map(|c| c.id))
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+/// How many dead letters match, per reason.
+pub async fn count_by_reason(
+    conn: &mut PgConnection,
+    filter: &Filter,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT dead_reason, count(*) FROM deliveries WHERE {FILTERED} GROUP BY dead_reason ORDER BY dead_reason"
+    );
+    bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
+        .fetch_all(conn)
+        .await
+}
+
+/// One dead letter with its event, its last payload and every attempt.
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub row: DeadLetterRow,
+    pub event: String,
+    pub payload: Option<String>,
+    pub attempts: Vec<AttemptRow>,
+}
+
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<DeadLetter>, sqlx::Error> {
+    let row: Option<DeadLetterRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE id = $1 AND state = 'dead'"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let (event, payload): (String, Option<String>) = sqlx::query_as(
+        "SELECT e.body, d.payload FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let attempts = sqlx::query_as(
+        "SELECT delivery_id, attempt, started_at, duration_ms, status, response_headers,
+                response_body, error
+         FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Some(DeadLetter {
+        row,
+        event,
+        payload,
+        attempts,
+    }))
+}
+
+const REDRIVE: &str =
+    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = now(),
+         dead_reason = NULL, dead_at = NULL, finalized_at = NULL, budget_started_at = now(),
+         redrive_count = redrive_count + 1";
+
+/// Puts these dead letters back in the queue; how many were dead.
+pub async fn redrive_ids(conn: &mut PgConnection, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+    let n = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{REDRIVE} WHERE state = 'dead' AND id = ANY($1)"
+    )))
+    .bind(ids)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    announce(conn, n).await?;
+    Ok(n)
+}
+
+/// Puts every dead letter matching the filter back in the queue; how many.
+pub async fn redrive_matching(
+    conn: &mut PgConnection,
+    filter: &Filter,
+) -> Result<u64, sqlx::Error> {
+    let n = sqlx::query(sqlx::AssertSqlSafe(format!("{REDRIVE} WHERE {FILTERED}")))
+        .bind(filter.bus.as_deref())
+        .bind(filter.rule.as_deref())
+        .bind(filter.target.as_deref())
+        .bind(filter.reason.as_deref())
+        .bind(filter.since)
+        .bind(filter.until)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    announce(conn, n).await?;
+    Ok(n)
+}
+
+async fn announce(conn: &mut PgConnection, redriven: u64) -> Result<(), sqlx::Error> {
+    if redriven > 0 {
+        notify::notify(conn, notify::DELIVERIES_DUE, "").await?;
+    }
+    Ok(())
+}
+
+/// Ends a dead letter as discarded, keeping it; `false` if it is not a dead letter.
+pub async fn discard(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE deliveries SET state = 'discarded', finalized_at = now(), discard_reason = $2
+         WHERE id = $1 AND state = 'dead'",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Discards every dead letter matching the filter; how many.
+pub async fn discard_matching(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    reason: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE deliveries SET state = 'discarded', finalized_at = now(), discard_reason = $7
+         WHERE {FILTERED}"
+    )))
+    .bind(filter.bus.as_deref())
+    .bind(filter.rule.as_deref())
+    .bind(filter.target.as_deref())
+    .bind(filter.reason.as_deref())
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(reason)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

@@ -1,0 +1,320 @@
+//! The delivery queue: claim with a lease, then guarded transitions. A claim commits before any
+//! HTTP call; every later transition names the lease owner and touches nothing if the lease was
+//! lost (the caller logs that and applies nothing).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{StoreError, notify};
+use crate::domain::InputTransform;
+
+/// A claimed delivery with what its attempt needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub bus: String,
+    pub rule_name: String,
+    pub target_id: String,
+    pub target_ref: Uuid,
+    /// Tries so far, this one included.
+    pub attempts: i32,
+    pub budget_started_at: OffsetDateTime,
+    pub body: String,
+    pub received_at: OffsetDateTime,
+}
+
+/// Claims up to `limit` due deliveries for `owner`, leased for `lease`. One statement.
+pub async fn claim_due(
+    pool: &PgPool,
+    owner: Uuid,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH due AS (
+             SELECT id FROM deliveries
+             WHERE state = 'pending' AND next_attempt_at <= now()
+             ORDER BY next_attempt_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE deliveries d
+         SET state = 'in_flight', lease_owner = $2,
+             lease_expires_at = now() + make_interval(secs => $3), attempts = d.attempts + 1
+         FROM due, events e
+         WHERE d.id = due.id AND e.id = d.event_id
+         RETURNING d.id, d.event_id, d.bus, d.rule_name, d.target_id, d.target_ref, d.attempts,
+                   d.budget_started_at, e.body, e.received_at",
+    )
+    .bind(limit)
+    .bind(owner)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// A target as the worker needs it.
+#[derive(Debug, Clone)]
+pub struct TargetRuntime {
+    pub id: Uuid,
+    pub url: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub input: InputTransform,
+    pub maximum_retry_attempts: u32,
+    pub maximum_event_age: Duration,
+    pub timeout: Duration,
+    pub max_concurrency: u32,
+    /// The secrets that sign: the current one, and the previous one while its overlap lasts.
+    pub secrets: Vec<String>,
+    pub disabled: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct TargetRuntimeRow {
+    id: Uuid,
+    url: String,
+    method: String,
+    headers: sqlx::types::Json<BTreeMap<String, String>>,
+    input_kind: String,
+    input: Option<String>,
+    input_path: Option<String>,
+    input_paths_map: Option<sqlx::types::Json<BTreeMap<String, String>>>,
+    input_template: Option<String>,
+    maximum_retry_attempts: i32,
+    maximum_event_age_seconds: i32,
+    timeout_ms: i32,
+    max_concurrency: i32,
+    secret: String,
+    previous_secret: Option<String>,
+    disabled: bool,
+}
+
+/// The targets with these ids (a deleted one is simply absent).
+pub async fn targets(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TargetRuntime>, StoreError> {
+    let rows: Vec<TargetRuntimeRow> = sqlx::query_as(
+        "SELECT id, url, method, headers, input_kind, input, input_path, input_paths_map,
+                input_template, maximum_retry_attempts, maximum_event_age_seconds, timeout_ms,
+                max_concurrency, secret,
+                CASE WHEN previous_secret_expires_at > now() THEN previous_secret END AS previous_secret,
+                disabled_at IS NOT NULL AS disabled
+         FROM targets WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let corrupt = || StoreError::Corrupt(format!("target {}", row.id));
+            let input = match row.input_kind.as_str() {
+                "event" => InputTransform::Event,
+                "constant" => InputTransform::Constant(row.input.clone().ok_or_else(corrupt)?),
+                "path" => InputTransform::Path(row.input_path.clone().ok_or_else(corrupt)?),
+                "transformer" => InputTransform::Transformer {
+                    paths_map: row.input_paths_map.clone().ok_or_else(corrupt)?.0,
+                    template: row.input_template.clone().ok_or_else(corrupt)?,
+                },
+                _ => return Err(corrupt()),
+            };
+            let positive = |n: i32| u32::try_from(n).map_err(|_| corrupt());
+            let mut secrets = vec![row.secret.clone()];
+            secrets.extend(row.previous_secret.clone());
+            Ok(TargetRuntime {
+                id: row.id,
+                url: row.url,
+                method: row.method,
+                headers: row.headers.0,
+                input,
+                maximum_retry_attempts: positive(row.maximum_retry_attempts)?,
+                maximum_event_age: Duration::from_secs(u64::from(positive(
+                    row.maximum_event_age_seconds,
+                )?)),
+                timeout: Duration::from_millis(u64::from(positive(row.timeout_ms)?)),
+                max_concurrency: positive(row.max_concurrency)?,
+                secrets,
+                disabled: row.disabled,
+            })
+        })
+        .collect()
+}
+
+/// One HTTP try, as recorded.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub started_at: OffsetDateTime,
+    pub duration_ms: i32,
+    pub status: Option<i32>,
+    pub response_headers: Option<serde_json::Value>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Where a claimed delivery goes next.
+#[derive(Debug, Clone)]
+pub enum Transition {
+    Delivered,
+    /// Back to pending, due after `after`.
+    Retry {
+        after: Duration,
+    },
+    Dead {
+        reason: &'static str,
+    },
+    /// The target is disabled: wait in `held` until it is enabled (the try did not happen).
+    Hold,
+}
+
+/// Records the attempt (if one was made) and applies the transition, in one transaction, if
+/// `owner` still holds the lease. `false` when the lease was lost: nothing is applied.
+pub async fn finish(
+    pool: &PgPool,
+    id: Uuid,
+    owner: Uuid,
+    transition: &Transition,
+    payload: Option<&str>,
+    attempt: Option<&NewAttempt>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let held: Option<i32> = sqlx::query_scalar(
+        "SELECT attempts FROM deliveries WHERE id = $1 AND state = 'in_flight' AND lease_owner = $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if held.is_none() {
+        return Ok(false);
+    }
+    if let Some(a) = attempt {
+        sqlx::query(
+            "INSERT INTO delivery_attempts (id, delivery_id, attempt, started_at, duration_ms, status,
+                 response_headers, response_body, error)
+             SELECT $1, $2, COALESCE(MAX(attempt), 0) + 1, $3, $4, $5, $6, $7, $8
+             FROM delivery_attempts WHERE delivery_id = $2",
+        )
+        .bind(Uuid::now_v7())
+        .bind(id)
+        .bind(a.started_at)
+        .bind(a.duration_ms)
+        .bind(a.status)
+        .bind(a.response_headers.as_ref().map(sqlx::types::Json))
+        .bind(&a.response_body)
+        .bind(&a.error)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let last_status = attempt.and_then(|a| a.status);
+    let last_error = attempt.and_then(|a| a.error.clone());
+    let (state, after_ms, reason): (&str, f64, Option<&str>) = match transition {
+        Transition::Delivered => ("delivered", 0.0, None),
+        Transition::Retry { after } => ("pending", after.as_secs_f64() * 1000.0, None),
+        Transition::Dead { reason } => ("dead", 0.0, Some(reason)),
+        Transition::Hold => ("held", 0.0, None),
+    };
+    let hold = matches!(transition, Transition::Hold);
+    sqlx::query(
+        "UPDATE deliveries SET
+             state = $2,
+             lease_owner = NULL, lease_expires_at = NULL,
+             attempts = CASE WHEN $7 THEN attempts - 1 ELSE attempts END,
+             next_attempt_at = now() + make_interval(secs => $3 / 1000.0),
+             dead_reason = $4,
+             dead_at = CASE WHEN $2 = 'dead' THEN now() END,
+             finalized_at = CASE WHEN $2 IN ('delivered', 'dead') THEN now() END,
+             last_status = CASE WHEN $7 THEN last_status ELSE $5 END,
+             last_error = CASE WHEN $7 THEN last_error ELSE $6 END,
+             payload = COALESCE($8, payload)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(after_ms)
+    .bind(reason)
+    .bind(last_status)
+    .bind(last_error)
+    .bind(hold)
+    .bind(payload)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Disables a target that answered 410 Gone.
+pub async fn disable_target(pool: &PgPool, target: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE targets SET disabled_at = now(), disabled_reason = $2 WHERE id = $1 AND disabled_at IS NULL",
+    )
+    .bind(target)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Re-enables a target and returns its held deliveries to the queue; how many were released.
+pub async fn enable_target(conn: &mut PgConnection, target: Uuid) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE targets SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1")
+        .bind(target)
+        .execute(&mut *conn)
+        .await?;
+    let released = sqlx::query(
+        "UPDATE deliveries SET state = 'pending', next_attempt_at = now()
+         WHERE target_ref = $1 AND state = 'held'",
+    )
+    .bind(target)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if released > 0 {
+        notify::notify(conn, notify::DELIVERIES_DUE, "").await?;
+    }
+    Ok(released)
+}
+
+/// Returns deliveries whose lease expired (their worker or process died) to the queue. The try
+/// that was under way stays counted.
+pub async fn rescue_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+             next_attempt_at = now(), last_error = 'the lease expired before the attempt finished'
+         WHERE state = 'in_flight' AND lease_expires_at < now()",
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// At shutdown: returns this owner's unfinished deliveries to the queue, uncounted.
+pub async fn release(pool: &PgPool, owner: Uuid) -> Result<u64, sqlx::Error> {
+    let released = sqlx::query(
+        "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+             attempts = attempts - 1, next_attempt_at = now()
+         WHERE state = 'in_flight' AND lease_owner = $1",
+    )
+    .bind(owner)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if released > 0 {
+        let mut conn = pool.acquire().await?;
+        notify::notify(&mut conn, notify::DELIVERIES_DUE, "").await?;
+    }
+    Ok(released)
+}
+
+/// How long until the earliest pending delivery is due (zero if one is due now).
+pub async fn next_due_in(pool: &PgPool) -> Result<Option<Duration>, sqlx::Error> {
+    let seconds: Option<f64> = sqlx::query_scalar(
+        "SELECT GREATEST(EXTRACT(EPOCH FROM (min(next_attempt_at) - now())), 0)::float8
+         FROM deliveries WHERE state = 'pending'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(seconds.map(Duration::from_secs_f64))
+}
