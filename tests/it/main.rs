@@ -5,9 +5,12 @@ mod support;
 
 mod buses;
 mod crash_safety;
+mod dead_letters;
+mod delivery;
 mod embedded;
 mod ingest;
 mod openapi;
 mod rules;
 mod rules_apply;
 mod snapshots;
+mod workers;

@@ -128,6 +128,7 @@ fn routes_in_source() -> BTreeSet<String> {
 fn concrete(path: &str) -> String {
     path.replace("{bus}", "default")
         .replace("{rule}", "some-rule")
+        .replace("{target}", "some-target")
         .replace("{id}", "0191b1f4-0000-7000-8000-000000000000")
 }
 

@@ -42,10 +42,17 @@ impl TestApp {
         TestApp::spawn_with(&[]).await
     }
 
-    /// The application on a fresh database with extra `serve` flags.
+    /// The application on a fresh database with extra `serve` flags. Unless the flags say how
+    /// many workers to run, it delivers nothing (`--workers 0`), so queued state stays put.
     pub async fn spawn_with(flags: &[&str]) -> TestApp {
         let db = postgres::fresh_database().await;
         TestApp::spawn_on(db, flags).await
+    }
+
+    /// The application delivering to targets on 127.0.0.1, retrying within milliseconds.
+    pub async fn delivering(flags: &[&str]) -> TestApp {
+        let db = postgres::fresh_database().await;
+        TestApp::spawn_on(db, &delivering_flags(flags)).await
     }
 
     /// Another application process on the same database as `self`.
@@ -69,6 +76,9 @@ impl TestApp {
             "--db-pool-size",
             "4",
         ];
+        if !flags.contains(&"--workers") {
+            argv.extend_from_slice(&["--workers", "0"]);
+        }
         argv.extend_from_slice(flags);
         let config = Args::parse_from(argv)
             .serve
@@ -96,6 +106,14 @@ impl TestApp {
             pool,
             stop: Some(stop),
             server: Some(server),
+        }
+    }
+
+    /// Ends the application abruptly, as a crash would: its tasks are aborted, its leases stay.
+    pub async fn crash(mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
         }
     }
 
@@ -172,6 +190,26 @@ impl TestApp {
         assert_eq!(answer.status, StatusCode::OK, "POST events: {answer:?}");
         answer.body
     }
+}
+
+/// Flags for a delivering test application; a flag in `extra` replaces its default.
+pub fn delivering_flags<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let defaults = [
+        ("--workers", "16"),
+        ("--target-allow-cidrs", "127.0.0.0/8"),
+        ("--backoff-base-ms", "20"),
+        ("--backoff-max-ms", "100"),
+        ("--delivery-poll-ms", "50"),
+        ("--shutdown-grace-ms", "3000"),
+    ];
+    let mut flags = Vec::new();
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            flags.extend([flag, value]);
+        }
+    }
+    flags.extend_from_slice(extra);
+    flags
 }
 
 pub async fn answer(response: reqwest::Response) -> Answer {

@@ -1,5 +1,6 @@
 pub mod app;
 pub mod postgres;
+pub mod sink;
 
 pub use app::{ADMIN_TOKEN, TestApp};
 

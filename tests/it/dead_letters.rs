@@ -1,0 +1,258 @@
+//! Dead letters over the API: list with filters and pages, detail, redrive, discard.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::sink::{Reply, Sink};
+use crate::support::{TestApp, wait_for};
+
+const LONG: Duration = Duration::from_secs(15);
+
+/// An app with three dead letters: two `retries_exhausted` (rule `flaky`), one `final_status`
+/// (rule `strict`). Both sinks recover afterwards.
+async fn three_dead_letters() -> (TestApp, Sink, Sink, Vec<String>) {
+    let app = TestApp::delivering(&[]).await;
+    let flaky = Sink::start().await;
+    flaky.otherwise(Reply::Status(500));
+    let strict = Sink::start().await;
+    strict.otherwise(Reply::Status(422));
+    app.put_rule("default", "flaky", json!({"event_pattern": {"detail-type": ["flaky"]}, "targets": [{"id": "f", "url": flaky.url, "retry_policy": {"maximum_retry_attempts": 0}}]})).await;
+    app.put_rule("default", "strict", json!({"event_pattern": {"detail-type": ["strict"]}, "targets": [{"id": "s", "url": strict.url}]})).await;
+    let mut events = Vec::new();
+    for kind in ["flaky", "strict", "flaky"] {
+        let answer = app
+            .post_events(
+                "default",
+                json!({"source": "shop", "detail-type": kind, "detail": {"kind": kind}}),
+            )
+            .await;
+        events.push(
+            answer["entries"][0]["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        // Distinct death times, so "newest first" is observable.
+        wait_for("the delivery to die", LONG, || async {
+            let dead: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'dead'")
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+            (dead as usize == events.len()).then_some(())
+        })
+        .await;
+    }
+    flaky.otherwise(Reply::Status(200));
+    strict.otherwise(Reply::Status(200));
+    (app, flaky, strict, events)
+}
+
+fn event_ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["event_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_newest_first_filtered_and_paged() {
+    let (app, _, _, events) = three_dead_letters().await;
+    let all = app.get("/v1/dead-letters").await;
+    assert_eq!(all.status, StatusCode::OK, "{all:?}");
+    assert_eq!(
+        event_ids(&all.body),
+        [events[2].as_str(), &events[1], &events[0]]
+    );
+    assert_eq!(
+        all.body["counts"],
+        json!({"final_status": 1, "retries_exhausted": 2})
+    );
+    assert_eq!(all.body["next_cursor"], Value::Null);
+    let first = &all.body["items"][0];
+    assert_eq!(first["rule"], "flaky");
+    assert_eq!(first["target_id"], "f");
+    assert_eq!(first["reason"], "retries_exhausted");
+    assert_eq!(first["last_status"], 500);
+    assert_eq!(first["attempts"], 1);
+
+    let strict = app.get("/v1/dead-letters?reason=final_status").await;
+    assert_eq!(event_ids(&strict.body), [events[1].as_str()]);
+    let by_rule = app
+        .get("/v1/dead-letters?rule=flaky&target=f&bus=default")
+        .await;
+    assert_eq!(event_ids(&by_rule.body), [events[2].as_str(), &events[0]]);
+    let none = app.get("/v1/dead-letters?bus=other").await;
+    assert_eq!(none.body["items"], json!([]));
+    let future = app.get("/v1/dead-letters?since=2999-01-01T00:00:00Z").await;
+    assert_eq!(future.body["items"], json!([]));
+    let past = app.get("/v1/dead-letters?until=2000-01-01T00:00:00Z").await;
+    assert_eq!(past.body["items"], json!([]));
+
+    let mut seen = Vec::new();
+    let mut path = "/v1/dead-letters?limit=1".to_owned();
+    loop {
+        let page = app.get(&path).await;
+        seen.extend(event_ids(&page.body));
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/dead-letters?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [events[2].clone(), events[1].clone(), events[0].clone()]
+    );
+
+    for bad in [
+        "reason=sad",
+        "since=yesterday",
+        "limit=0",
+        "cursor=nope",
+        "colour=red",
+    ] {
+        let answer = app.get(&format!("/v1/dead-letters?{bad}")).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}: {answer:?}");
+        assert_eq!(answer.content_type, "application/problem+json");
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_shows_its_event_payload_and_every_attempt_and_redrive_delivers_it() {
+    let (app, flaky, _, events) = three_dead_letters().await;
+    let list = app.get("/v1/dead-letters?rule=flaky").await;
+    let id = list.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let detail = app.get(&format!("/v1/dead-letters/{id}")).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert_eq!(detail.body["event"]["id"], events[2].as_str());
+    assert_eq!(detail.body["event"]["detail"], json!({"kind": "flaky"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(detail.body["payload"].as_str().unwrap()).unwrap()["id"],
+        events[2].as_str()
+    );
+    assert_eq!(detail.body["reason"], "retries_exhausted");
+    let log = detail.body["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["status"], 500);
+    assert_eq!(log[0]["response_body"], "sink says 500");
+
+    let sent_before = flaky.count();
+    let redriven = app
+        .post(&format!("/v1/dead-letters/{id}/redrive"), json!({}))
+        .await;
+    assert_eq!(redriven.body, json!({"redriven": 1}));
+    let trace = wait_for("the redriven delivery to arrive", LONG, || async {
+        let trace = app.get(&format!("/v1/events/{}", events[2])).await;
+        (trace.body["deliveries"][0]["state"] == "delivered").then_some(trace)
+    })
+    .await;
+    assert_eq!(flaky.count(), sent_before + 1);
+    let log = trace.body["deliveries"][0]["attempt_log"]
+        .as_array()
+        .unwrap();
+    let statuses: Vec<&Value> = log.iter().map(|a| &a["status"]).collect();
+    assert_eq!(
+        statuses,
+        [&json!(500), &json!(200)],
+        "history is kept across the redrive"
+    );
+    assert_eq!(
+        app.get(&format!("/v1/dead-letters/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post(&format!("/v1/dead-letters/{id}/redrive"), json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn bulk_redrive_by_filter_or_ids_and_discard() {
+    let (app, flaky, strict, events) = three_dead_letters().await;
+    let redriven = app
+        .post(
+            "/v1/dead-letters/redrive",
+            json!({"filter": {"rule": "flaky"}}),
+        )
+        .await;
+    assert_eq!(redriven.body, json!({"redriven": 2}), "{redriven:?}");
+    wait_for("both flaky deliveries", LONG, || async {
+        (flaky.count() >= 4).then_some(())
+    })
+    .await;
+    wait_for("the flaky dead letters to be gone", LONG, || async {
+        let page = app.get("/v1/dead-letters").await;
+        (event_ids(&page.body) == [events[1].clone()]).then_some(())
+    })
+    .await;
+
+    let id = app.get("/v1/dead-letters").await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let discarded = app
+        .delete(&format!(
+            "/v1/dead-letters/{id}?reason=customer%20cancelled"
+        ))
+        .await;
+    assert_eq!(discarded.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/v1/dead-letters").await.body["items"], json!([]));
+    let (state, reason, dead_reason): (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT state, discard_reason, dead_reason FROM deliveries WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(state, "discarded", "kept, not erased");
+    assert_eq!(reason.as_deref(), Some("customer cancelled"));
+    assert_eq!(
+        dead_reason.as_deref(),
+        Some("final_status"),
+        "why it died is kept"
+    );
+    assert_eq!(strict.count(), 1);
+    assert_eq!(
+        app.delete(&format!("/v1/dead-letters/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let bad = app
+        .post("/v1/dead-letters/redrive", json!({"ids": [], "filter": {}}))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let bad = app
+        .post(
+            "/v1/dead-letters/redrive",
+            json!({"filter": {"reason": "sad"}}),
+        )
+        .await;
+    assert_eq!(bad.body["errors"][0]["pointer"], "/filter/reason");
+}
+
+#[tokio::test]
+async fn bulk_discard_by_filter() {
+    let (app, _, _, _) = three_dead_letters().await;
+    let answer = app
+        .post(
+            "/v1/dead-letters/discard",
+            json!({"filter": {"reason": "retries_exhausted"}, "reason": "noise"}),
+        )
+        .await;
+    assert_eq!(answer.body, json!({"discarded": 2}), "{answer:?}");
+    let left = app.get("/v1/dead-letters").await;
+    assert_eq!(left.body["counts"], json!({"final_status": 1}));
+    let by_ids = app
+        .post(
+            "/v1/dead-letters/discard",
+            json!({"ids": [left.body["items"][0]["id"]]}),
+        )
+        .await;
+    assert_eq!(by_ids.body, json!({"discarded": 1}));
+}

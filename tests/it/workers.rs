@@ -1,0 +1,160 @@
+//! Crash safety and sharing of the delivery workers.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::app::delivering_flags;
+use crate::support::sink::{Reply, Sink};
+use crate::support::{TestApp, wait_for};
+
+const LONG: Duration = Duration::from_secs(20);
+
+async fn state_of(app: &TestApp, event: &str) -> (String, i64) {
+    let (state, attempts): (String, i32) =
+        sqlx::query_as("SELECT state, attempts FROM deliveries WHERE event_id = $1::uuid")
+            .bind(event)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    (state, i64::from(attempts))
+}
+
+async fn post(app: &TestApp) -> String {
+    let answer = app
+        .post_events(
+            "default",
+            json!({"source": "shop", "detail-type": "t", "detail": {}}),
+        )
+        .await;
+    answer["entries"][0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn rule_to(app: &TestApp, sink: &Sink, timeout_ms: u32) {
+    app.put_rule(
+        "default",
+        "to-sink",
+        json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "sink", "url": sink.url, "timeout_ms": timeout_ms}]}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_delivery_whose_worker_died_is_sent_again_after_its_lease_expires() {
+    let a = TestApp::delivering(&["--lease-ms", "1000"]).await;
+    let sink = Sink::start().await;
+    sink.then([Reply::Hang]);
+    rule_to(&a, &sink, 30_000).await;
+    let event = post(&a).await;
+    wait_for("the first try to reach the sink", LONG, || async {
+        (sink.count() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(state_of(&a, &event).await.0, "in_flight");
+
+    let b = a.another(&delivering_flags(&["--lease-ms", "1000"])).await;
+    a.crash().await;
+    wait_for(
+        "the delivery to be sent again and delivered",
+        LONG,
+        || async { (state_of(&b, &event).await.0 == "delivered").then_some(()) },
+    )
+    .await;
+    let received = sink.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[0].header("webhook-id"),
+        received[1].header("webhook-id")
+    );
+    assert_eq!(state_of(&b, &event).await.1, 2, "the lost try is counted");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_attempts_in_flight() {
+    let app = TestApp::delivering(&[]).await;
+    let pool = app.pool.clone();
+    let sink = Sink::start().await;
+    sink.then([Reply::Delay(Duration::from_millis(600), 200)]);
+    rule_to(&app, &sink, 5_000).await;
+    let event = post(&app).await;
+    wait_for("the try to reach the sink", LONG, || async {
+        (sink.count() == 1).then_some(())
+    })
+    .await;
+    app.stop().await;
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM deliveries WHERE event_id = $1::uuid")
+            .bind(&event)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "delivered");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_releases_what_it_cannot_finish() {
+    let app = TestApp::delivering(&["--shutdown-grace-ms", "300"]).await;
+    let pool = app.pool.clone();
+    let sink = Sink::start().await;
+    sink.then([Reply::Hang]);
+    rule_to(&app, &sink, 30_000).await;
+    let event = post(&app).await;
+    wait_for("the try to reach the sink", LONG, || async {
+        (sink.count() == 1).then_some(())
+    })
+    .await;
+    app.stop().await;
+    let (state, attempts, owner): (String, i32, Option<uuid::Uuid>) = sqlx::query_as(
+        "SELECT state, attempts, lease_owner FROM deliveries WHERE event_id = $1::uuid",
+    )
+    .bind(&event)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), attempts, owner), ("pending", 0, None));
+}
+
+#[tokio::test]
+async fn two_processes_share_the_work_and_send_nothing_twice() {
+    let a = TestApp::delivering(&["--workers", "8"]).await;
+    let b = a.another(&delivering_flags(&["--workers", "8"])).await;
+    let sink = Sink::start().await;
+    sink.otherwise(Reply::Delay(Duration::from_millis(2), 200));
+    rule_to(&a, &sink, 5_000).await;
+    let mut events = Vec::new();
+    for app in [&a, &b, &a] {
+        let entries: Vec<Value> = (0..100)
+            .map(|i| json!({"source": "shop", "detail-type": "t", "detail": {"i": i}}))
+            .collect();
+        let answer = app
+            .post_events("default", json!({"entries": entries}))
+            .await;
+        events.extend(
+            answer["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event_id"].clone()),
+        );
+    }
+    wait_for("300 deliveries", LONG, || async {
+        let delivered: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+                .fetch_one(&a.pool)
+                .await
+                .unwrap();
+        (delivered == 300).then_some(())
+    })
+    .await;
+    let ids: BTreeSet<String> = sink
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 300);
+    assert_eq!(sink.count(), 300, "no delivery was sent twice");
+}
