@@ -68,6 +68,15 @@ impl Application {
                 addr: config.listen,
                 source,
             })?;
+        let longest_timeout =
+            std::time::Duration::from_millis(u64::from(crate::domain::TIMEOUT_MS_RANGE.1));
+        if config.delivery.workers > 0 && config.delivery.lease <= longest_timeout {
+            tracing::warn!(
+                lease_ms = config.delivery.lease.as_millis() as u64,
+                longest_timeout_ms = longest_timeout.as_millis() as u64,
+                "the lease is not longer than the longest target timeout: a slow target may get a delivery twice"
+            );
+        }
         let engine = Arc::new(Engine::new(pool.clone(), config.delivery.clone())?);
         let state = AppState {
             auth: Arc::new(Auth::new(pool.clone(), config.admin_token.as_deref())),

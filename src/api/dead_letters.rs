@@ -118,6 +118,14 @@ fn decode_cursor(text: &str) -> Option<Cursor> {
     })
 }
 
+#[derive(Serialize)]
+struct ListOut {
+    items: Vec<DeadLetterRow>,
+    next_cursor: Option<String>,
+    /// Dead letters matching the filter, per reason.
+    counts: std::collections::BTreeMap<String, i64>,
+}
+
 async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -160,16 +168,16 @@ async fn list(
     } else {
         None
     };
-    let counts: serde_json::Map<String, serde_json::Value> =
-        dead_letters::count_by_reason(&mut conn, &filter)
-            .await?
-            .into_iter()
-            .map(|(reason, n)| (reason, n.into()))
-            .collect();
-    Ok(
-        Json(serde_json::json!({ "items": items, "next_cursor": next_cursor, "counts": counts }))
-            .into_response(),
-    )
+    let counts = dead_letters::count_by_reason(&mut conn, &filter)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Json(ListOut {
+        items,
+        next_cursor,
+        counts,
+    })
+    .into_response())
 }
 
 #[derive(Serialize)]

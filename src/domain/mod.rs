@@ -10,8 +10,8 @@ mod rule;
 pub use envelope::{EntryError, Envelope, EnvelopeLimits};
 pub use names::{BusName, NameError, RuleName, TargetId};
 pub use rule::{
-    DEFAULT_TIMEOUT_MS, InputTransform, RetryPolicy, Rule, RuleState, Target, parse_rule,
-    parse_rule_document, placeholder_name,
+    DEFAULT_TIMEOUT_MS, InputTransform, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target,
+    parse_rule, parse_rule_document, placeholder_name,
 };
 
 /// One refused field: where (an RFC 6901 JSON pointer into the request body) and why.

@@ -464,3 +464,45 @@ async fn a_rotated_secret_signs_alongside_the_previous_one() {
             .expect("both secrets verify during the overlap");
     }
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.then([Reply::With(
+        302,
+        vec![("location", format!("{}/elsewhere", sink.url))],
+    )]);
+    rule_to(&app, &sink, json!({})).await;
+    let event = post_order(&app, json!({})).await;
+    let delivery = delivery_in(&app, &event, "dead").await;
+    assert_eq!(delivery["dead_reason"], "final_status");
+    assert_eq!(delivery["last_status"], 302);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sink.count(), 1, "the redirect target was not asked");
+}
+
+#[tokio::test]
+async fn a_target_limited_to_one_delivery_at_a_time_never_gets_two() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.otherwise(Reply::Delay(Duration::from_millis(80), 200));
+    rule_to(&app, &sink, json!({"max_concurrency": 1})).await;
+    let entries: Vec<Value> = (0..5)
+        .map(|i| json!({"source": "shop", "detail-type": "t", "detail": {"i": i}}))
+        .collect();
+    app.post_events("default", json!({"entries": entries}))
+        .await;
+    wait_for("five deliveries", LONG, || async {
+        (sink.count() == 5).then_some(())
+    })
+    .await;
+    let times: Vec<_> = sink.received().iter().map(|r| r.at).collect();
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(75),
+            "a request arrived {:?} after the previous one, which was still being answered",
+            pair[1] - pair[0]
+        );
+    }
+}
