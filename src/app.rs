@@ -36,6 +36,7 @@ pub enum StartError {
 
 pub struct Application {
     listener: tokio::net::TcpListener,
+    listen_pool: PgPool,
     engine: Arc<Engine>,
     state: AppState,
     config: Config,
@@ -47,7 +48,7 @@ impl Application {
         config: Config,
         database: PgConnectOptions,
     ) -> Result<Application, StartError> {
-        let pool = store::connect(database, config.db_pool_size).await?;
+        let pool = store::connect(database.clone(), config.db_pool_size).await?;
         store::migrate(&pool).await?;
         let generated_token = match config.admin_token {
             Some(_) => None,
@@ -77,7 +78,13 @@ impl Application {
                 "the lease is not longer than the longest target timeout: a slow target may get a delivery twice"
             );
         }
-        let engine = Arc::new(Engine::new(pool.clone(), config.delivery.clone())?);
+        // LISTEN holds its connection for good: two of their own, so work never waits for them.
+        let listen_pool = store::connect(database.clone(), 2).await?;
+        let engine = Arc::new(Engine::new(
+            pool.clone(),
+            listen_pool.clone(),
+            config.delivery.clone(),
+        )?);
         let state = AppState {
             auth: Arc::new(Auth::new(pool.clone(), config.admin_token.as_deref())),
             ingest: Arc::new(config.ingest.clone()),
@@ -86,6 +93,7 @@ impl Application {
         };
         Ok(Application {
             listener,
+            listen_pool,
             engine,
             state,
             config,
@@ -118,7 +126,7 @@ impl Application {
             self.state
                 .snapshots
                 .clone()
-                .follow(self.config.rules_refresh),
+                .follow(self.listen_pool.clone(), self.config.rules_refresh),
         ));
         let engine = AbortOnDrop(tokio::spawn(self.engine.clone().run(stop_rx.clone())));
         let stop_on_exit = stop_tx.clone();

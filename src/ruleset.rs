@@ -92,31 +92,19 @@ impl Snapshots {
         Ok(())
     }
 
-    /// Keeps the snapshots fresh until the task is dropped: refreshes on NOTIFY and every
-    /// `poll` interval.
-    pub async fn follow(self: Arc<Self>, poll: Duration) {
+    /// Keeps the snapshots fresh until the task is dropped: refreshes on NOTIFY (listening on a
+    /// connection of `listen_pool`) and every `poll` interval.
+    pub async fn follow(self: Arc<Self>, listen_pool: PgPool, poll: Duration) {
         let mut listener: Option<PgListener> = None;
         loop {
             if listener.is_none() {
-                listener = match PgListener::connect_with(&self.pool).await {
-                    Ok(mut l) => match l.listen(store::notify::RULES_CHANGED).await {
-                        Ok(()) => Some(l),
-                        Err(error) => {
-                            tracing::warn!(%error, "cannot LISTEN for rule changes; polling only");
-                            None
-                        }
-                    },
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot LISTEN for rule changes; polling only");
-                        None
-                    }
-                };
+                listener = store::notify::listen(&listen_pool, store::notify::RULES_CHANGED).await;
             }
             let woken = match listener.as_mut() {
                 Some(l) => match tokio::time::timeout(poll, l.recv()).await {
                     Ok(Ok(_)) => true,
                     Ok(Err(error)) => {
-                        tracing::warn!(%error, "rule-change listener failed; reconnecting");
+                        tracing::warn!(error = %error_chain(&error), "rule-change listener failed; reconnecting");
                         listener = None;
                         false
                     }

@@ -22,25 +22,41 @@ impl Engine {
             Some(target) if target.disabled => (Transition::Hold, None, None, false),
             Some(target) => self.try_target(&delivery, &target).await,
         };
-        match deliveries::finish(
-            &self.pool,
-            delivery.id,
-            self.owner,
-            &transition,
-            payload.as_deref(),
-            attempt.as_ref(),
-        )
-        .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
+        // The try happened: recording it is worth a few retries before the lease decides.
+        let mut recorded = None;
+        for wait_ms in [0, 100, 400, 1600] {
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            match deliveries::finish(
+                &self.pool,
+                delivery.id,
+                self.owner,
+                &transition,
+                payload.as_deref(),
+                attempt.as_ref(),
+            )
+            .await
+            {
+                Ok(kept) => {
+                    recorded = Some(kept);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error), "recording the outcome failed; trying again")
+                }
+            }
+        }
+        match recorded {
+            Some(true) => {}
+            Some(false) => {
                 tracing::warn!(
                     "the lease was lost before the outcome was recorded; another worker owns the delivery now"
                 );
                 return;
             }
-            Err(error) => {
-                tracing::error!(error = %error_chain(&error), "recording the outcome failed; the lease will expire and the delivery will be retried");
+            None => {
+                tracing::error!(
+                    "recording the outcome failed; the lease will expire and the delivery will be retried"
+                );
                 return;
             }
         }

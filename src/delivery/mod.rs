@@ -46,6 +46,8 @@ pub struct DeliveryConfig {
 
 pub struct Engine {
     pool: PgPool,
+    /// Connections for LISTEN only.
+    listen_pool: PgPool,
     config: DeliveryConfig,
     sender: Sender,
     /// This process's lease owner id.
@@ -55,11 +57,16 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(pool: PgPool, config: DeliveryConfig) -> Result<Engine, SendError> {
+    pub fn new(
+        pool: PgPool,
+        listen_pool: PgPool,
+        config: DeliveryConfig,
+    ) -> Result<Engine, SendError> {
         let user_agent = format!("Switchyard/{} (webhooks)", env!("CARGO_PKG_VERSION"));
         let sender = Sender::new(AddressGuard::new(config.allow_cidrs.clone()), &user_agent)?;
         Ok(Engine {
             pool,
+            listen_pool,
             config,
             sender,
             owner: Uuid::now_v7(),
@@ -94,7 +101,8 @@ impl Engine {
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
             if listener.is_none() {
-                listener = listen(&self.pool).await;
+                listener =
+                    store::notify::listen(&self.listen_pool, store::notify::DELIVERIES_DUE).await;
             }
             if last_rescue.elapsed() >= rescue_every {
                 last_rescue = Instant::now();
@@ -209,22 +217,5 @@ impl Engine {
             }
         }
         tracing::info!("delivery engine stopped");
-    }
-}
-
-async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let mut listener = match PgListener::connect_with(pool).await {
-        Ok(l) => l,
-        Err(error) => {
-            tracing::warn!(error = %error_chain(&error), "cannot LISTEN for deliveries; polling only");
-            return None;
-        }
-    };
-    match listener.listen(store::notify::DELIVERIES_DUE).await {
-        Ok(()) => Some(listener),
-        Err(error) => {
-            tracing::warn!(error = %error_chain(&error), "cannot LISTEN for deliveries; polling only");
-            None
-        }
     }
 }

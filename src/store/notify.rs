@@ -18,3 +18,20 @@ pub async fn notify(
         .await?;
     Ok(())
 }
+
+/// A listener on `channel`, on a connection of `pool` that it keeps (give it a pool of its own,
+/// so listening never takes connections from work). `None`, logged, when it cannot listen: the
+/// caller polls instead.
+pub async fn listen(pool: &sqlx::PgPool, channel: &str) -> Option<sqlx::postgres::PgListener> {
+    let listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+        Ok(mut listener) => listener.listen(channel).await.map(|()| listener),
+        Err(error) => Err(error),
+    };
+    match listener {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::warn!(channel, error = %crate::telemetry::error_chain(&error), "cannot LISTEN; polling only");
+            None
+        }
+    }
+}

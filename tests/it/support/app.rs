@@ -73,8 +73,6 @@ impl TestApp {
             "127.0.0.1:0",
             "--admin-token",
             ADMIN_TOKEN,
-            "--db-pool-size",
-            "4",
         ];
         if !flags.contains(&"--workers") {
             argv.extend_from_slice(&["--workers", "0"]);
