@@ -44,7 +44,7 @@ async fn every_acknowledged_event_survives_a_kill_with_its_deliveries() {
         .recv_timeout(Duration::from_secs(30))
         .expect("the binary logs its address");
     let base = format!("http://{addr}");
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let rule = json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "a", "url": "http://127.0.0.1:9/a"}, {"id": "b", "url": "http://127.0.0.1:9/b"}]});
     let put = client
         .put(format!("{base}/v1/buses/default/rules/all"))

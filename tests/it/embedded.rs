@@ -56,7 +56,7 @@ async fn serve_runs_its_own_postgres_and_keeps_data_across_restarts() {
         "switchyard-serve-{}",
         uuid::Uuid::new_v4().simple()
     ));
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
 
     let (child, base) = serve(&data_dir);
     assert!(

@@ -263,7 +263,7 @@ async fn the_first_start_without_an_admin_token_makes_exactly_one() {
     );
     let base = format!("http://{}", first.local_addr());
     tokio::spawn(first.run_until_stopped(std::future::pending()));
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let ok = client
         .get(format!("{base}/v1/buses"))
         .bearer_auth(&token)

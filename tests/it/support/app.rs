@@ -73,6 +73,8 @@ impl TestApp {
             "127.0.0.1:0",
             "--admin-token",
             ADMIN_TOKEN,
+            "--db-pool-size",
+            "4",
         ];
         if !flags.contains(&"--workers") {
             argv.extend_from_slice(&["--workers", "0"]);
@@ -99,7 +101,7 @@ impl TestApp {
             .expect("a pool for checks");
         TestApp {
             base,
-            client: reqwest::Client::new(),
+            client: crate::support::http_client(),
             db,
             pool,
             stop: Some(stop),

@@ -25,3 +25,10 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// An HTTP client for tests. rustls needs its process-wide crypto provider before any client is
+/// built; the application installs it too, but a test may build its client first.
+pub fn http_client() -> reqwest::Client {
+    switchyard::delivery::client::install_crypto_provider();
+    reqwest::Client::new()
+}
