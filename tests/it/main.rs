@@ -13,4 +13,5 @@ mod openapi;
 mod rules;
 mod rules_apply;
 mod snapshots;
+mod ui;
 mod workers;

@@ -1,0 +1,182 @@
+//! The admin UI at `/ui`: server-rendered pages (askama templates compiled into the binary, a
+//! little vanilla JavaScript for local times and confirmations, no build step, no CDN).
+//!
+//! Access: a login form takes an API token and sets an HttpOnly, SameSite=Strict session cookie
+//! (only its SHA-256 is stored, so any process can check it). Every page needs the session; every
+//! form that changes something carries the session's CSRF token. Everything from events and
+//! responses is rendered as escaped text.
+
+mod pages;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::auth::sha256;
+use crate::pattern::Json;
+use crate::state::AppState;
+use crate::store;
+
+pub const COOKIE: &str = "sy_session";
+/// How long a UI session lasts.
+pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let pages = Router::new()
+        .route("/ui", get(pages::dead_letters))
+        .route("/ui/dead-letters/action", post(pages::bulk_action))
+        .route("/ui/dead-letters/{id}", get(pages::dead_letter))
+        .route("/ui/dead-letters/{id}/redrive", post(pages::redrive))
+        .route("/ui/dead-letters/{id}/discard", post(pages::discard))
+        .route("/ui/rules", get(pages::rules))
+        .route("/ui/rules/{bus}/{rule}", get(pages::rule))
+        .route(
+            "/ui/rules/{bus}/{rule}/targets/{target}/enable",
+            post(pages::enable_target),
+        )
+        .route(
+            "/ui/pattern-tester",
+            get(pages::pattern_tester).post(pages::pattern_test),
+        )
+        .route("/ui/events", get(pages::event_trace))
+        .route("/ui/logout", post(pages::logout))
+        .route_layer(middleware::from_fn_with_state(state, require_session));
+    Router::new()
+        .merge(pages)
+        .route("/ui/login", get(pages::login_form).post(pages::login))
+        .route("/ui/assets/app.css", get(css))
+        .route("/ui/assets/app.js", get(js))
+}
+
+/// The signed-in session, for handlers.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_sha256: [u8; 32],
+    pub csrf: String,
+}
+
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+async fn require_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let to_login = |request: &Request| {
+        let next = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/ui".into());
+        let target = format!("/ui/login?next={}", pages::url_encode(&next));
+        Redirect::to(&target).into_response()
+    };
+    let Some(id) = session_cookie(request.headers()) else {
+        return to_login(&request);
+    };
+    let id_sha256 = sha256(&id);
+    let csrf = match state.pool.acquire().await {
+        Ok(mut conn) => store::sessions::csrf(&mut conn, &id_sha256).await,
+        Err(error) => Err(error),
+    };
+    match csrf {
+        Ok(Some(csrf)) => {
+            request.extensions_mut().insert(Session { id_sha256, csrf });
+            next.run(request).await
+        }
+        Ok(None) => to_login(&request),
+        Err(error) => pages::error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the database does not answer: {error}"),
+        ),
+    }
+}
+
+async fn css() -> Response {
+    asset(include_str!("assets/app.css"), "text/css; charset=utf-8")
+}
+
+async fn js() -> Response {
+    asset(
+        include_str!("assets/app.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+/// JSON text indented for reading, numbers exactly as stored; text that is not JSON as it is.
+pub fn pretty_json(text: &str) -> String {
+    match Json::parse(text) {
+        Ok(json) => {
+            let mut out = String::with_capacity(text.len() * 2);
+            write_pretty(&json, 0, &mut out);
+            out
+        }
+        Err(_) => text.to_owned(),
+    }
+}
+
+fn write_pretty(json: &Json, depth: usize, out: &mut String) {
+    let indent = |out: &mut String, depth: usize| out.extend(std::iter::repeat_n("  ", depth));
+    match json {
+        Json::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                indent(out, depth + 1);
+                write_pretty(item, depth + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            indent(out, depth);
+            out.push(']');
+        }
+        Json::Object(members) if !members.is_empty() => {
+            out.push_str("{\n");
+            for (i, (key, value)) in members.iter().enumerate() {
+                indent(out, depth + 1);
+                out.push_str(&Json::String(key.clone()).to_string());
+                out.push_str(": ");
+                write_pretty(value, depth + 1, out);
+                out.push_str(if i + 1 < members.len() { ",\n" } else { "\n" });
+            }
+            indent(out, depth);
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_json_keeps_numbers_and_order() {
+        assert_eq!(
+            pretty_json(r#"{"b":1.50,"a":[1,{"x":"<y>"}],"e":{},"f":[]}"#),
+            "{\n  \"b\": 1.50,\n  \"a\": [\n    1,\n    {\n      \"x\": \"<y>\"\n    }\n  ],\n  \"e\": {},\n  \"f\": []\n}"
+        );
+        assert_eq!(pretty_json("not json"), "not json");
+    }
+}

@@ -1,0 +1,401 @@
+//! The admin UI in a real browser (headless Chromium) against the real application.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::browser::Browser;
+use crate::support::sink::{Reply, Sink};
+use crate::support::{ADMIN_TOKEN, TestApp, wait_for};
+
+const LONG: Duration = Duration::from_secs(20);
+
+async fn dead_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'dead'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn rows(browser: &Browser) -> usize {
+    browser
+        .client
+        .find_all(fantoccini::Locator::Css("#dead-letters tbody tr"))
+        .await
+        .map(|rows| rows.len())
+        .unwrap_or(0)
+}
+
+/// Clicks a submit button that asks for confirmation, and confirms.
+async fn click_and_confirm(browser: &Browser, css: &str) -> String {
+    browser.mark_page().await;
+    browser.click(css).await;
+    let text = browser
+        .client
+        .get_alert_text()
+        .await
+        .expect("a confirmation dialog");
+    browser.client.accept_alert().await.expect("confirm");
+    browser
+        .wait_new_page(&format!("the page after confirming {css}"))
+        .await;
+    text
+}
+
+#[tokio::test]
+async fn every_page_needs_a_session_which_a_valid_token_opens() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::open().await;
+    for page in [
+        "/ui",
+        "/ui/rules",
+        "/ui/pattern-tester",
+        "/ui/events",
+        "/ui/dead-letters/0191b1f4-0000-7000-8000-000000000000",
+    ] {
+        browser.goto(&format!("{}{page}", app.base)).await;
+        assert_eq!(
+            browser.path().await,
+            "/ui/login",
+            "{page} without a session"
+        );
+    }
+    browser.goto(&format!("{}/ui/rules", app.base)).await;
+    browser.fill("#token", "sy_wrong").await;
+    browser.click("#login").await;
+    wait_for("the login error", LONG, || async {
+        browser.exists("#login-error").await.then_some(())
+    })
+    .await;
+    assert_eq!(
+        browser.text("#login-error").await,
+        "That token is not valid."
+    );
+
+    browser.fill("#token", ADMIN_TOKEN).await;
+    browser.click("#login").await;
+    let path = browser
+        .wait_path("the page after logging in", |p| p != "/ui/login")
+        .await;
+    assert_eq!(path, "/ui/rules", "back where the login was asked for");
+    assert_eq!(browser.text("#count-dead").await, "0");
+
+    browser.click("button.link").await; // log out
+    browser
+        .wait_path("the login page after logging out", |p| p == "/ui/login")
+        .await;
+    browser.goto(&format!("{}/ui", app.base)).await;
+    assert_eq!(browser.path().await, "/ui/login", "the session ended");
+    browser.close().await;
+
+    // Forms that change things need the session's CSRF token.
+    switchyard::delivery::client::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .post(format!("{}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={ADMIN_TOKEN}&next=%2Fui"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("HttpOnly; SameSite=Strict")
+    );
+    let forged = client
+        .post(format!("{}/ui/dead-letters/action", app.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("action=discard&scope=filter&csrf=guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+}
+
+#[tokio::test]
+async fn dead_letters_are_found_filtered_read_redriven_and_discarded_from_the_ui() {
+    let app = TestApp::delivering(&[]).await;
+    let flaky = Sink::start().await;
+    flaky.otherwise(Reply::Status(503));
+    let strict = Sink::start().await;
+    strict.otherwise(Reply::Status(422));
+    app.put_rule("default", "flaky", json!({"event_pattern": {"detail-type": ["flaky"]}, "targets": [{"id": "billing", "url": flaky.url, "retry_policy": {"maximum_retry_attempts": 1}}]})).await;
+    app.put_rule("default", "strict", json!({"event_pattern": {"detail-type": ["strict"]}, "targets": [{"id": "audit", "url": strict.url}]})).await;
+    for kind in ["flaky", "strict", "flaky"] {
+        app.post_events("default", json!({"source": "shop", "detail-type": kind, "detail": {"order": format!("o-{kind}")}})).await;
+    }
+    wait_for("three dead letters", LONG, || async {
+        (dead_count(&app).await == 3).then_some(())
+    })
+    .await;
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    assert_eq!(browser.path().await, "/ui");
+    assert_eq!(rows(&browser).await, 3);
+    assert_eq!(browser.text("#count-dead").await, "3");
+    let table = browser.text("#dead-letters").await;
+    assert!(
+        table.contains("retries_exhausted") && table.contains("final_status"),
+        "{table}"
+    );
+    assert!(
+        table.contains("HTTP 503") && table.contains("HTTP 422"),
+        "{table}"
+    );
+    let shot = browser.screenshot("dead-letters.png").await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+
+    // Filter by reason: kept in the URL.
+    browser.goto(&format!("{}/ui", app.base)).await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#filter-reason"))
+        .await
+        .unwrap()
+        .select_by_value("final_status")
+        .await
+        .unwrap();
+    browser.click_to_page("#apply-filter").await;
+    assert_eq!(rows(&browser).await, 1);
+    let url = browser.client.current_url().await.unwrap();
+    assert!(
+        url.query().unwrap_or("").contains("reason=final_status"),
+        "{url}"
+    );
+
+    // The detail page shows every attempt.
+    browser.goto(&format!("{}/ui?rule=flaky", app.base)).await;
+    assert_eq!(rows(&browser).await, 2);
+    browser
+        .click_to_page("#dead-letters tbody tr:last-child a.open")
+        .await;
+    assert!(browser.path().await.starts_with("/ui/dead-letters/"));
+    assert_eq!(browser.text("#reason").await, "retries_exhausted");
+    let attempts = browser
+        .client
+        .find_all(fantoccini::Locator::Css("#attempts tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 2, "the first try and one retry");
+    assert!(browser.text("#attempts").await.contains("sink says 503"));
+    assert!(
+        browser
+            .text("#event-json")
+            .await
+            .contains("\"order\": \"o-flaky\"")
+    );
+    browser.screenshot("dead-letter.png").await;
+
+    // The endpoint recovers; redrive from the page delivers and the row leaves the list.
+    flaky.otherwise(Reply::Status(200));
+    let asked = click_and_confirm(&browser, "#redrive").await;
+    assert_eq!(asked, "Redrive this dead letter?");
+    assert_eq!(browser.text("#notice").await, "Redrove 1 dead letter(s).");
+    wait_for("the redriven delivery to be delivered", LONG, || async {
+        let delivered: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'delivered'")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        (delivered == 1).then_some(())
+    })
+    .await;
+    browser.goto(&format!("{}/ui", app.base)).await;
+    assert_eq!(rows(&browser).await, 2);
+
+    // Bulk discard of everything matching a filter, with a confirmation that counts.
+    browser.goto(&format!("{}/ui?rule=flaky", app.base)).await;
+    assert_eq!(rows(&browser).await, 1);
+    browser.click("#scope-filter").await;
+    let asked = click_and_confirm(&browser, "#bulk-discard").await;
+    assert_eq!(asked, "Discard 1 dead letter?");
+    assert_eq!(browser.text("#notice").await, "Discarded 1 dead letter(s).");
+    assert!(browser.exists("#empty").await);
+    browser.goto(&format!("{}/ui", app.base)).await;
+    assert_eq!(rows(&browser).await, 1, "only the strict one is left");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_target_disabled_by_410_is_shown_and_enabled_from_its_rule_page() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.then([Reply::Status(410)]);
+    app.put_rule("default", "gone", json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "hook", "url": sink.url}]})).await;
+    app.post_events(
+        "default",
+        json!({"source": "shop", "detail-type": "t", "detail": {}}),
+    )
+    .await;
+    wait_for("the dead letter", LONG, || async {
+        (dead_count(&app).await == 1).then_some(())
+    })
+    .await;
+    app.post_events(
+        "default",
+        json!({"source": "shop", "detail-type": "t", "detail": {}}),
+    )
+    .await;
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser.goto(&format!("{}/ui/rules", app.base)).await;
+    assert!(browser.text("#rules").await.contains("hook · disabled"));
+    browser
+        .goto(&format!("{}/ui/rules/default/gone", app.base))
+        .await;
+    let targets = browser.text("#targets").await;
+    assert!(
+        targets.contains("disabled")
+            && targets.contains("410 Gone")
+            && targets.contains("1 dead in 24 h"),
+        "{targets}"
+    );
+    wait_for("the second delivery to be held", LONG, || async {
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE state = 'held'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        (held == 1).then_some(())
+    })
+    .await;
+    browser.click_to_page("button.enable").await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "Enabled hook; released 1 held deliveries."
+    );
+    wait_for("the held delivery to arrive", LONG, || async {
+        (sink.count() == 2).then_some(())
+    })
+    .await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_pattern_tester_shows_match_no_match_and_where_a_pattern_is_wrong() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser
+        .goto(&format!("{}/ui/pattern-tester", app.base))
+        .await;
+    browser.click_to_page("#test").await;
+    assert_eq!(
+        browser.text("#result").await,
+        "The pattern matches the event."
+    );
+
+    browser
+        .fill("#event", r#"{"source": "shop", "detail": {"total": 50}}"#)
+        .await;
+    browser.click_to_page("#test").await;
+    assert_eq!(
+        browser.text("#result").await,
+        "The pattern does not match the event."
+    );
+
+    browser
+        .fill(
+            "#pattern",
+            r#"{"detail": {"total": [{"numeric": [">", "lots"]}]}}"#,
+        )
+        .await;
+    browser.click_to_page("#test").await;
+    let result = browser.text("#result").await;
+    assert!(
+        result.starts_with("Event pattern is not valid. Reason: Value of > must be numeric"),
+        "{result}"
+    );
+    assert_eq!(browser.text("#pointer").await, "/detail/total/0/numeric/1");
+    // What was typed stays in the form.
+    let kept = browser
+        .client
+        .find(fantoccini::Locator::Css("#pattern"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some(r#"{"detail": {"total": [{"numeric": [">", "lots"]}]}}"#)
+    );
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rules")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap(),
+        0,
+        "nothing was saved"
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn markup_in_events_and_responses_is_shown_as_text_and_never_runs() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.otherwise(Reply::Status(400));
+    app.put_rule("default", "xss", json!({"event_pattern": {"detail-type": ["t"]}, "targets": [{"id": "hook", "url": sink.url}]})).await;
+    let script = "<script>window.__xss = 1</script>";
+    let image = "<img src=x onerror=\"window.__xss = 2\">";
+    let answer = app
+        .post_events("default", json!({"source": "<b>shop</b>", "detail-type": "t", "detail": {"note": script, "pic": image}}))
+        .await;
+    let event = answer["entries"][0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for("the dead letter", LONG, || async {
+        (dead_count(&app).await == 1).then_some(())
+    })
+    .await;
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM deliveries")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    for page in [
+        format!("/ui/dead-letters/{id}"),
+        format!("/ui/events?id={event}"),
+    ] {
+        browser.goto(&format!("{}{page}", app.base)).await;
+        let ran = browser
+            .client
+            .execute(
+                "return window.__xss === undefined ? 0 : window.__xss;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(ran, json!(0), "{page}: injected markup ran");
+        let shown = browser.text("#event-json").await;
+        assert!(
+            shown.contains(r#"<script>window.__xss = 1</script>"#),
+            "{page}: {shown}"
+        );
+        assert!(shown.contains(r#"<b>shop</b>"#), "{page}: {shown}");
+        assert!(
+            !browser.exists("#event-json script").await
+                && !browser.exists("#event-json img").await
+                && !browser.exists("#event-json b").await
+        );
+    }
+    browser.close().await;
+}
