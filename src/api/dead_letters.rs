@@ -105,19 +105,6 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-fn encode_cursor(row: &DeadLetterRow) -> Option<String> {
-    row.dead_at
-        .map(|at| format!("{}_{}", at.unix_timestamp_nanos(), row.id.simple()))
-}
-
-fn decode_cursor(text: &str) -> Option<Cursor> {
-    let (nanos, id) = text.split_once('_')?;
-    Some(Cursor {
-        dead_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
-        id: Uuid::parse_str(id).ok()?,
-    })
-}
-
 #[derive(Serialize)]
 struct ListOut {
     items: Vec<DeadLetterRow>,
@@ -139,7 +126,7 @@ async fn list(
     }
     let after =
         match query.cursor.as_deref() {
-            Some(text) => Some(decode_cursor(text).ok_or_else(|| {
+            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
                 ApiError::parameter("cursor", "is not a cursor this API gave out")
             })?),
             None => None,
@@ -164,7 +151,7 @@ async fn list(
     let mut items = dead_letters::list(&mut conn, &filter, after, limit + 1).await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
-        items.last().and_then(encode_cursor)
+        items.last().and_then(Cursor::after).map(|c| c.encode())
     } else {
         None
     };
@@ -296,19 +283,15 @@ async fn discard_many(
     JsonText(body): JsonText,
 ) -> Result<Response, ApiError> {
     let (selection, reason) = selection(&body)?;
-    let mut tx = state.pool.begin().await?;
-    let mut n = 0;
-    match selection {
+    let mut conn = state.pool.acquire().await?;
+    let n = match selection {
         Selection::Ids(ids) => {
-            for id in ids {
-                n += u64::from(dead_letters::discard(&mut tx, id, reason.as_deref()).await?);
-            }
+            dead_letters::discard_ids(&mut conn, &ids, reason.as_deref()).await?
         }
         Selection::Matching(filter) => {
-            n = dead_letters::discard_matching(&mut tx, &filter, reason.as_deref()).await?
+            dead_letters::discard_matching(&mut conn, &filter, reason.as_deref()).await?
         }
-    }
-    tx.commit().await?;
+    };
     tracing::info!(discarded = n, "dead letters discarded");
     Ok(Json(serde_json::json!({ "discarded": n })).into_response())
 }
@@ -325,7 +308,7 @@ async fn discard(
 ) -> Result<Response, ApiError> {
     let uuid = parse_id(&id)?;
     let mut conn = state.pool.acquire().await?;
-    if !dead_letters::discard(&mut conn, uuid, query.reason.as_deref()).await? {
+    if dead_letters::discard_ids(&mut conn, &[uuid], query.reason.as_deref()).await? == 0 {
         return Err(not_found(&id));
     }
     Ok(StatusCode::NO_CONTENT.into_response())

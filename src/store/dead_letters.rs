@@ -29,6 +29,33 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
+impl Cursor {
+    /// The cursor that continues after `row` (`None` if it is not dead).
+    pub fn after(row: &DeadLetterRow) -> Option<Cursor> {
+        Some(Cursor {
+            dead_at: row.dead_at?,
+            id: row.id,
+        })
+    }
+
+    /// Opaque text for URLs: `<unix nanos>_<id>`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}_{}",
+            self.dead_at.unix_timestamp_nanos(),
+            self.id.simple()
+        )
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (nanos, id) = text.split_once('_')?;
+        Some(Cursor {
+            dead_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct DeadLetterRow {
     pub id: Uuid,
@@ -192,22 +219,21 @@ async fn announce(conn: &mut PgConnection, redriven: u64) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// Ends a dead letter as discarded, keeping it; `false` if it is not a dead letter.
-pub async fn discard(
+/// Ends these dead letters as discarded, keeping them; how many were dead.
+pub async fn discard_ids(
     conn: &mut PgConnection,
-    id: Uuid,
+    ids: &[Uuid],
     reason: Option<&str>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE deliveries SET state = 'discarded', finalized_at = now(), discard_reason = $2
-         WHERE id = $1 AND state = 'dead'",
+         WHERE id = ANY($1) AND state = 'dead'",
     )
-    .bind(id)
+    .bind(ids)
     .bind(reason)
     .execute(conn)
     .await?
-    .rows_affected()
-        == 1)
+    .rows_affected())
 }
 
 /// Discards every dead letter matching the filter; how many.

@@ -81,11 +81,8 @@ struct TargetRuntimeRow {
     url: String,
     method: String,
     headers: sqlx::types::Json<BTreeMap<String, String>>,
-    input_kind: String,
-    input: Option<String>,
-    input_path: Option<String>,
-    input_paths_map: Option<sqlx::types::Json<BTreeMap<String, String>>>,
-    input_template: Option<String>,
+    #[sqlx(flatten)]
+    input: super::rules::InputColumns,
     maximum_retry_attempts: i32,
     maximum_event_age_seconds: i32,
     timeout_ms: i32,
@@ -111,16 +108,7 @@ pub async fn targets(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TargetRuntime>, 
     rows.into_iter()
         .map(|row| {
             let corrupt = || StoreError::Corrupt(format!("target {}", row.id));
-            let input = match row.input_kind.as_str() {
-                "event" => InputTransform::Event,
-                "constant" => InputTransform::Constant(row.input.clone().ok_or_else(corrupt)?),
-                "path" => InputTransform::Path(row.input_path.clone().ok_or_else(corrupt)?),
-                "transformer" => InputTransform::Transformer {
-                    paths_map: row.input_paths_map.clone().ok_or_else(corrupt)?.0,
-                    template: row.input_template.clone().ok_or_else(corrupt)?,
-                },
-                _ => return Err(corrupt()),
-            };
+            let input = row.input.into_transform().ok_or_else(corrupt)?;
             let positive = |n: i32| u32::try_from(n).map_err(|_| corrupt());
             let mut secrets = vec![row.secret.clone()];
             secrets.extend(row.previous_secret.clone());

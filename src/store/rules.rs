@@ -45,6 +45,32 @@ struct RuleRow {
     updated_at: OffsetDateTime,
 }
 
+/// A target's input transformation as its columns store it.
+#[derive(sqlx::FromRow)]
+pub(super) struct InputColumns {
+    input_kind: String,
+    input: Option<String>,
+    input_path: Option<String>,
+    input_paths_map: Option<sqlx::types::Json<BTreeMap<String, String>>>,
+    input_template: Option<String>,
+}
+
+impl InputColumns {
+    /// `None` when the columns contradict each other (the table's CHECKs forbid it).
+    pub(super) fn into_transform(self) -> Option<InputTransform> {
+        Some(match self.input_kind.as_str() {
+            "event" => InputTransform::Event,
+            "constant" => InputTransform::Constant(self.input?),
+            "path" => InputTransform::Path(self.input_path?),
+            "transformer" => InputTransform::Transformer {
+                paths_map: self.input_paths_map?.0,
+                template: self.input_template?,
+            },
+            _ => return None,
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct TargetRow {
     id: Uuid,
@@ -57,11 +83,8 @@ struct TargetRow {
     url: String,
     method: String,
     headers: sqlx::types::Json<BTreeMap<String, String>>,
-    input_kind: String,
-    input: Option<String>,
-    input_path: Option<String>,
-    input_paths_map: Option<sqlx::types::Json<BTreeMap<String, String>>>,
-    input_template: Option<String>,
+    #[sqlx(flatten)]
+    input: InputColumns,
     maximum_retry_attempts: i32,
     maximum_event_age_seconds: i32,
     timeout_ms: i32,
@@ -72,29 +95,10 @@ impl TargetRow {
     fn into_target(self) -> Result<(Target, TargetState), StoreError> {
         let corrupt =
             |what: &str| StoreError::Corrupt(format!("target {}: {what}", self.target_id));
-        let input = match self.input_kind.as_str() {
-            "event" => InputTransform::Event,
-            "constant" => {
-                InputTransform::Constant(self.input.clone().ok_or_else(|| corrupt("input"))?)
-            }
-            "path" => InputTransform::Path(
-                self.input_path
-                    .clone()
-                    .ok_or_else(|| corrupt("input_path"))?,
-            ),
-            "transformer" => InputTransform::Transformer {
-                paths_map: self
-                    .input_paths_map
-                    .clone()
-                    .ok_or_else(|| corrupt("input_paths_map"))?
-                    .0,
-                template: self
-                    .input_template
-                    .clone()
-                    .ok_or_else(|| corrupt("input_template"))?,
-            },
-            other => return Err(corrupt(&format!("input kind {other:?}"))),
-        };
+        let input = self
+            .input
+            .into_transform()
+            .ok_or_else(|| corrupt("input columns"))?;
         let number = |n: i32, what: &str| u32::try_from(n).map_err(|_| corrupt(what));
         let state = TargetState {
             id: self.id,

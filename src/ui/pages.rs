@@ -349,12 +349,7 @@ pub async fn dead_letters(
         Err(response) => return response,
     };
     let filter = params.filter();
-    let after = params.cursor.split_once('_').and_then(|(nanos, id)| {
-        Some(Cursor {
-            dead_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
-            id: Uuid::parse_str(id).ok()?,
-        })
-    });
+    let after = Cursor::decode(&params.cursor);
     let mut conn = match state.pool.acquire().await {
         Ok(conn) => conn,
         Err(error) => return db_error(error),
@@ -548,17 +543,14 @@ pub async fn discard(
     };
     let done = match state.pool.acquire().await {
         Ok(mut conn) => {
-            dead_letters::discard(&mut conn, uuid, non_empty(&form.reason).as_deref()).await
+            dead_letters::discard_ids(&mut conn, &[uuid], non_empty(&form.reason).as_deref()).await
         }
         Err(error) => Err(error),
     };
     match done {
         Ok(discarded) => Redirect::to(&format!(
             "/ui?notice={}",
-            url_encode(&format!(
-                "Discarded {} dead letter(s).",
-                u8::from(discarded)
-            ))
+            url_encode(&format!("Discarded {discarded} dead letter(s)."))
         ))
         .into_response(),
         Err(error) => db_error(error),
@@ -614,19 +606,9 @@ pub async fn bulk_action(
                 .map(|n| format!("Discarded {n} dead letter(s)."))
         }
         ("discard", false) => {
-            let mut n = 0;
-            let mut result = Ok(());
-            for id in &ids {
-                match dead_letters::discard(&mut conn, *id, Some("discarded in the admin UI")).await
-                {
-                    Ok(done) => n += u64::from(done),
-                    Err(error) => {
-                        result = Err(error);
-                        break;
-                    }
-                }
-            }
-            result.map(|()| format!("Discarded {n} dead letter(s)."))
+            dead_letters::discard_ids(&mut conn, &ids, Some("discarded in the admin UI"))
+                .await
+                .map(|n| format!("Discarded {n} dead letter(s)."))
         }
         _ => return error_page(StatusCode::BAD_REQUEST, "Unknown action."),
     };
