@@ -35,6 +35,8 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Measure the whole router under load: events/s acknowledged, deliveries/s, latencies.
+    Bench(crate::bench::BenchArgs),
     /// Rules as code.
     Rules {
         #[command(subcommand)]

@@ -90,6 +90,25 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Command::Bench(bench) => {
+            let json = bench.json;
+            let report = runtime()?.block_on(switchyard::bench::run(bench))?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", switchyard::bench::table(&report));
+            }
+            // The numbers only count if nothing was lost or sent twice.
+            Ok(if report.lost == 0 && report.duplicates == 0 {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "switchyard bench: {} lost, {} duplicates",
+                    report.lost, report.duplicates
+                );
+                ExitCode::FAILURE
+            })
+        }
         Command::Pattern { .. } => unreachable!("handled before logging is set up"),
     }
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bench;
 mod buses;
 mod crash_safety;
 mod dead_letters;

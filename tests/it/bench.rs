@@ -1,0 +1,52 @@
+//! `switchyard bench` runs end to end (briefly: the numbers come from release runs).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::postgres;
+
+#[tokio::test]
+async fn the_benchmark_runs_and_loses_nothing() {
+    let db = postgres::fresh_database().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "bench",
+            "--duration",
+            "2s",
+            "--rules",
+            "5",
+            "--concurrency",
+            "2",
+            "--drain",
+            "60s",
+            "--json",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .env("SWITCHYARD_LOG", "warn")
+        .output()
+        .expect("run the binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    for key in [
+        "acked_events_per_sec",
+        "deliveries_per_sec",
+        "ingest_p50_ms",
+        "ingest_p99_ms",
+        "e2e_p50_ms",
+        "e2e_p99_ms",
+        "e2e_p999_ms",
+        "lost",
+        "duplicates",
+    ] {
+        assert!(report.get(key).is_some(), "no {key} in {report}");
+    }
+    assert!(report["acked_events"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["delivered"], report["acked_events"], "{report}");
+    assert_eq!(report["lost"], 0);
+    assert_eq!(report["duplicates"], 0);
+    assert!(report["router_peak_rss_mib"].as_f64().unwrap() > 1.0);
+}
