@@ -7,79 +7,125 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::Engine;
+
+/// At most this many outcomes per write.
+const RECORD_BATCH: usize = 256;
 use super::client::{Outgoing, SendError};
 use super::policy::{self, Budget, DeadReason, StatusClass};
 use super::signing;
-use crate::store::deliveries::{self, Claimed, NewAttempt, TargetRuntime, Transition};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::store::deliveries::{self, Claimed, NewAttempt, Outcome, TargetRuntime, Transition};
 use crate::telemetry::error_chain;
 use crate::transform;
 
+/// A finished attempt on its way to the recorder, with what its log line and a 410 need.
+pub(super) struct Finished {
+    pub outcome: Outcome,
+    pub target_ref: Uuid,
+    pub gone: bool,
+    pub rule: String,
+    pub target: String,
+}
+
 impl Engine {
+    /// Makes the attempt and hands its outcome to the recorder (which writes outcomes in batches).
     #[tracing::instrument(skip_all, fields(delivery = %delivery.id, event = %delivery.event_id, rule = delivery.rule_name, target = delivery.target_id, attempt = delivery.attempts))]
-    pub(super) async fn attempt(&self, delivery: Claimed, target: Option<Arc<TargetRuntime>>) {
+    pub(super) async fn attempt(
+        &self,
+        delivery: Claimed,
+        target: Option<Arc<TargetRuntime>>,
+        recorder: mpsc::Sender<Finished>,
+    ) {
         let (transition, payload, attempt, gone) = match target {
             None => (dead(DeadReason::TargetDeleted), None, None, false),
             Some(target) if target.disabled => (Transition::Hold, None, None, false),
             Some(target) => self.try_target(&delivery, &target).await,
         };
-        // The try happened: recording it is worth a few retries before the lease decides.
-        let mut recorded = None;
+        let finished = Finished {
+            outcome: Outcome {
+                id: delivery.id,
+                transition,
+                payload,
+                attempt,
+            },
+            target_ref: delivery.target_ref,
+            gone,
+            rule: delivery.rule_name,
+            target: delivery.target_id,
+        };
+        if recorder.send(finished).await.is_err() {
+            tracing::warn!(
+                "the recorder has stopped; the lease will expire and the delivery will be retried"
+            );
+        }
+    }
+
+    /// Writes batches of outcomes until every sender is gone.
+    pub(super) async fn record(self: Arc<Self>, mut finished: mpsc::Receiver<Finished>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            self.write(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    async fn write(&self, batch: Vec<Finished>) {
+        let (outcomes, notes): (Vec<Outcome>, Vec<(Uuid, bool, String, String)>) = batch
+            .into_iter()
+            .map(|f| (f.outcome, (f.target_ref, f.gone, f.rule, f.target)))
+            .unzip();
+        // The tries happened: recording them is worth a few retries before the leases decide.
+        let mut applied = None;
         for wait_ms in [0, 100, 400, 1600] {
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-            match deliveries::finish(
-                &self.pool,
-                delivery.id,
-                self.owner,
-                &transition,
-                payload.as_deref(),
-                attempt.as_ref(),
-            )
-            .await
-            {
-                Ok(kept) => {
-                    recorded = Some(kept);
+            match deliveries::finish_many(&self.pool, self.owner, &outcomes).await {
+                Ok(ids) => {
+                    applied = Some(ids);
                     break;
                 }
                 Err(error) => {
-                    tracing::warn!(error = %error_chain(&error), "recording the outcome failed; trying again")
+                    tracing::warn!(error = %error_chain(&error), outcomes = outcomes.len(), "recording outcomes failed; trying again")
                 }
             }
         }
-        match recorded {
-            Some(true) => {}
-            Some(false) => {
-                tracing::warn!(
-                    "the lease was lost before the outcome was recorded; another worker owns the delivery now"
-                );
-                return;
+        let Some(applied) = applied else {
+            tracing::error!(
+                outcomes = outcomes.len(),
+                "recording outcomes failed; their leases will expire and they will be retried"
+            );
+            return;
+        };
+        for (outcome, (target_ref, gone, rule, target)) in outcomes.iter().zip(notes) {
+            if !applied.contains(&outcome.id) {
+                tracing::warn!(delivery = %outcome.id, rule, target, "the lease was lost before the outcome was recorded; another worker owns the delivery now");
+                continue;
             }
-            None => {
-                tracing::error!(
-                    "recording the outcome failed; the lease will expire and the delivery will be retried"
-                );
-                return;
+            if gone
+                && let Err(error) = deliveries::disable_target(
+                    &self.pool,
+                    target_ref,
+                    "the target answered 410 Gone",
+                )
+                .await
+            {
+                tracing::error!(error = %error_chain(&error), rule, target, "disabling the target failed");
             }
-        }
-        if gone
-            && let Err(error) = deliveries::disable_target(
-                &self.pool,
-                delivery.target_ref,
-                "the target answered 410 Gone",
-            )
-            .await
-        {
-            tracing::error!(error = %error_chain(&error), "disabling the target failed");
-        }
-        match &transition {
-            Transition::Delivered => {
-                tracing::info!(status = attempt.and_then(|a| a.status), "delivered")
+            let status = outcome.attempt.as_ref().and_then(|a| a.status);
+            match &outcome.transition {
+                Transition::Delivered => {
+                    tracing::debug!(delivery = %outcome.id, rule, target, status, "delivered")
+                }
+                Transition::Retry { after } => {
+                    tracing::info!(delivery = %outcome.id, rule, target, status, after_ms = after.as_millis() as u64, "attempt failed; retry scheduled")
+                }
+                Transition::Dead { reason } => {
+                    tracing::warn!(delivery = %outcome.id, rule, target, status, reason, "dead letter")
+                }
+                Transition::Hold => {
+                    tracing::info!(delivery = %outcome.id, rule, target, "target disabled; delivery held")
+                }
             }
-            Transition::Retry { after } => tracing::info!(
-                after_ms = after.as_millis() as u64,
-                "attempt failed; retry scheduled"
-            ),
-            Transition::Dead { reason } => tracing::warn!(reason, "dead letter"),
-            Transition::Hold => tracing::info!("target disabled; delivery held"),
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -93,6 +93,9 @@ impl Engine {
         }
         let slots = Arc::new(Semaphore::new(self.config.workers));
         let mut tasks: JoinSet<()> = JoinSet::new();
+        // Attempts hand their outcomes to one recorder that writes them in batches.
+        let (recorder, finished) = mpsc::channel(self.config.workers * 2);
+        let recording = tokio::spawn(self.clone().record(finished));
         let mut listener: Option<PgListener> = None;
         let rescue_every =
             (self.config.lease / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
@@ -120,7 +123,7 @@ impl Engine {
             let free = slots.available_permits();
             let mut claimed_all = false;
             if free > 0 {
-                match self.claim(free, &slots, &mut tasks).await {
+                match self.claim(free, &slots, &mut tasks, &recorder).await {
                     Ok(n) => claimed_all = n == free,
                     Err(error) => {
                         tracing::warn!(error = %error_chain(&error), "claiming deliveries failed");
@@ -158,7 +161,7 @@ impl Engine {
                 listener = None;
             }
         }
-        self.drain(tasks).await;
+        self.drain(tasks, recorder, recording).await;
     }
 
     /// Claims up to `free` deliveries and starts an attempt for each; how many were claimed.
@@ -167,6 +170,7 @@ impl Engine {
         free: usize,
         slots: &Arc<Semaphore>,
         tasks: &mut JoinSet<()>,
+        recorder: &mpsc::Sender<dispatch::Finished>,
     ) -> Result<usize, StoreError> {
         let claimed =
             store::deliveries::claim_due(&self.pool, self.owner, free as i64, self.config.lease)
@@ -190,15 +194,21 @@ impl Engine {
             };
             let target = targets.get(&delivery.target_ref).cloned();
             let engine = self.clone();
+            let recorder = recorder.clone();
             tasks.spawn(async move {
-                engine.attempt(delivery, target).await;
+                engine.attempt(delivery, target, recorder).await;
                 drop(slot);
             });
         }
         Ok(count)
     }
 
-    async fn drain(&self, mut tasks: JoinSet<()>) {
+    async fn drain(
+        &self,
+        mut tasks: JoinSet<()>,
+        recorder: mpsc::Sender<dispatch::Finished>,
+        recording: tokio::task::JoinHandle<()>,
+    ) {
         let in_flight = tasks.len();
         tracing::info!(in_flight, "delivery engine stopping");
         let finished = tokio::time::timeout(self.config.shutdown_grace, async {
@@ -209,6 +219,9 @@ impl Engine {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
+        // Every outcome reached the recorder; let it write them before releasing the rest.
+        drop(recorder);
+        let _ = recording.await;
         match store::deliveries::release(&self.pool, self.owner).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deliveries = n, "released unfinished deliveries"),

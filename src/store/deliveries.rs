@@ -157,80 +157,111 @@ pub enum Transition {
     Hold,
 }
 
-/// Records the attempt (if one was made) and applies the transition, in one transaction, if
-/// `owner` still holds the lease. `false` when the lease was lost: nothing is applied.
-pub async fn finish(
+/// The outcome of one claimed delivery, to be recorded.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: Uuid,
+    pub transition: Transition,
+    /// The payload as rendered for this attempt.
+    pub payload: Option<String>,
+    /// The HTTP try, if one was made.
+    pub attempt: Option<NewAttempt>,
+}
+
+/// Records many outcomes in one transaction: each delivery's transition is applied only if
+/// `owner` still holds its lease, and its attempt is recorded only then. Returns the ids that
+/// were applied; the others had lost their lease (nothing of theirs is written).
+pub async fn finish_many(
     pool: &PgPool,
-    id: Uuid,
     owner: Uuid,
-    transition: &Transition,
-    payload: Option<&str>,
-    attempt: Option<&NewAttempt>,
-) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let held: Option<i32> = sqlx::query_scalar(
-        "SELECT attempts FROM deliveries WHERE id = $1 AND state = 'in_flight' AND lease_owner = $2 FOR UPDATE",
-    )
-    .bind(id)
-    .bind(owner)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if held.is_none() {
-        return Ok(false);
+    outcomes: &[Outcome],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(outcomes.len());
+    let mut states = Vec::with_capacity(outcomes.len());
+    let mut after_ms = Vec::with_capacity(outcomes.len());
+    let mut reasons: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+    let mut holds = Vec::with_capacity(outcomes.len());
+    let mut payloads: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+    let mut statuses: Vec<Option<i32>> = Vec::with_capacity(outcomes.len());
+    let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        let (state, after, reason) = match &o.transition {
+            Transition::Delivered => ("delivered", 0.0, None),
+            Transition::Retry { after } => ("pending", after.as_secs_f64() * 1000.0, None),
+            Transition::Dead { reason } => ("dead", 0.0, Some(*reason)),
+            Transition::Hold => ("held", 0.0, None),
+        };
+        ids.push(o.id);
+        states.push(state);
+        after_ms.push(after);
+        reasons.push(reason);
+        holds.push(matches!(o.transition, Transition::Hold));
+        payloads.push(o.payload.as_deref());
+        statuses.push(o.attempt.as_ref().and_then(|a| a.status));
+        errors.push(o.attempt.as_ref().and_then(|a| a.error.as_deref()));
     }
-    if let Some(a) = attempt {
+    let mut tx = pool.begin().await?;
+    let applied: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE deliveries d SET
+             state = u.state,
+             lease_owner = NULL, lease_expires_at = NULL,
+             attempts = CASE WHEN u.hold THEN d.attempts - 1 ELSE d.attempts END,
+             next_attempt_at = now() + make_interval(secs => u.after_ms / 1000.0),
+             dead_reason = u.reason,
+             dead_at = CASE WHEN u.state = 'dead' THEN now() END,
+             finalized_at = CASE WHEN u.state IN ('delivered', 'dead') THEN now() END,
+             last_status = CASE WHEN u.hold THEN d.last_status ELSE u.status END,
+             last_error = CASE WHEN u.hold THEN d.last_error ELSE u.error END,
+             payload = COALESCE(u.payload, d.payload)
+         FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[], $7::text[], $8::int4[], $9::text[])
+              AS u(id, state, after_ms, reason, hold, payload, status, error)
+         WHERE d.id = u.id AND d.state = 'in_flight' AND d.lease_owner = $1
+         RETURNING d.id",
+    )
+    .bind(owner)
+    .bind(&ids)
+    .bind(&states)
+    .bind(&after_ms)
+    .bind(&reasons)
+    .bind(&holds)
+    .bind(&payloads)
+    .bind(&statuses)
+    .bind(&errors)
+    .fetch_all(&mut *tx)
+    .await?;
+    let tried: Vec<(&Outcome, &NewAttempt)> = outcomes
+        .iter()
+        .filter_map(|o| Some((o, o.attempt.as_ref()?)))
+        .filter(|(o, _)| applied.contains(&o.id))
+        .collect();
+    if !tried.is_empty() {
         sqlx::query(
             "INSERT INTO delivery_attempts (id, delivery_id, attempt, started_at, duration_ms, status,
                  response_headers, response_body, error)
-             SELECT $1, $2, COALESCE(MAX(attempt), 0) + 1, $3, $4, $5, $6, $7, $8
-             FROM delivery_attempts WHERE delivery_id = $2",
+             SELECT a.attempt_id, a.delivery_id,
+                    COALESCE((SELECT max(x.attempt) FROM delivery_attempts x WHERE x.delivery_id = a.delivery_id), 0) + 1,
+                    a.started_at, a.duration_ms, a.status, a.headers::jsonb, a.body, a.error
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int4[], $5::int4[], $6::text[], $7::text[], $8::text[])
+                  AS a(attempt_id, delivery_id, started_at, duration_ms, status, headers, body, error)",
         )
-        .bind(Uuid::now_v7())
-        .bind(id)
-        .bind(a.started_at)
-        .bind(a.duration_ms)
-        .bind(a.status)
-        .bind(a.response_headers.as_ref().map(sqlx::types::Json))
-        .bind(&a.response_body)
-        .bind(&a.error)
+        .bind(tried.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+        .bind(tried.iter().map(|(o, _)| o.id).collect::<Vec<_>>())
+        .bind(tried.iter().map(|(_, a)| a.started_at).collect::<Vec<_>>())
+        .bind(tried.iter().map(|(_, a)| a.duration_ms).collect::<Vec<_>>())
+        .bind(tried.iter().map(|(_, a)| a.status).collect::<Vec<_>>())
+        .bind(
+            tried
+                .iter()
+                .map(|(_, a)| a.response_headers.as_ref().map(|h| h.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(tried.iter().map(|(_, a)| a.response_body.as_deref()).collect::<Vec<_>>())
+        .bind(tried.iter().map(|(_, a)| a.error.as_deref()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
     }
-    let last_status = attempt.and_then(|a| a.status);
-    let last_error = attempt.and_then(|a| a.error.clone());
-    let (state, after_ms, reason): (&str, f64, Option<&str>) = match transition {
-        Transition::Delivered => ("delivered", 0.0, None),
-        Transition::Retry { after } => ("pending", after.as_secs_f64() * 1000.0, None),
-        Transition::Dead { reason } => ("dead", 0.0, Some(reason)),
-        Transition::Hold => ("held", 0.0, None),
-    };
-    let hold = matches!(transition, Transition::Hold);
-    sqlx::query(
-        "UPDATE deliveries SET
-             state = $2,
-             lease_owner = NULL, lease_expires_at = NULL,
-             attempts = CASE WHEN $7 THEN attempts - 1 ELSE attempts END,
-             next_attempt_at = now() + make_interval(secs => $3 / 1000.0),
-             dead_reason = $4,
-             dead_at = CASE WHEN $2 = 'dead' THEN now() END,
-             finalized_at = CASE WHEN $2 IN ('delivered', 'dead') THEN now() END,
-             last_status = CASE WHEN $7 THEN last_status ELSE $5 END,
-             last_error = CASE WHEN $7 THEN last_error ELSE $6 END,
-             payload = COALESCE($8, payload)
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(state)
-    .bind(after_ms)
-    .bind(reason)
-    .bind(last_status)
-    .bind(last_error)
-    .bind(hold)
-    .bind(payload)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(applied)
 }
 
 /// Disables a target that answered 410 Gone.
