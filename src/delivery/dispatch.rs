@@ -20,9 +20,14 @@ use crate::store::deliveries::{self, Claimed, NewAttempt, Outcome, TargetRuntime
 use crate::telemetry::error_chain;
 use crate::transform;
 
-/// A finished attempt on its way to the recorder, with what its log line and a 410 need.
+/// A finished attempt on its way to the recorder.
 pub(super) struct Finished {
     pub outcome: Outcome,
+    pub note: Note,
+}
+
+/// What the recorder needs besides the outcome: for the log line, and for a 410.
+pub(super) struct Note {
     pub target_ref: Uuid,
     pub gone: bool,
     pub rule: String,
@@ -50,10 +55,12 @@ impl Engine {
                 payload,
                 attempt,
             },
-            target_ref: delivery.target_ref,
-            gone,
-            rule: delivery.rule_name,
-            target: delivery.target_id,
+            note: Note {
+                target_ref: delivery.target_ref,
+                gone,
+                rule: delivery.rule_name,
+                target: delivery.target_id,
+            },
         };
         if recorder.send(finished).await.is_err() {
             tracing::warn!(
@@ -71,10 +78,8 @@ impl Engine {
     }
 
     async fn write(&self, batch: Vec<Finished>) {
-        let (outcomes, notes): (Vec<Outcome>, Vec<(Uuid, bool, String, String)>) = batch
-            .into_iter()
-            .map(|f| (f.outcome, (f.target_ref, f.gone, f.rule, f.target)))
-            .unzip();
+        let (outcomes, notes): (Vec<Outcome>, Vec<Note>) =
+            batch.into_iter().map(|f| (f.outcome, f.note)).unzip();
         // The tries happened: recording them is worth a few retries before the leases decide.
         let mut applied = None;
         for wait_ms in [0, 100, 400, 1600] {
@@ -96,7 +101,13 @@ impl Engine {
             );
             return;
         };
-        for (outcome, (target_ref, gone, rule, target)) in outcomes.iter().zip(notes) {
+        for (outcome, note) in outcomes.iter().zip(notes) {
+            let Note {
+                target_ref,
+                gone,
+                rule,
+                target,
+            } = note;
             if !applied.contains(&outcome.id) {
                 tracing::warn!(delivery = %outcome.id, rule, target, "the lease was lost before the outcome was recorded; another worker owns the delivery now");
                 continue;
