@@ -1,5 +1,5 @@
 //! The durable write path: each entry is validated and matched on the bus's snapshot, then every
-//! accepted event and all of its deliveries are written in one transaction. Only after it commits
+//! accepted event and all of its deliveries are written in one atomic statement. Only after it commits
 //! does the caller answer, so an acknowledged event is never lost.
 
 use serde_json::value::RawValue;
@@ -112,9 +112,8 @@ pub async fn ingest(
         outcomes.push(EntryOutcome::Accepted(id));
     }
     if !events.is_empty() {
-        let mut tx = pool.begin().await?;
-        store::events::insert(&mut tx, bus, &events, &deliveries).await?;
-        tx.commit().await?;
+        let mut conn = pool.acquire().await?;
+        store::events::insert(&mut conn, bus, &events, &deliveries).await?;
     }
     tracing::debug!(
         accepted = events.len(),

@@ -29,8 +29,9 @@ pub struct NewDelivery {
     pub target_ref: Uuid,
 }
 
-/// Writes events and their deliveries with two multi-row statements and announces due
-/// deliveries. Call it inside the transaction whose commit acknowledges the events.
+/// Writes events and their deliveries, and announces due deliveries, in ONE statement (two
+/// data-modifying CTEs and a `pg_notify`): atomic on its own, so the caller needs no transaction
+/// and ingest pays one round trip. When it returns, the events are durable.
 pub async fn insert(
     conn: &mut PgConnection,
     bus: &str,
@@ -41,58 +42,39 @@ pub async fn insert(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules)
-         SELECT u.id, $1, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb
-         FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
-              AS u(id, body, source, detail_type, event_time, matched)",
+        "WITH stored_events AS (
+             INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules)
+             SELECT u.id, $1, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb
+             FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+                  AS u(id, body, source, detail_type, event_time, matched)
+             RETURNING 1
+         ), stored_deliveries AS (
+             INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref)
+             SELECT u.id, u.event_id, $1, u.rule_name, u.target_id, u.target_ref
+             FROM UNNEST($8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::uuid[])
+                  AS u(id, event_id, rule_name, target_id, target_ref)
+             RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM stored_events),
+                CASE WHEN (SELECT count(*) FROM stored_deliveries) > 0
+                     THEN pg_notify($13, $1) END",
     )
     .bind(bus)
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.source.as_str()).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| e.detail_type.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(events.iter().map(|e| e.detail_type.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
-    .bind(
-        events
-            .iter()
-            .map(|e| e.matched_rules.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut *conn)
-    .await?;
-    if deliveries.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref)
-         SELECT u.id, u.event_id, $1, u.rule_name, u.target_id, u.target_ref
-         FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[])
-              AS u(id, event_id, rule_name, target_id, target_ref)",
-    )
-    .bind(bus)
+    .bind(events.iter().map(|e| e.matched_rules.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.id).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.event_id).collect::<Vec<_>>())
-    .bind(
-        deliveries
-            .iter()
-            .map(|d| d.rule_name.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        deliveries
-            .iter()
-            .map(|d| d.target_id.as_str())
-            .collect::<Vec<_>>(),
-    )
+    .bind(deliveries.iter().map(|d| d.rule_name.as_str()).collect::<Vec<_>>())
+    .bind(deliveries.iter().map(|d| d.target_id.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.target_ref).collect::<Vec<_>>())
-    .execute(&mut *conn)
+    .bind(notify::DELIVERIES_DUE)
+    .execute(conn)
     .await?;
-    notify::notify(conn, notify::DELIVERIES_DUE, bus).await
+    Ok(())
 }
 
 #[derive(Debug, sqlx::FromRow)]
