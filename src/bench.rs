@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// Delivery workers of the router this starts (default: the router's default).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// No router: the clients post event-sized webhooks straight to the sink, to show what the
+    /// sink and this machine manage without the router in between.
+    #[arg(long)]
+    pub sink_only: bool,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -272,23 +276,15 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
                 .into(),
         ));
     }
+    if args.sink_only {
+        return sink_only(&args).await;
+    }
     let router = start_router(&args)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()?;
 
-    let sink = Arc::new(Sink {
-        fail_share: args.fail_share,
-        ..Sink::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sink_url = format!("http://{}/hook", listener.local_addr()?);
-    let app = Router::new()
-        .route("/hook", post(receive))
-        .with_state(sink.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (sink, sink_url, server) = start_sink(args.fail_share).await?;
 
     // A fresh bus, so earlier runs' rules and events do not count.
     let bus = format!("bench-{}", uuid::Uuid::now_v7().simple());
@@ -496,6 +492,84 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         lost,
         duplicates,
         router_peak_rss_mib: peak,
+    })
+}
+
+/// The built-in sink on 127.0.0.1: what it saw, its URL, its server task.
+async fn start_sink(
+    fail_share: f64,
+) -> Result<(Arc<Sink>, String, tokio::task::JoinHandle<()>), BenchError> {
+    let sink = Arc::new(Sink {
+        fail_share,
+        ..Sink::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(sink.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((sink, url, server))
+}
+
+/// `--sink-only`: the same clients post one event-sized webhook per request straight to the sink.
+async fn sink_only(args: &BenchArgs) -> Result<Report, BenchError> {
+    let (sink, url, server) = start_sink(0.0).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()?;
+    let started = Instant::now();
+    let deadline = started + args.duration;
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (client, url) = (client.clone(), url.clone());
+        clients.spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let event = json!({"version": "0", "id": uuid::Uuid::now_v7(), "detail-type": "bench",
+                    "source": "bench", "account": "000000000000", "time": "2026-01-01T00:00:00Z",
+                    "region": "local", "resources": [], "detail": {"kind": n % 100, "seq": n, "sent_ns": now_ns()}});
+                let _ = client
+                    .post(&url)
+                    .header("webhook-id", uuid::Uuid::now_v7().to_string())
+                    .json(&event)
+                    .send()
+                    .await;
+            }
+        });
+    }
+    while clients.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    server.abort();
+    let seen = sink.seen.lock().unwrap_or_else(|e| e.into_inner());
+    let mut e2e = seen.e2e_us.clone();
+    e2e.sort_unstable();
+    let delivered = seen.webhook_ids.len() as u64;
+    Ok(Report {
+        duration_s: elapsed,
+        rules: 0,
+        batch: 1,
+        concurrency: args.concurrency,
+        rate: None,
+        acked_events: 0,
+        acked_events_per_sec: 0.0,
+        failed_entries: 0,
+        failed_requests: 0,
+        ingest_p50_ms: 0.0,
+        ingest_p99_ms: 0.0,
+        ingest_p999_ms: 0.0,
+        delivered,
+        deliveries_per_sec: delivered as f64 / elapsed,
+        e2e_p50_ms: percentile_ms(&e2e, 50.0),
+        e2e_p99_ms: percentile_ms(&e2e, 99.0),
+        e2e_p999_ms: percentile_ms(&e2e, 99.9),
+        sink_requests: sink.requests.load(Ordering::Relaxed),
+        lost: 0,
+        duplicates: 0,
+        router_peak_rss_mib: None,
     })
 }
 
