@@ -80,14 +80,17 @@ impl Application {
         }
         // LISTEN holds its connection for good: two of their own, so work never waits for them.
         let listen_pool = store::connect(database.clone(), 2).await?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let engine = Arc::new(Engine::new(
             pool.clone(),
             listen_pool.clone(),
             config.delivery.clone(),
+            metrics.clone(),
         )?);
         let state = AppState {
             auth: Arc::new(Auth::new(pool.clone(), config.admin_token.as_deref())),
             ingest: Arc::new(config.ingest.clone()),
+            metrics,
             pool,
             snapshots,
         };

@@ -13,6 +13,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod ingest;
+pub mod metrics;
 pub mod pattern;
 pub mod rules_files;
 pub mod ruleset;

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use crate::auth::Auth;
 use crate::ingest::IngestConfig;
+use crate::metrics::Metrics;
 use crate::ruleset::Snapshots;
 
 #[derive(Clone)]
@@ -14,4 +15,5 @@ pub struct AppState {
     pub snapshots: Arc<Snapshots>,
     pub ingest: Arc<IngestConfig>,
     pub auth: Arc<Auth>,
+    pub metrics: Arc<Metrics>,
 }

@@ -17,6 +17,7 @@ use super::extract::{ApiPath, JsonText};
 use super::problem::ApiError;
 use crate::domain::FieldError;
 use crate::ingest::{self, EntryOutcome, IngestError, MAX_ENTRIES};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::{self, events::AttemptRow, events::DeliveryRow};
 
@@ -101,6 +102,12 @@ async fn put_events(
         .iter()
         .filter(|o| matches!(o, EntryOutcome::Failed(_)))
         .count();
+    Metrics::add(&state.metrics.ingest_requests, 1);
+    Metrics::add(&state.metrics.entries_refused, failed as u64);
+    Metrics::add(
+        &state.metrics.events_accepted,
+        (outcomes.len() - failed) as u64,
+    );
     let entries: Vec<EntryOut> = outcomes
         .into_iter()
         .map(|outcome| match outcome {

@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (the database answers and is migrated).
+//! `/healthz` (the process answers), `/readyz` (the database answers and is migrated) and
+//! `/metrics` (Prometheus text format).
 
 use axum::Json;
 use axum::Router;
@@ -14,6 +15,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 async fn healthz() -> Response {
@@ -31,4 +33,15 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
             Err(ApiError::unavailable("the database does not answer"))
         }
     }
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let queue = store::overview::overview(&mut conn).await?;
+    let mut response = state.metrics.render(&queue).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(response)
 }

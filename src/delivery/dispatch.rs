@@ -16,6 +16,7 @@ use super::signing;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::metrics::Metrics;
 use crate::store::deliveries::{self, Claimed, NewAttempt, Outcome, TargetRuntime, Transition};
 use crate::telemetry::error_chain;
 use crate::transform;
@@ -109,6 +110,7 @@ impl Engine {
                 target,
             } = note;
             if !applied.contains(&outcome.id) {
+                Metrics::add(&self.metrics.leases_lost, 1);
                 tracing::warn!(delivery = %outcome.id, rule, target, "the lease was lost before the outcome was recorded; another worker owns the delivery now");
                 continue;
             }
@@ -123,6 +125,15 @@ impl Engine {
                 tracing::error!(error = %error_chain(&error), rule, target, "disabling the target failed");
             }
             let status = outcome.attempt.as_ref().and_then(|a| a.status);
+            Metrics::add(
+                match &outcome.transition {
+                    Transition::Delivered => &self.metrics.delivered,
+                    Transition::Retry { .. } => &self.metrics.retried,
+                    Transition::Dead { .. } => &self.metrics.dead_lettered,
+                    Transition::Hold => &self.metrics.held,
+                },
+                1,
+            );
             match &outcome.transition {
                 Transition::Delivered => {
                     tracing::debug!(delivery = %outcome.id, rule, target, status, "delivered")

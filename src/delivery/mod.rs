@@ -46,6 +46,7 @@ pub struct DeliveryConfig {
 
 pub struct Engine {
     pool: PgPool,
+    metrics: Arc<crate::metrics::Metrics>,
     /// Connections for LISTEN only.
     listen_pool: PgPool,
     config: DeliveryConfig,
@@ -61,11 +62,13 @@ impl Engine {
         pool: PgPool,
         listen_pool: PgPool,
         config: DeliveryConfig,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Engine, SendError> {
         let user_agent = format!("Switchyard/{} (webhooks)", env!("CARGO_PKG_VERSION"));
         let sender = Sender::new(AddressGuard::new(config.allow_cidrs.clone()), &user_agent)?;
         Ok(Engine {
             pool,
+            metrics,
             listen_pool,
             config,
             sender,

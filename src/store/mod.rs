@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod embedded;
 pub mod events;
 pub mod notify;
+pub mod overview;
 pub mod rules;
 pub mod sessions;
 pub mod tokens;

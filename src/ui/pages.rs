@@ -19,7 +19,7 @@ use crate::delivery::policy::DeadReason;
 use crate::pattern;
 use crate::state::AppState;
 use crate::store::dead_letters::{self, Cursor, DeadLetterRow, Filter};
-use crate::store::sessions::Overview;
+use crate::store::overview::Overview;
 use crate::store::{self, events::AttemptRow};
 
 const PAGE: i64 = 50;
@@ -39,7 +39,7 @@ async fn chrome(
     section: &'static str,
 ) -> Result<Chrome, Response> {
     let mut conn = state.pool.acquire().await.map_err(db_error)?;
-    let overview = store::sessions::overview(&mut conn)
+    let overview = store::overview::overview(&mut conn)
         .await
         .map_err(db_error)?;
     Ok(Chrome {

@@ -506,3 +506,47 @@ async fn a_target_limited_to_one_delivery_at_a_time_never_gets_two() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_count_ingest_and_delivery_outcomes() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.then([Reply::Status(503)]);
+    rule_to(&app, &sink, json!({})).await;
+    let event = post_order(&app, json!({})).await;
+    app.post(
+        "/v1/buses/default/events",
+        json!({"entries": [{"source": "shop"}]}),
+    )
+    .await;
+    delivery_in(&app, &event, "delivered").await;
+    let expected = [
+        "switchyard_ingest_requests_total 2",
+        "switchyard_events_accepted_total 1",
+        "switchyard_entries_refused_total 1",
+        "switchyard_delivery_outcomes_total{outcome=\"retried\"} 1",
+        "switchyard_delivery_outcomes_total{outcome=\"delivered\"} 1",
+        "switchyard_deliveries_pending 0",
+        "switchyard_events_last_hour 1",
+    ];
+    let client = crate::support::http_client();
+    // The recorder counts an outcome just after writing it: poll briefly.
+    let (content_type, text) = wait_for("the metrics to show both outcomes", LONG, || {
+        let client = client.clone();
+        let url = format!("{}/metrics", app.base);
+        async move {
+            let response = client.get(url).send().await.ok()?;
+            let content_type = response.headers()["content-type"].to_str().ok()?.to_owned();
+            let text = response.text().await.ok()?;
+            expected
+                .iter()
+                .all(|line| text.lines().any(|l| l == *line))
+                .then_some((content_type, text))
+        }
+    })
+    .await;
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}\n{text}"
+    );
+}
