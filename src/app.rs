@@ -91,6 +91,7 @@ impl Application {
             auth: Arc::new(Auth::new(pool.clone(), config.admin_token.as_deref())),
             ingest: Arc::new(config.ingest.clone()),
             metrics,
+            writer: Arc::new(crate::ingest::Writer::start(pool.clone())),
             pool,
             snapshots,
         };

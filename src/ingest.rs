@@ -2,9 +2,12 @@
 //! accepted event and all of its deliveries are written in one atomic statement. Only after it commits
 //! does the caller answer, so an acknowledged event is never lost.
 
+use std::sync::Arc;
+
 use serde_json::value::RawValue;
 use sqlx::PgPool;
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::domain::{EntryError, Envelope, EnvelopeLimits};
@@ -31,6 +34,10 @@ pub enum IngestError {
     BusNotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("storing the events failed")]
+    Write(#[source] Arc<sqlx::Error>),
+    #[error("the ingest writer has stopped")]
+    WriterStopped,
 }
 
 impl From<sqlx::Error> for IngestError {
@@ -49,7 +56,7 @@ pub enum EntryOutcome {
 /// Validates, matches and durably stores a batch of entries for `bus`.
 #[tracing::instrument(skip_all, fields(bus, entries = entries.len()))]
 pub async fn ingest(
-    pool: &PgPool,
+    writer: &Writer,
     snapshots: &Snapshots,
     config: &IngestConfig,
     bus: &str,
@@ -93,6 +100,7 @@ pub async fn ingest(
             for (target_ref, target_id) in &rule.targets {
                 deliveries.push(store::events::NewDelivery {
                     id: Uuid::now_v7(),
+                    bus: bus.to_owned(),
                     event_id: id,
                     rule_name: rule.name.clone(),
                     target_id: target_id.clone(),
@@ -103,6 +111,7 @@ pub async fn ingest(
         names.sort_unstable();
         events.push(store::events::NewEvent {
             id,
+            bus: bus.to_owned(),
             matched_rules: serde_json::Value::from(names).to_string(),
             body,
             source: envelope.source,
@@ -111,14 +120,102 @@ pub async fn ingest(
         });
         outcomes.push(EntryOutcome::Accepted(id));
     }
-    if !events.is_empty() {
-        let mut conn = pool.acquire().await?;
-        store::events::insert(&mut conn, bus, &events, &deliveries).await?;
+    let (accepted, matched) = (events.len(), deliveries.len());
+    if accepted > 0 {
+        writer.write(events, deliveries).await?;
     }
-    tracing::debug!(
-        accepted = events.len(),
-        deliveries = deliveries.len(),
-        "events stored"
-    );
+    tracing::debug!(accepted, deliveries = matched, "events stored");
     Ok(outcomes)
+}
+
+/// Group commit: concurrent requests hand their events to one writer task, which stores
+/// everything that is waiting in one statement (up to [`GROUP_EVENTS`] events) and then answers
+/// each request. A request is answered only after the statement that holds its events committed.
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+struct Job {
+    events: Vec<store::events::NewEvent>,
+    deliveries: Vec<store::events::NewDelivery>,
+    done: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
+}
+
+/// The most events one group-commit statement stores.
+pub const GROUP_EVENTS: usize = 1000;
+
+impl Writer {
+    /// Starts the writer task (on the current runtime); it ends when the writer is dropped.
+    pub fn start(pool: PgPool) -> Writer {
+        let (jobs, mut queue) = mpsc::channel::<Job>(1024);
+        tokio::spawn(async move {
+            let mut pending: Option<Job> = None;
+            loop {
+                let first = match pending.take() {
+                    Some(job) => job,
+                    None => match queue.recv().await {
+                        Some(job) => job,
+                        None => return,
+                    },
+                };
+                let mut group = vec![first];
+                let mut size = group[0].events.len();
+                while size < GROUP_EVENTS {
+                    match queue.try_recv() {
+                        Ok(job) if size + job.events.len() <= GROUP_EVENTS => {
+                            size += job.events.len();
+                            group.push(job);
+                        }
+                        Ok(job) => {
+                            pending = Some(job);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let result = write_group(&pool, &mut group).await;
+                for job in group {
+                    let _ = job.done.send(result.clone());
+                }
+            }
+        });
+        Writer { jobs }
+    }
+
+    /// Stores the events and deliveries; returns once they are committed.
+    pub async fn write(
+        &self,
+        events: Vec<store::events::NewEvent>,
+        deliveries: Vec<store::events::NewDelivery>,
+    ) -> Result<(), IngestError> {
+        let (done, committed) = oneshot::channel();
+        let job = Job {
+            events,
+            deliveries,
+            done,
+        };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| IngestError::WriterStopped)?;
+        match committed.await {
+            Ok(result) => result.map_err(IngestError::Write),
+            Err(_) => Err(IngestError::WriterStopped),
+        }
+    }
+}
+
+async fn write_group(pool: &PgPool, group: &mut [Job]) -> Result<(), Arc<sqlx::Error>> {
+    let events: Vec<store::events::NewEvent> = group
+        .iter_mut()
+        .flat_map(|j| std::mem::take(&mut j.events))
+        .collect();
+    let deliveries: Vec<store::events::NewDelivery> = group
+        .iter_mut()
+        .flat_map(|j| std::mem::take(&mut j.deliveries))
+        .collect();
+    let mut conn = pool.acquire().await.map_err(Arc::new)?;
+    store::events::insert(&mut conn, &events, &deliveries)
+        .await
+        .map_err(Arc::new)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::auth::Auth;
-use crate::ingest::IngestConfig;
+use crate::ingest::{IngestConfig, Writer};
 use crate::metrics::Metrics;
 use crate::ruleset::Snapshots;
 
@@ -16,4 +16,6 @@ pub struct AppState {
     pub ingest: Arc<IngestConfig>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
+    /// Group commit of ingested events.
+    pub writer: Arc<Writer>,
 }

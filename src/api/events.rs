@@ -92,12 +92,19 @@ async fn put_events(
             &single
         }
     };
-    let outcomes = ingest::ingest(&state.pool, &state.snapshots, &state.ingest, &bus, entries)
-        .await
-        .map_err(|error| match error {
-            IngestError::BusNotFound(bus) => bus_not_found(&bus),
-            IngestError::Store(error) => ApiError::from(error),
-        })?;
+    let outcomes = ingest::ingest(
+        &state.writer,
+        &state.snapshots,
+        &state.ingest,
+        &bus,
+        entries,
+    )
+    .await
+    .map_err(|error| match error {
+        IngestError::BusNotFound(bus) => bus_not_found(&bus),
+        IngestError::Store(error) => ApiError::from(error),
+        other @ (IngestError::Write(_) | IngestError::WriterStopped) => ApiError::internal(&other),
+    })?;
     let failed = outcomes
         .iter()
         .filter(|o| matches!(o, EntryOutcome::Failed(_)))

@@ -10,6 +10,7 @@ use super::notify;
 #[derive(Debug)]
 pub struct NewEvent {
     pub id: Uuid,
+    pub bus: String,
     /// The envelope as matched and delivered.
     pub body: String,
     pub source: String,
@@ -23,44 +24,47 @@ pub struct NewEvent {
 #[derive(Debug)]
 pub struct NewDelivery {
     pub id: Uuid,
+    pub bus: String,
     pub event_id: Uuid,
     pub rule_name: String,
     pub target_id: String,
     pub target_ref: Uuid,
 }
 
-/// Writes events and their deliveries, and announces due deliveries, in ONE statement (two
-/// data-modifying CTEs and a `pg_notify`): atomic on its own, so the caller needs no transaction
-/// and ingest pays one round trip. When it returns, the events are durable.
+/// Writes events and their deliveries (of any buses), and announces due deliveries once per bus,
+/// in ONE statement (two data-modifying CTEs and `pg_notify`): atomic on its own, so the caller
+/// needs no transaction and pays one round trip. When it returns, the events are durable.
 pub async fn insert(
     conn: &mut PgConnection,
-    bus: &str,
     events: &[NewEvent],
     deliveries: &[NewDelivery],
 ) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
+    let mut announce: Vec<&str> = deliveries.iter().map(|d| d.bus.as_str()).collect();
+    announce.sort_unstable();
+    announce.dedup();
     sqlx::query(
         "WITH stored_events AS (
              INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules)
-             SELECT u.id, $1, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb
-             FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
-                  AS u(id, body, source, detail_type, event_time, matched)
+             SELECT u.id, u.bus, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+                  AS u(id, bus, body, source, detail_type, event_time, matched)
              RETURNING 1
          ), stored_deliveries AS (
              INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref)
-             SELECT u.id, u.event_id, $1, u.rule_name, u.target_id, u.target_ref
-             FROM UNNEST($8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::uuid[])
-                  AS u(id, event_id, rule_name, target_id, target_ref)
+             SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref
+             FROM UNNEST($8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[], $13::uuid[])
+                  AS u(id, event_id, bus, rule_name, target_id, target_ref)
              RETURNING 1
          )
          SELECT (SELECT count(*) FROM stored_events),
-                CASE WHEN (SELECT count(*) FROM stored_deliveries) > 0
-                     THEN pg_notify($13, $1) END",
+                (SELECT count(*) FROM stored_deliveries),
+                (SELECT count(*) FROM (SELECT pg_notify($14, b) FROM unnest($15::text[]) AS b) AS announced)",
     )
-    .bind(bus)
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.bus.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.source.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.detail_type.as_str()).collect::<Vec<_>>())
@@ -68,10 +72,12 @@ pub async fn insert(
     .bind(events.iter().map(|e| e.matched_rules.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.id).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.event_id).collect::<Vec<_>>())
+    .bind(deliveries.iter().map(|d| d.bus.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.rule_name.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.target_id.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.target_ref).collect::<Vec<_>>())
     .bind(notify::DELIVERIES_DUE)
+    .bind(&announce)
     .execute(conn)
     .await?;
     Ok(())
