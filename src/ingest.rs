@@ -1,6 +1,7 @@
 //! The durable write path: each entry is validated and matched on the bus's snapshot, then every
-//! accepted event and all of its deliveries are written in one atomic statement. Only after it commits
-//! does the caller answer, so an acknowledged event is never lost.
+//! accepted event and all of its deliveries are written in one atomic statement, shared with the
+//! other requests waiting at that moment (group commit, [`Writer`]). Only after it commits does the
+//! caller answer, so an acknowledged event is never lost.
 
 use std::sync::Arc;
 
