@@ -257,3 +257,21 @@ pub async fn discard_matching(
     .await?
     .rows_affected())
 }
+
+/// Dead letters of the last 24 hours per target of a rule.
+pub async fn recent_by_target(
+    conn: &mut PgConnection,
+    bus: &str,
+    rule: &str,
+) -> Result<std::collections::BTreeMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT target_id, count(*) FROM deliveries
+         WHERE bus = $1 AND rule_name = $2 AND state = 'dead' AND dead_at > now() - interval '1 day'
+         GROUP BY target_id",
+    )
+    .bind(bus)
+    .bind(rule)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -1,7 +1,5 @@
 //! The UI's handlers, one template each.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Form, Path, Query, State};
@@ -33,15 +31,36 @@ pub struct Chrome {
     pub section: &'static str,
 }
 
+/// A page, or the error page that replaces it. `?` turns any error into the logged, opaque 500.
+type Page = Result<Response, PageError>;
+
+/// Boxed: a `Response` is large, and every handler returns this on the error path.
+pub struct PageError(Box<Response>);
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+impl<E: std::error::Error> From<E> for PageError {
+    fn from(error: E) -> PageError {
+        PageError(Box::new(db_error(error)))
+    }
+}
+
+/// A refusal with its own status and words.
+fn refuse(status: StatusCode, message: &str) -> PageError {
+    PageError(Box::new(error_page(status, message)))
+}
+
 async fn chrome(
     state: &AppState,
     session: &Session,
     section: &'static str,
-) -> Result<Chrome, Response> {
-    let mut conn = state.pool.acquire().await.map_err(db_error)?;
-    let overview = store::overview::overview(&mut conn)
-        .await
-        .map_err(db_error)?;
+) -> Result<Chrome, PageError> {
+    let mut conn = state.pool.acquire().await?;
+    let overview = store::overview::overview(&mut conn).await?;
     Ok(Chrome {
         overview,
         csrf: session.csrf.clone(),
@@ -74,21 +93,30 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     (status, Html(body)).into_response()
 }
 
-fn render(template: &impl Template) -> Response {
-    match template.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(error) => db_error(error),
-    }
+fn render(template: &impl Template) -> Page {
+    Ok(Html(template.render()?).into_response())
 }
 
-/// The refusal of a form whose CSRF token is not the session's, if it is not.
-fn csrf_refusal(session: &Session, sent: &str) -> Option<Response> {
-    (sent.is_empty() || sent != session.csrf).then(|| {
-        error_page(
+/// Refuses a form whose CSRF token is not the session's.
+fn check_csrf(session: &Session, sent: &str) -> Result<(), PageError> {
+    if sent.is_empty() || sent != session.csrf {
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             "the form is stale or was not sent from this page; reload and try again",
-        )
-    })
+        ));
+    }
+    Ok(())
+}
+
+/// A dead letter's id from the URL; an id that cannot exist is simply not found.
+fn dead_letter_id(id: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(id).map_err(|_| refuse(StatusCode::NOT_FOUND, "There is no such dead letter."))
+}
+
+/// Back to the dead-letter list (with this filter query) showing a notice.
+fn to_list(query: &str, notice: &str) -> Page {
+    let sep = if query.is_empty() { "" } else { "&" };
+    Ok(Redirect::to(&format!("/ui?{query}{sep}notice={}", url_encode(notice))).into_response())
 }
 
 pub fn url_encode(text: &str) -> String {
@@ -141,7 +169,7 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-pub async fn login_form(Query(query): Query<NextQuery>) -> Response {
+pub async fn login_form(Query(query): Query<NextQuery>) -> Page {
     render(&LoginPage {
         next: safe_next(query.next.as_deref()),
         error: None,
@@ -154,7 +182,7 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Page {
     let next = safe_next(form.next.as_deref()).to_owned();
     let token = form.token.trim();
     let accepted = !token.is_empty() && matches!(state.auth.accepts(token).await, Ok(true));
@@ -163,9 +191,9 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
             next: &next,
             error: Some("That token is not valid."),
         };
-        let mut response = render(&page);
+        let mut response = render(&page)?;
         *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return response;
+        return Ok(response);
     }
     let mut id = [0u8; 32];
     rand::rng().fill_bytes(&mut id);
@@ -173,13 +201,8 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     let mut csrf = [0u8; 16];
     rand::rng().fill_bytes(&mut csrf);
     let csrf: String = csrf.iter().map(|b| format!("{b:02x}")).collect();
-    let stored = match state.pool.acquire().await {
-        Ok(mut conn) => store::sessions::create(&mut conn, &sha256(&id), &csrf, SESSION_TTL).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = stored {
-        return db_error(error);
-    }
+    let mut conn = state.pool.acquire().await?;
+    store::sessions::create(&mut conn, &sha256(&id), &csrf, SESSION_TTL).await?;
     let cookie = format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}",
         SESSION_TTL.as_secs()
@@ -188,7 +211,7 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    response
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -202,10 +225,8 @@ pub async fn logout(
     Extension(session): Extension<Session>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Some(response) = csrf_refusal(&session, &form.csrf) {
-        return response;
-    }
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
     if session_cookie(&headers).is_some()
         && let Ok(mut conn) = state.pool.acquire().await
     {
@@ -216,7 +237,7 @@ pub async fn logout(
     if let Ok(value) = HeaderValue::from_str(&clear) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    response
+    Ok(response)
 }
 
 // ---------------------------------------------------------------- dead letters
@@ -343,21 +364,12 @@ pub async fn dead_letters(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     Query(params): Query<ListParams>,
-) -> Response {
-    let chrome = match chrome(&state, &session, "dead-letters").await {
-        Ok(chrome) => chrome,
-        Err(response) => return response,
-    };
+) -> Page {
+    let chrome = chrome(&state, &session, "dead-letters").await?;
     let filter = params.filter();
     let after = Cursor::decode(&params.cursor);
-    let mut conn = match state.pool.acquire().await {
-        Ok(conn) => conn,
-        Err(error) => return db_error(error),
-    };
-    let mut items = match dead_letters::list(&mut conn, &filter, after, PAGE + 1).await {
-        Ok(items) => items,
-        Err(error) => return db_error(error),
-    };
+    let mut conn = state.pool.acquire().await?;
+    let mut items = dead_letters::list(&mut conn, &filter, after, PAGE + 1).await?;
     let query = params.query();
     let next_page = if items.len() as i64 > PAGE {
         items.truncate(PAGE as usize);
@@ -376,10 +388,7 @@ pub async fn dead_letters(
     // Counts per reason for the filter without its reason, so every reason stays reachable.
     let mut without_reason = filter.clone();
     without_reason.reason = None;
-    let counts = match dead_letters::count_by_reason(&mut conn, &without_reason).await {
-        Ok(counts) => counts,
-        Err(error) => return db_error(error),
-    };
+    let counts = dead_letters::count_by_reason(&mut conn, &without_reason).await?;
     let total = match &filter.reason {
         Some(reason) => counts
             .iter()
@@ -462,20 +471,12 @@ pub async fn dead_letter(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
-) -> Response {
-    let chrome = match chrome(&state, &session, "dead-letters").await {
-        Ok(chrome) => chrome,
-        Err(response) => return response,
-    };
-    let Ok(uuid) = Uuid::parse_str(&id) else {
-        return error_page(StatusCode::NOT_FOUND, "There is no such dead letter.");
-    };
-    let letter = match state.pool.acquire().await {
-        Ok(mut conn) => dead_letters::get(&mut conn, uuid).await,
-        Err(error) => Err(error),
-    };
-    match letter {
-        Ok(Some(letter)) => render(&DeadLetterPage {
+) -> Page {
+    let chrome = chrome(&state, &session, "dead-letters").await?;
+    let uuid = dead_letter_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    match dead_letters::get(&mut conn, uuid).await? {
+        Some(letter) => render(&DeadLetterPage {
             chrome,
             row: Row::from(&letter.row),
             event: pretty_json(&letter.event),
@@ -487,11 +488,10 @@ pub async fn dead_letter(
             attempts: letter.attempts.iter().map(AttemptView::from).collect(),
             redrive_count: letter.row.redrive_count,
         }),
-        Ok(None) => error_page(
+        None => Err(refuse(
             StatusCode::NOT_FOUND,
             "There is no such dead letter: it may have been redriven or discarded.",
-        ),
-        Err(error) => db_error(error),
+        )),
     }
 }
 
@@ -500,25 +500,12 @@ pub async fn redrive(
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Some(response) = csrf_refusal(&session, &form.csrf) {
-        return response;
-    }
-    let Ok(uuid) = Uuid::parse_str(&id) else {
-        return error_page(StatusCode::NOT_FOUND, "There is no such dead letter.");
-    };
-    let done = match state.pool.acquire().await {
-        Ok(mut conn) => dead_letters::redrive_ids(&mut conn, &[uuid]).await,
-        Err(error) => Err(error),
-    };
-    match done {
-        Ok(n) => Redirect::to(&format!(
-            "/ui?notice={}",
-            url_encode(&format!("Redrove {n} dead letter(s)."))
-        ))
-        .into_response(),
-        Err(error) => db_error(error),
-    }
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let uuid = dead_letter_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let n = dead_letters::redrive_ids(&mut conn, &[uuid]).await?;
+    to_list("", &format!("Redrove {n} dead letter(s)."))
 }
 
 #[derive(Deserialize)]
@@ -534,27 +521,13 @@ pub async fn discard(
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
     Form(form): Form<DiscardForm>,
-) -> Response {
-    if let Some(response) = csrf_refusal(&session, &form.csrf) {
-        return response;
-    }
-    let Ok(uuid) = Uuid::parse_str(&id) else {
-        return error_page(StatusCode::NOT_FOUND, "There is no such dead letter.");
-    };
-    let done = match state.pool.acquire().await {
-        Ok(mut conn) => {
-            dead_letters::discard_ids(&mut conn, &[uuid], non_empty(&form.reason).as_deref()).await
-        }
-        Err(error) => Err(error),
-    };
-    match done {
-        Ok(discarded) => Redirect::to(&format!(
-            "/ui?notice={}",
-            url_encode(&format!("Discarded {discarded} dead letter(s)."))
-        ))
-        .into_response(),
-        Err(error) => db_error(error),
-    }
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let uuid = dead_letter_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let n =
+        dead_letters::discard_ids(&mut conn, &[uuid], non_empty(&form.reason).as_deref()).await?;
+    to_list("", &format!("Discarded {n} dead letter(s)."))
 }
 
 /// The bulk form: `action` (redrive or discard), `scope` (selected or filter), the selected
@@ -563,7 +536,7 @@ pub async fn bulk_action(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
+) -> Page {
     let get = |name: &str| {
         fields
             .iter()
@@ -571,9 +544,7 @@ pub async fn bulk_action(
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    if let Some(response) = csrf_refusal(&session, &get("csrf")) {
-        return response;
-    }
+    check_csrf(&session, &get("csrf"))?;
     let params = ListParams {
         bus: get("bus"),
         rule: get("rule"),
@@ -589,37 +560,28 @@ pub async fn bulk_action(
         .collect();
     let by_filter = get("scope") == "filter";
     let filter = params.filter();
-    let mut conn = match state.pool.acquire().await {
-        Ok(conn) => conn,
-        Err(error) => return db_error(error),
-    };
-    let outcome = match (get("action").as_str(), by_filter) {
-        ("redrive", true) => dead_letters::redrive_matching(&mut conn, &filter)
-            .await
-            .map(|n| format!("Redrove {n} dead letter(s).")),
-        ("redrive", false) => dead_letters::redrive_ids(&mut conn, &ids)
-            .await
-            .map(|n| format!("Redrove {n} dead letter(s).")),
+    let mut conn = state.pool.acquire().await?;
+    const WHY: Option<&str> = Some("discarded in the admin UI");
+    let notice = match (get("action").as_str(), by_filter) {
+        ("redrive", true) => {
+            let n = dead_letters::redrive_matching(&mut conn, &filter).await?;
+            format!("Redrove {n} dead letter(s).")
+        }
+        ("redrive", false) => {
+            let n = dead_letters::redrive_ids(&mut conn, &ids).await?;
+            format!("Redrove {n} dead letter(s).")
+        }
         ("discard", true) => {
-            dead_letters::discard_matching(&mut conn, &filter, Some("discarded in the admin UI"))
-                .await
-                .map(|n| format!("Discarded {n} dead letter(s)."))
+            let n = dead_letters::discard_matching(&mut conn, &filter, WHY).await?;
+            format!("Discarded {n} dead letter(s).")
         }
         ("discard", false) => {
-            dead_letters::discard_ids(&mut conn, &ids, Some("discarded in the admin UI"))
-                .await
-                .map(|n| format!("Discarded {n} dead letter(s)."))
+            let n = dead_letters::discard_ids(&mut conn, &ids, WHY).await?;
+            format!("Discarded {n} dead letter(s).")
         }
-        _ => return error_page(StatusCode::BAD_REQUEST, "Unknown action."),
+        _ => return Err(refuse(StatusCode::BAD_REQUEST, "Unknown action.")),
     };
-    match outcome {
-        Ok(notice) => {
-            let query = params.query();
-            let sep = if query.is_empty() { "" } else { "&" };
-            Redirect::to(&format!("/ui?{query}{sep}notice={}", url_encode(&notice))).into_response()
-        }
-        Err(error) => db_error(error),
-    }
+    to_list(&params.query(), &notice)
 }
 
 // ---------------------------------------------------------------- rules
@@ -651,24 +613,12 @@ pub async fn rules(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     Query(query): Query<BusQuery>,
-) -> Response {
-    let chrome = match chrome(&state, &session, "rules").await {
-        Ok(chrome) => chrome,
-        Err(response) => return response,
-    };
-    let mut conn = match state.pool.acquire().await {
-        Ok(conn) => conn,
-        Err(error) => return db_error(error),
-    };
-    let buses = match store::buses::list(&mut conn).await {
-        Ok(buses) => buses,
-        Err(error) => return db_error(error),
-    };
+) -> Page {
+    let chrome = chrome(&state, &session, "rules").await?;
+    let mut conn = state.pool.acquire().await?;
+    let buses = store::buses::list(&mut conn).await?;
     let bus = query.bus.unwrap_or_else(|| "default".into());
-    let records = match store::rules::list(&mut conn, &bus, "", None, 1000).await {
-        Ok(records) => records,
-        Err(error) => return db_error(error),
-    };
+    let records = store::rules::list(&mut conn, &bus, "", None, 1000).await?;
     let rules = records
         .into_iter()
         .map(|r| RuleRow {
@@ -730,33 +680,13 @@ pub async fn rule(
     Extension(session): Extension<Session>,
     Path((bus, name)): Path<(String, String)>,
     Query(query): Query<NoticeQuery>,
-) -> Response {
-    let chrome = match chrome(&state, &session, "rules").await {
-        Ok(chrome) => chrome,
-        Err(response) => return response,
-    };
-    let mut conn = match state.pool.acquire().await {
-        Ok(conn) => conn,
-        Err(error) => return db_error(error),
-    };
-    let record = match store::rules::get(&mut conn, &bus, &name).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return error_page(StatusCode::NOT_FOUND, "There is no such rule."),
-        Err(error) => return db_error(error),
-    };
-    let recent: BTreeMap<String, i64> = match sqlx::query_as::<_, (String, i64)>(
-        "SELECT target_id, count(*) FROM deliveries
-         WHERE bus = $1 AND rule_name = $2 AND state = 'dead' AND dead_at > now() - interval '1 day'
-         GROUP BY target_id",
-    )
-    .bind(&bus)
-    .bind(&name)
-    .fetch_all(&mut *conn)
-    .await
-    {
-        Ok(rows) => rows.into_iter().collect(),
-        Err(error) => return db_error(error),
-    };
+) -> Page {
+    let chrome = chrome(&state, &session, "rules").await?;
+    let mut conn = state.pool.acquire().await?;
+    let record = store::rules::get(&mut conn, &bus, &name)
+        .await?
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "There is no such rule."))?;
+    let recent = dead_letters::recent_by_target(&mut conn, &bus, &name).await?;
     let targets = record
         .rule
         .targets
@@ -804,34 +734,22 @@ pub async fn enable_target(
     Extension(session): Extension<Session>,
     Path((bus, rule, target)): Path<(String, String, String)>,
     Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Some(response) = csrf_refusal(&session, &form.csrf) {
-        return response;
-    }
-    let mut tx = match state.pool.begin().await {
-        Ok(tx) => tx,
-        Err(error) => return db_error(error),
-    };
-    let id = match store::rules::target_ref(&mut tx, &bus, &rule, &target).await {
-        Ok(Some(id)) => id,
-        Ok(None) => return error_page(StatusCode::NOT_FOUND, "There is no such target."),
-        Err(error) => return db_error(error),
-    };
-    let released = match store::deliveries::enable_target(&mut tx, id).await {
-        Ok(n) => n,
-        Err(error) => return db_error(error),
-    };
-    if let Err(error) = tx.commit().await {
-        return db_error(error);
-    }
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let mut tx = state.pool.begin().await?;
+    let id = store::rules::target_ref(&mut tx, &bus, &rule, &target)
+        .await?
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "There is no such target."))?;
+    let released = store::deliveries::enable_target(&mut tx, id).await?;
+    tx.commit().await?;
     let notice = format!("Enabled {target}; released {released} held deliveries.");
-    Redirect::to(&format!(
+    Ok(Redirect::to(&format!(
         "/ui/rules/{}/{}?notice={}",
         url_encode(&bus),
         url_encode(&rule),
         url_encode(&notice)
     ))
-    .into_response()
+    .into_response())
 }
 
 // ---------------------------------------------------------------- pattern tester
@@ -851,11 +769,8 @@ struct PatternTesterPage {
 pub async fn pattern_tester(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
-) -> Response {
-    let chrome = match chrome(&state, &session, "pattern-tester").await {
-        Ok(chrome) => chrome,
-        Err(response) => return response,
-    };
+) -> Page {
+    let chrome = chrome(&state, &session, "pattern-tester").await?;
     render(&PatternTesterPage {
         chrome,
         pattern: "{\n  \"source\": [\"shop\"],\n  \"detail\": {\n    \"total\": [{\"numeric\": [\">\", 100]}]\n  }\n}".into(),
@@ -880,14 +795,9 @@ pub async fn pattern_test(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     Form(form): Form<PatternForm>,
-) -> Response {
-    if let Some(response) = csrf_refusal(&session, &form.csrf) {
-        return response;
-    }
-    let chrome = match chrome(&state, &session, "pattern-tester").await {
-        Ok(chrome) => chrome,
-        Err(response) => return response,
-    };
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let chrome = chrome(&state, &session, "pattern-tester").await?;
     let (outcome, message, pointer) =
         match pattern::parse_with(&form.pattern, &pattern::Limits::default()) {
             Err(error) => (
@@ -957,11 +867,8 @@ pub async fn event_trace(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     Query(query): Query<EventQuery>,
-) -> Response {
-    let chrome = match chrome(&state, &session, "events").await {
-        Ok(chrome) => chrome,
-        Err(response) => return response,
-    };
+) -> Page {
+    let chrome = chrome(&state, &session, "events").await?;
     let id = query.id.trim().to_owned();
     let mut page = EventPage {
         chrome,
@@ -974,32 +881,25 @@ pub async fn event_trace(
         deliveries: Vec::new(),
     };
     if let Ok(uuid) = Uuid::parse_str(&id) {
-        let trace = match state.pool.acquire().await {
-            Ok(mut conn) => store::events::trace(&mut conn, uuid).await,
-            Err(error) => Err(error),
-        };
-        match trace {
-            Ok(Some(trace)) => {
-                page.found = true;
-                page.bus = trace.event.bus.clone();
-                page.received_at = rfc3339(trace.event.received_at);
-                page.event = pretty_json(&trace.event.body);
-                page.matched_rules = trace.event.matched_rules.0.clone();
-                page.deliveries = trace
-                    .deliveries
-                    .iter()
-                    .map(|(d, attempts)| DeliveryView {
-                        id: d.id.to_string(),
-                        rule: d.rule_name.clone(),
-                        target: d.target_id.clone(),
-                        state: d.state.clone(),
-                        dead: d.state == "dead",
-                        attempts: attempts.iter().map(AttemptView::from).collect(),
-                    })
-                    .collect();
-            }
-            Ok(None) => {}
-            Err(error) => return db_error(error),
+        let mut conn = state.pool.acquire().await?;
+        if let Some(trace) = store::events::trace(&mut conn, uuid).await? {
+            page.found = true;
+            page.bus = trace.event.bus.clone();
+            page.received_at = rfc3339(trace.event.received_at);
+            page.event = pretty_json(&trace.event.body);
+            page.matched_rules = trace.event.matched_rules.0.clone();
+            page.deliveries = trace
+                .deliveries
+                .iter()
+                .map(|(d, attempts)| DeliveryView {
+                    id: d.id.to_string(),
+                    rule: d.rule_name.clone(),
+                    target: d.target_id.clone(),
+                    state: d.state.clone(),
+                    dead: d.state == "dead",
+                    attempts: attempts.iter().map(AttemptView::from).collect(),
+                })
+                .collect();
         }
     }
     render(&page)
