@@ -149,12 +149,9 @@ async fn list(
     }
     let mut conn = state.pool.acquire().await?;
     let mut items = dead_letters::list(&mut conn, &filter, after, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().and_then(Cursor::after).map(|c| c.encode())
-    } else {
-        None
-    };
+    let next_cursor = crate::store::page_end(&mut items, limit as usize)
+        .and_then(Cursor::after)
+        .map(|c| c.encode());
     let counts = dead_letters::count_by_reason(&mut conn, &filter)
         .await?
         .into_iter()

@@ -130,12 +130,7 @@ async fn list(
         limit + 1,
     )
     .await?;
-    let next_token = if records.len() as i64 > limit {
-        records.truncate(limit as usize);
-        records.last().map(|r| r.name.clone())
-    } else {
-        None
-    };
+    let next_token = store::page_end(&mut records, limit as usize).map(|r| r.name.clone());
     let rules = records
         .into_iter()
         .map(RuleOut::try_from)

@@ -88,17 +88,17 @@ const FILTERED: &str = "state = 'dead'
      AND ($5::timestamptz IS NULL OR dead_at >= $5)
      AND ($6::timestamptz IS NULL OR dead_at < $6)";
 
-fn bind_filter<'q, O>(
-    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    filter: &'q Filter,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    query
-        .bind(filter.bus.as_deref())
-        .bind(filter.rule.as_deref())
-        .bind(filter.target.as_deref())
-        .bind(filter.reason.as_deref())
-        .bind(filter.since)
-        .bind(filter.until)
+/// Binds a filter's six values as $1..$6, on a `query` or a `query_as` alike.
+macro_rules! bind_filter {
+    ($query:expr, $filter:expr) => {
+        $query
+            .bind($filter.bus.as_deref())
+            .bind($filter.rule.as_deref())
+            .bind($filter.target.as_deref())
+            .bind($filter.reason.as_deref())
+            .bind($filter.since)
+            .bind($filter.until)
+    };
 }
 
 /// A page of dead letters, newest first.
@@ -113,7 +113,7 @@ pub async fn list(
            AND ($7::timestamptz IS NULL OR (dead_at, id) < ($7, $8))
          ORDER BY dead_at DESC, id DESC LIMIT $9"
     );
-    bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
+    bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
         .bind(after.map(|c| c.dead_at))
         .bind(after.map(|c| c.id))
         .bind(limit)
@@ -129,7 +129,7 @@ pub async fn count_by_reason(
     let sql = format!(
         "SELECT dead_reason, count(*) FROM deliveries WHERE {FILTERED} GROUP BY dead_reason ORDER BY dead_reason"
     );
-    bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
+    bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
         .fetch_all(conn)
         .await
 }
@@ -198,16 +198,13 @@ pub async fn redrive_matching(
     conn: &mut PgConnection,
     filter: &Filter,
 ) -> Result<u64, sqlx::Error> {
-    let n = sqlx::query(sqlx::AssertSqlSafe(format!("{REDRIVE} WHERE {FILTERED}")))
-        .bind(filter.bus.as_deref())
-        .bind(filter.rule.as_deref())
-        .bind(filter.target.as_deref())
-        .bind(filter.reason.as_deref())
-        .bind(filter.since)
-        .bind(filter.until)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let n = bind_filter!(
+        sqlx::query(sqlx::AssertSqlSafe(format!("{REDRIVE} WHERE {FILTERED}"))),
+        filter
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     announce(conn, n).await?;
     Ok(n)
 }
@@ -242,16 +239,13 @@ pub async fn discard_matching(
     filter: &Filter,
     reason: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE deliveries SET state = 'discarded', finalized_at = now(), discard_reason = $7
+    Ok(bind_filter!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE deliveries SET state = 'discarded', finalized_at = now(), discard_reason = $7
          WHERE {FILTERED}"
-    )))
-    .bind(filter.bus.as_deref())
-    .bind(filter.rule.as_deref())
-    .bind(filter.target.as_deref())
-    .bind(filter.reason.as_deref())
-    .bind(filter.since)
-    .bind(filter.until)
+        ))),
+        filter
+    )
     .bind(reason)
     .execute(conn)
     .await?

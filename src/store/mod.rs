@@ -34,6 +34,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// For keyset pages read with one row more than `limit`: cuts the rows back to `limit` and gives
+/// the last row kept when there is a further page (the row the next page starts after).
+pub fn page_end<T>(rows: &mut Vec<T>, limit: usize) -> Option<&T> {
+    if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last()
+    } else {
+        None
+    }
+}
+
 /// A connection pool on `options`.
 pub async fn connect(
     options: PgConnectOptions,

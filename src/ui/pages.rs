@@ -371,20 +371,12 @@ pub async fn dead_letters(
     let mut conn = state.pool.acquire().await?;
     let mut items = dead_letters::list(&mut conn, &filter, after, PAGE + 1).await?;
     let query = params.query();
-    let next_page = if items.len() as i64 > PAGE {
-        items.truncate(PAGE as usize);
-        items.last().and_then(|row| {
-            let at = row.dead_at?;
-            let cursor = format!("{}_{}", at.unix_timestamp_nanos(), row.id.simple());
-            Some(if query.is_empty() {
-                format!("cursor={cursor}")
-            } else {
-                format!("{query}&cursor={cursor}")
-            })
-        })
-    } else {
-        None
-    };
+    let next_page = store::page_end(&mut items, PAGE as usize)
+        .and_then(Cursor::after)
+        .map(|cursor| match query.as_str() {
+            "" => format!("cursor={}", cursor.encode()),
+            query => format!("{query}&cursor={}", cursor.encode()),
+        });
     // Counts per reason for the filter without its reason, so every reason stays reachable.
     let mut without_reason = filter.clone();
     without_reason.reason = None;
