@@ -321,79 +321,17 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         }
     }
 
-    let acked = Arc::new(AtomicU64::new(0));
-    let acked_ids: Arc<Mutex<Vec<String>>> = Arc::default();
-    let failed_entries = Arc::new(AtomicU64::new(0));
-    let failed_requests = Arc::new(AtomicU64::new(0));
-    let ingest_us: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let events_url = format!("{}/v1/buses/{bus}/events", router.base);
-    let seq = Arc::new(AtomicU64::new(0));
-
-    let send_batch = {
-        let (client, auth, events_url) = (client.clone(), auth.clone(), events_url.clone());
-        let (acked, acked_ids, failed_entries, failed_requests, ingest_us, seq) = (
-            acked.clone(),
-            acked_ids.clone(),
-            failed_entries.clone(),
-            failed_requests.clone(),
-            ingest_us.clone(),
-            seq.clone(),
-        );
-        let (batch, rules) = (args.batch, args.rules as u64);
-        move |due: Instant, due_ns: u64| {
-            let (client, auth, events_url) = (client.clone(), auth.clone(), events_url.clone());
-            let (acked, acked_ids, failed_entries, failed_requests, ingest_us, seq) = (
-                acked.clone(),
-                acked_ids.clone(),
-                failed_entries.clone(),
-                failed_requests.clone(),
-                ingest_us.clone(),
-                seq.clone(),
-            );
-            async move {
-                let entries: Vec<Value> = (0..batch)
-                    .map(|_| {
-                        let n = seq.fetch_add(1, Ordering::Relaxed);
-                        json!({"source": "bench", "detail-type": "bench", "detail": {"kind": n % rules, "seq": n, "sent_ns": due_ns}})
-                    })
-                    .collect();
-                let sent = client
-                    .post(&events_url)
-                    .header("authorization", &auth)
-                    .json(&json!({"entries": entries}))
-                    .send()
-                    .await;
-                let body = match sent {
-                    Ok(response) if response.status().is_success() => {
-                        response.json::<Value>().await.ok()
-                    }
-                    _ => None,
-                };
-                let Some(body) = body else {
-                    failed_requests.fetch_add(1, Ordering::Relaxed);
-                    return;
-                };
-                ingest_us
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(due.elapsed().as_micros() as u64);
-                let mut ids = Vec::with_capacity(batch);
-                for entry in body["entries"].as_array().into_iter().flatten() {
-                    match entry["event_id"].as_str() {
-                        Some(id) => ids.push(id.to_owned()),
-                        None => {
-                            failed_entries.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                acked.fetch_add(ids.len() as u64, Ordering::Relaxed);
-                acked_ids
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend(ids);
-            }
-        }
-    };
+    let loader = Arc::new(Loader {
+        client: client.clone(),
+        auth: auth.clone(),
+        events_url: format!("{}/v1/buses/{bus}/events", router.base),
+        batch: args.batch,
+        rules: args.rules as u64,
+        seq: AtomicU64::new(0),
+        failed_entries: AtomicU64::new(0),
+        failed_requests: AtomicU64::new(0),
+        tally: Mutex::default(),
+    });
 
     let started = Instant::now();
     let deadline = started + args.duration;
@@ -407,7 +345,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
             while due < deadline {
                 tokio::time::sleep_until(due.into()).await;
                 let due_ns = now_ns();
-                let send = send_batch(due, due_ns);
+                let send = loader.clone().send_batch(due, due_ns);
                 let slots = slots.clone();
                 tasks.spawn(async move {
                     let _slot = slots.acquire_owned().await;
@@ -421,10 +359,10 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         None => {
             let mut clients = tokio::task::JoinSet::new();
             for _ in 0..args.concurrency {
-                let send_batch = send_batch.clone();
+                let loader = loader.clone();
                 clients.spawn(async move {
                     while Instant::now() < deadline {
-                        send_batch(Instant::now(), now_ns()).await;
+                        loader.clone().send_batch(Instant::now(), now_ns()).await;
                     }
                 });
             }
@@ -434,7 +372,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     let load_time = started.elapsed();
 
     // Drain: every acknowledged event must arrive.
-    let expected = acked.load(Ordering::Relaxed);
+    let expected = loader.tally().acked_ids.len() as u64;
     let drain_end = Instant::now() + args.drain;
     loop {
         let seen = sink
@@ -451,12 +389,13 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     let peak = router.child.as_ref().and_then(|c| peak_rss_mib(c.id()));
     server.abort();
 
-    let mut ingest = std::mem::take(&mut *ingest_us.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut tally = std::mem::take(&mut *loader.tally());
+    let mut ingest = std::mem::take(&mut tally.ingest_us);
     ingest.sort_unstable();
     let seen = sink.seen.lock().unwrap_or_else(|e| e.into_inner());
     let mut e2e = seen.e2e_us.clone();
     e2e.sort_unstable();
-    let ids = acked_ids.lock().unwrap_or_else(|e| e.into_inner());
+    let ids = &tally.acked_ids;
     let lost = ids
         .iter()
         .filter(|id| !seen.event_ids.contains(*id))
@@ -478,8 +417,8 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         rate: args.rate,
         acked_events: expected,
         acked_events_per_sec: expected as f64 / load_time.as_secs_f64(),
-        failed_entries: failed_entries.load(Ordering::Relaxed),
-        failed_requests: failed_requests.load(Ordering::Relaxed),
+        failed_entries: loader.failed_entries.load(Ordering::Relaxed),
+        failed_requests: loader.failed_requests.load(Ordering::Relaxed),
         ingest_p50_ms: percentile_ms(&ingest, 50.0),
         ingest_p99_ms: percentile_ms(&ingest, 99.0),
         ingest_p999_ms: percentile_ms(&ingest, 99.9),
@@ -493,6 +432,70 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         duplicates,
         router_peak_rss_mib: peak,
     })
+}
+
+/// The clients' side: what they send and what the router answered.
+struct Loader {
+    client: reqwest::Client,
+    auth: String,
+    events_url: String,
+    batch: usize,
+    rules: u64,
+    seq: AtomicU64,
+    failed_entries: AtomicU64,
+    failed_requests: AtomicU64,
+    tally: Mutex<Tally>,
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Every acknowledged event id (their count is the number acknowledged).
+    acked_ids: Vec<String>,
+    ingest_us: Vec<u64>,
+}
+
+impl Loader {
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Posts one batch due at `due` (`due_ns` on the wall clock, carried in each event).
+    async fn send_batch(self: Arc<Self>, due: Instant, due_ns: u64) {
+        let entries: Vec<Value> = (0..self.batch)
+            .map(|_| {
+                let n = self.seq.fetch_add(1, Ordering::Relaxed);
+                json!({"source": "bench", "detail-type": "bench", "detail": {"kind": n % self.rules, "seq": n, "sent_ns": due_ns}})
+            })
+            .collect();
+        let sent = self
+            .client
+            .post(&self.events_url)
+            .header("authorization", &self.auth)
+            .json(&json!({"entries": entries}))
+            .send()
+            .await;
+        let body = match sent {
+            Ok(response) if response.status().is_success() => response.json::<Value>().await.ok(),
+            _ => None,
+        };
+        let Some(body) = body else {
+            self.failed_requests.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let latency = due.elapsed().as_micros() as u64;
+        let mut ids = Vec::with_capacity(self.batch);
+        for entry in body["entries"].as_array().into_iter().flatten() {
+            match entry["event_id"].as_str() {
+                Some(id) => ids.push(id.to_owned()),
+                None => {
+                    self.failed_entries.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let mut tally = self.tally();
+        tally.ingest_us.push(latency);
+        tally.acked_ids.extend(ids);
+    }
 }
 
 /// The built-in sink on 127.0.0.1: what it saw, its URL, its server task.
