@@ -1,8 +1,6 @@
 //! Acknowledged means durable: the real binary is killed (SIGKILL) while producers are posting,
 //! and every event it acknowledged is in the database with all of its deliveries.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,37 +11,9 @@ use crate::support::{ADMIN_TOKEN, postgres};
 #[tokio::test]
 async fn every_acknowledged_event_survives_a_kill_with_its_deliveries() {
     let db = postgres::fresh_database().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--log",
-            "info",
-        ])
-        .env("DATABASE_URL", &db.url)
-        .env("SWITCHYARD_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the binary");
-    let stderr = child.stderr.take().expect("stderr");
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(log) = serde_json::from_str::<Value>(&line)
-                && log["message"] == "listening"
-            {
-                let _ = addr_tx.send(log["addr"].as_str().unwrap_or_default().to_owned());
-            }
-        }
+    let (mut child, base) = crate::support::binary::serve(|command| {
+        command.env("DATABASE_URL", &db.url);
     });
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the binary logs its address");
-    let base = format!("http://{addr}");
     let client = crate::support::http_client();
     let rule = json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "a", "url": "http://127.0.0.1:9/a"}, {"id": "b", "url": "http://127.0.0.1:9/b"}]});
     let put = client

@@ -1,46 +1,20 @@
 //! The README's run command: `switchyard serve` with no DATABASE_URL starts its own Postgres
 //! under the data folder, keeps the data across restarts, and stops that Postgres when it stops.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Child;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::ADMIN_TOKEN;
 
 /// Starts the binary on its own Postgres in `data_dir`; returns it and its base URL.
 fn serve(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env_remove("DATABASE_URL")
-        .env("SWITCHYARD_DATA_DIR", data_dir)
-        .env("SWITCHYARD_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("SWITCHYARD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the binary");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(log) = serde_json::from_str::<Value>(&line)
-                && log["message"] == "listening"
-            {
-                let _ = tx.send(Ok(log["addr"].as_str().unwrap_or_default().to_owned()));
-            }
-            seen.push(line);
-        }
-        let _ = tx.send(Err(seen.join("\n")));
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(addr)) => (child, format!("http://{addr}")),
-        Ok(Err(output)) => panic!("the router exited before listening:\n{output}"),
-        Err(_) => panic!("the router did not start listening within a minute"),
-    }
+    crate::support::binary::serve(|command| {
+        command
+            .env_remove("DATABASE_URL")
+            .env("SWITCHYARD_DATA_DIR", data_dir);
+    })
 }
 
 fn terminate(mut child: Child) {

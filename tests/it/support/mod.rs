@@ -1,4 +1,5 @@
 pub mod app;
+pub mod binary;
 pub mod browser;
 pub mod postgres;
 pub mod sink;
