@@ -93,6 +93,7 @@ pub async fn ingest(
             }
         };
         let mut names = Vec::with_capacity(matched.len());
+        let first_delivery = deliveries.len();
         for &index in matched {
             let Some(rule) = rules.rules.rules().get(index as usize) else {
                 continue;
@@ -114,6 +115,7 @@ pub async fn ingest(
             id,
             bus: bus.to_owned(),
             matched_rules: serde_json::Value::from(names).to_string(),
+            delivery_ids: deliveries[first_delivery..].iter().map(|d| d.id).collect(),
             body,
             source: envelope.source,
             detail_type: envelope.detail_type,

@@ -196,7 +196,12 @@ pub async fn finish_many(
         after_ms.push(after);
         reasons.push(reason);
         holds.push(matches!(o.transition, Transition::Hold));
-        payloads.push(o.payload.as_deref());
+        // The payload is kept for what may still be looked at as a dead letter; a delivered
+        // one's is not written (it would double the row: the event's body is kept anyway).
+        payloads.push(match o.transition {
+            Transition::Delivered => None,
+            _ => o.payload.as_deref(),
+        });
         statuses.push(o.attempt.as_ref().and_then(|a| a.status));
         errors.push(o.attempt.as_ref().and_then(|a| a.error.as_deref()));
     }
@@ -236,15 +241,14 @@ pub async fn finish_many(
         .collect();
     if !tried.is_empty() {
         sqlx::query(
-            "INSERT INTO delivery_attempts (id, delivery_id, attempt, started_at, duration_ms, status,
+            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status,
                  response_headers, response_body, error)
-             SELECT a.attempt_id, a.delivery_id,
+             SELECT a.delivery_id,
                     COALESCE((SELECT max(x.attempt) FROM delivery_attempts x WHERE x.delivery_id = a.delivery_id), 0) + 1,
                     a.started_at, a.duration_ms, a.status, a.headers::jsonb, a.body, a.error
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[], $4::int4[], $5::int4[], $6::text[], $7::text[], $8::text[])
-                  AS a(attempt_id, delivery_id, started_at, duration_ms, status, headers, body, error)",
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int4[], $4::int4[], $5::text[], $6::text[], $7::text[])
+                  AS a(delivery_id, started_at, duration_ms, status, headers, body, error)",
         )
-        .bind(tried.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
         .bind(tried.iter().map(|(o, _)| o.id).collect::<Vec<_>>())
         .bind(tried.iter().map(|(_, a)| a.started_at).collect::<Vec<_>>())
         .bind(tried.iter().map(|(_, a)| a.duration_ms).collect::<Vec<_>>())

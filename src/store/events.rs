@@ -1,5 +1,7 @@
 //! Events and the deliveries ingest creates for them; the event trace.
 
+use std::fmt::Write as _;
+
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,6 +20,8 @@ pub struct NewEvent {
     pub time: OffsetDateTime,
     /// Every rule that matched (JSON array text).
     pub matched_rules: String,
+    /// The deliveries created with it (the trace reads them by id).
+    pub delivery_ids: Vec<Uuid>,
 }
 
 /// One delivery of an event to a target.
@@ -47,10 +51,11 @@ pub async fn insert(
     announce.dedup();
     sqlx::query(
         "WITH stored_events AS (
-             INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules)
-             SELECT u.id, u.bus, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
-                  AS u(id, bus, body, source, detail_type, event_time, matched)
+             INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids)
+             SELECT u.id, u.bus, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb,
+                    u.delivery_ids::uuid[]
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $16::text[])
+                  AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids)
              RETURNING 1
          ), stored_deliveries AS (
              INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref)
@@ -78,9 +83,25 @@ pub async fn insert(
     .bind(deliveries.iter().map(|d| d.target_ref).collect::<Vec<_>>())
     .bind(notify::DELIVERIES_DUE)
     .bind(&announce)
+    // Arrays of different lengths do not nest in one SQL array: each travels as its literal.
+    .bind(events.iter().map(|e| uuid_array_literal(&e.delivery_ids)).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// `{id,id,...}`: a `uuid[]` literal.
+fn uuid_array_literal(ids: &[Uuid]) -> String {
+    let mut text = String::with_capacity(2 + ids.len() * 37);
+    text.push('{');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        let _ = write!(text, "{id}");
+    }
+    text.push('}');
+    text
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -90,6 +111,7 @@ pub struct EventRow {
     pub body: String,
     pub received_at: OffsetDateTime,
     pub matched_rules: sqlx::types::Json<Vec<String>>,
+    pub delivery_ids: Vec<Uuid>,
 }
 
 #[derive(Debug, sqlx::FromRow, serde::Serialize)]
@@ -134,7 +156,7 @@ pub struct Trace {
 
 pub async fn trace(conn: &mut PgConnection, id: Uuid) -> Result<Option<Trace>, sqlx::Error> {
     let event: Option<EventRow> = sqlx::query_as(
-        "SELECT id, bus, body, received_at, matched_rules FROM events WHERE id = $1",
+        "SELECT id, bus, body, received_at, matched_rules, delivery_ids FROM events WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -145,18 +167,18 @@ pub async fn trace(conn: &mut PgConnection, id: Uuid) -> Result<Option<Trace>, s
     let deliveries: Vec<DeliveryRow> = sqlx::query_as(
         "SELECT id, rule_name, target_id, state, attempts, next_attempt_at, last_status,
                 last_error, dead_reason, created_at, finalized_at
-         FROM deliveries WHERE event_id = $1 ORDER BY rule_name, target_id",
+         FROM deliveries WHERE id = ANY($1) ORDER BY rule_name, target_id",
     )
-    .bind(id)
+    .bind(&event.delivery_ids)
     .fetch_all(&mut *conn)
     .await?;
     let mut attempts: Vec<AttemptRow> = sqlx::query_as(
         "SELECT a.delivery_id, a.attempt, a.started_at, a.duration_ms, a.status,
                 a.response_headers, a.response_body, a.error
-         FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
-         WHERE d.event_id = $1 ORDER BY a.delivery_id, a.attempt",
+         FROM delivery_attempts a
+         WHERE a.delivery_id = ANY($1) ORDER BY a.delivery_id, a.attempt",
     )
-    .bind(id)
+    .bind(&event.delivery_ids)
     .fetch_all(&mut *conn)
     .await?;
     let deliveries = deliveries
