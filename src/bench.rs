@@ -41,7 +41,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub rate: Option<u64>,
     /// Concurrent clients (in flight requests).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
     /// Events per request.
     #[arg(long, default_value_t = 10)]

@@ -122,7 +122,7 @@ pub struct ServeArgs {
     /// Apply the rule files in this folder at start (like `switchyard rules apply`, without pruning).
     #[arg(long, env = "SWITCHYARD_RULES")]
     pub rules: Option<PathBuf>,
-    /// Deliveries in flight at once in this process (default: 32 per CPU core; 0: this process
+    /// Deliveries in flight at once in this process (default: 128 per CPU core; 0: this process
     /// only serves the API and ingests, others deliver).
     #[arg(long, env = "SWITCHYARD_WORKERS")]
     pub workers: Option<usize>,
@@ -216,8 +216,10 @@ impl ServeArgs {
         {
             errors.push(format!("--rules {}: not a folder", dir.display()));
         }
+        // An attempt in flight is a task waiting on the network, not a thread: 32 per core capped
+        // a 2-core machine at ~10K deliveries/s with its cores not busy (BENCHMARKS.md).
         let workers = self.workers.unwrap_or_else(|| {
-            32 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+            128 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
         if workers > 10_000 {
             errors.push(format!(
