@@ -133,6 +133,15 @@ impl Application {
                 .follow(self.listen_pool.clone(), self.config.rules_refresh),
         ));
         let engine = AbortOnDrop(tokio::spawn(self.engine.clone().run(stop_rx.clone())));
+        let _pruner = self.config.retention.map(|retention| {
+            AbortOnDrop(tokio::spawn(crate::retention::run(
+                self.state.pool.clone(),
+                retention,
+                self.config.prune_interval,
+                self.state.metrics.clone(),
+                stop_rx.clone(),
+            )))
+        });
         let stop_on_exit = stop_tx.clone();
         let _signal = AbortOnDrop(tokio::spawn(async move {
             shutdown.await;

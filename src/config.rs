@@ -20,6 +20,8 @@ pub const DEFAULT_MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// The most an entry may be configured to take.
 pub const MAX_ENTRY_BYTES_CEILING: usize = 1024 * 1024;
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+/// Ten years.
+pub const MAX_RETENTION_HOURS: u64 = 24 * 3650;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
@@ -145,6 +147,14 @@ pub struct ServeArgs {
     /// How long shutdown waits for deliveries in flight, in milliseconds.
     #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+    /// Events received longer ago than this many hours are removed with their deliveries and
+    /// attempts, once all of those are delivered or discarded (dead letters stay until an
+    /// operator ends them). 0 keeps everything.
+    #[arg(long, env = "SWITCHYARD_RETENTION_HOURS", default_value_t = 168)]
+    pub retention_hours: u64,
+    /// How often to look for history past retention, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_PRUNE_INTERVAL_MS", default_value_t = 60_000)]
+    pub prune_interval_ms: u64,
 }
 
 /// Validated settings of `serve`.
@@ -158,6 +168,9 @@ pub struct Config {
     pub db_pool_size: u32,
     pub rules_dir: Option<PathBuf>,
     pub delivery: DeliveryConfig,
+    /// History older than this is removed; `None` keeps everything.
+    pub retention: Option<Duration>,
+    pub prune_interval: Duration,
 }
 
 /// Every configuration problem, one per line.
@@ -238,6 +251,15 @@ impl ServeArgs {
                 self.backoff_base_ms, self.backoff_max_ms
             ));
         }
+        if self.retention_hours > MAX_RETENTION_HOURS {
+            errors.push(format!(
+                "SWITCHYARD_RETENTION_HOURS must be from 0 (keep everything) to {MAX_RETENTION_HOURS}; got {}",
+                self.retention_hours
+            ));
+        }
+        if self.prune_interval_ms < 10 {
+            errors.push("SWITCHYARD_PRUNE_INTERVAL_MS must be at least 10".to_owned());
+        }
         let mut allow_cidrs = Vec::new();
         for cidr in self
             .target_allow_cidrs
@@ -279,6 +301,9 @@ impl ServeArgs {
                     allow_cidrs,
                     shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
                 },
+                retention: (self.retention_hours > 0)
+                    .then(|| Duration::from_secs(self.retention_hours * 3600)),
+                prune_interval: Duration::from_millis(self.prune_interval_ms),
             }),
             _ => Err(ConfigError(errors)),
         }
@@ -310,9 +335,12 @@ mod tests {
             "2000000",
             "--db-pool-size",
             "1",
+            "--retention-hours",
+            "100000",
         ]);
         let err = args.serve.validate().unwrap_err();
-        assert_eq!(err.0.len(), 5, "{err}");
+        assert_eq!(err.0.len(), 6, "{err}");
+        assert!(err.0[5].contains("SWITCHYARD_RETENTION_HOURS"), "{err}");
         assert!(err.0[0].contains("SWITCHYARD_LISTEN"));
         assert!(err.0[1].contains("DATABASE_URL"));
     }

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod ingest;
 pub mod metrics;
 pub mod pattern;
+pub mod retention;
 pub mod rules_files;
 pub mod ruleset;
 pub mod state;

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub dead_lettered: AtomicU64,
     pub held: AtomicU64,
     pub leases_lost: AtomicU64,
+    pub events_pruned: AtomicU64,
 }
 
 impl Metrics {
@@ -65,6 +66,12 @@ impl Metrics {
                 ("{outcome=\"held\"}", get(&self.held)),
                 ("{outcome=\"lease_lost\"}", get(&self.leases_lost)),
             ],
+        );
+        metric(
+            "switchyard_events_pruned_total",
+            "counter",
+            "Events removed with their deliveries and attempts, past retention, by this process.",
+            &[("", get(&self.events_pruned))],
         );
         metric(
             "switchyard_deliveries_pending",

@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod events;
 pub mod notify;
 pub mod overview;
+pub mod retention;
 pub mod rules;
 pub mod sessions;
 pub mod tokens;

@@ -11,6 +11,7 @@ mod delivery;
 mod embedded;
 mod ingest;
 mod openapi;
+mod retention;
 mod rules;
 mod rules_apply;
 mod snapshots;

@@ -1,0 +1,64 @@
+//! The retention task: every `interval`, removes history older than the retention period in
+//! batches until none is left (see `store::retention::prune` for what is kept), so the tables
+//! stay the size of the retention window instead of growing with every event ever received.
+//! Every process runs it; an advisory lock lets one prune at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::store;
+use crate::telemetry::error_chain;
+
+/// Events removed per statement: large enough to amortise a round trip, small enough that a
+/// batch is a short transaction next to live traffic.
+const BATCH: i64 = 2_000;
+
+pub async fn run(
+    pool: PgPool,
+    retention: Duration,
+    interval: Duration,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tracing::info!(
+        retention_hours = retention.as_secs() / 3600,
+        "pruning history past retention"
+    );
+    while !*shutdown.borrow() {
+        let mut round = store::retention::Pruned::default();
+        loop {
+            match store::retention::prune(&pool, retention, BATCH).await {
+                Ok(Some(batch)) => {
+                    Metrics::add(&metrics.events_pruned, batch.events.max(0) as u64);
+                    round.events += batch.events;
+                    round.deliveries += batch.deliveries;
+                    round.attempts += batch.attempts;
+                    if batch.events < BATCH || *shutdown.borrow() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error), "pruning old history failed");
+                    break;
+                }
+            }
+        }
+        if round.events > 0 {
+            tracing::info!(
+                events = round.events,
+                deliveries = round.deliveries,
+                attempts = round.attempts,
+                "pruned history past retention"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Removing old history: events past retention, with their deliveries and attempts, when nothing
+//! of them is owed or waits for an operator.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+/// What one batch removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Pruned {
+    pub events: i64,
+    pub deliveries: i64,
+    pub attempts: i64,
+}
+
+/// Removes up to `limit` of the oldest events received more than `retention` ago whose
+/// deliveries are all delivered or discarded (or that had none), with those deliveries and their
+/// attempts, in one statement. An event with a delivery still pending, in flight, held or dead is
+/// kept whole: a dead letter shows its event and every attempt until an operator ends it.
+///
+/// One process prunes at a time (a transaction-scoped advisory lock); `None` when another held it.
+pub async fn prune(
+    pool: &PgPool,
+    retention: Duration,
+    limit: i64,
+) -> Result<Option<Pruned>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let ours: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('switchyard_prune'))")
+            .fetch_one(&mut *tx)
+            .await?;
+    if !ours {
+        return Ok(None);
+    }
+    let pruned: Pruned = sqlx::query_as(
+        "WITH doomed AS (
+             SELECT e.id, e.delivery_ids FROM events e
+             WHERE e.received_at < now() - make_interval(secs => $1)
+               AND NOT EXISTS (
+                   -- Through the event's list of ids: a primary-key lookup each.
+                   SELECT 1 FROM unnest(e.delivery_ids) AS mine (id) JOIN deliveries d USING (id)
+                   WHERE d.state NOT IN ('delivered', 'discarded'))
+             ORDER BY e.received_at
+             LIMIT $2
+         ), doomed_deliveries AS (
+             SELECT unnest(delivery_ids) AS id FROM doomed
+         ), gone_attempts AS (
+             DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM doomed_deliveries)
+             RETURNING 1
+         ), gone_deliveries AS (
+             DELETE FROM deliveries WHERE id IN (SELECT id FROM doomed_deliveries)
+             RETURNING 1
+         ), gone_events AS (
+             DELETE FROM events WHERE id IN (SELECT id FROM doomed)
+             RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM gone_events) AS events,
+                (SELECT count(*) FROM gone_deliveries) AS deliveries,
+                (SELECT count(*) FROM gone_attempts) AS attempts",
+    )
+    .bind(retention.as_secs_f64())
+    .bind(limit)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(pruned))
+}
