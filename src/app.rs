@@ -91,7 +91,10 @@ impl Application {
             auth: Arc::new(Auth::new(pool.clone(), config.admin_token.as_deref())),
             ingest: Arc::new(config.ingest.clone()),
             metrics,
-            writer: Arc::new(crate::ingest::Writer::start(pool.clone())),
+            writer: Arc::new(crate::ingest::Writer::start(
+                pool.clone(),
+                (config.delivery.workers > 0).then(|| engine.clone()),
+            )),
             pool,
             snapshots,
         };

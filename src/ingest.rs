@@ -1,8 +1,10 @@
 //! The durable write path: each entry is validated and matched on the bus's snapshot, then every
 //! accepted event and all of its deliveries are written in one atomic statement, shared with the
 //! other requests waiting at that moment (group commit, [`Writer`]). Only after it commits does the
-//! caller answer, so an acknowledged event is never lost.
+//! caller answer, so an acknowledged event is never lost. Deliveries that find a free worker slot
+//! in this process are stored already leased to it and handed to its engine after the commit.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -11,8 +13,10 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::delivery::Engine;
 use crate::domain::{EntryError, Envelope, EnvelopeLimits};
 use crate::ruleset::Snapshots;
+use crate::store::deliveries::Claimed;
 use crate::store::{self, StoreError};
 
 /// Settings of the ingest path.
@@ -149,7 +153,9 @@ pub const GROUP_EVENTS: usize = 1000;
 
 impl Writer {
     /// Starts the writer task (on the current runtime); it ends when the writer is dropped.
-    pub fn start(pool: PgPool) -> Writer {
+    /// With this process's delivery `engine`, new deliveries that find a free worker slot are
+    /// stored leased to it and handed over after the commit, skipping the claim.
+    pub fn start(pool: PgPool, engine: Option<Arc<Engine>>) -> Writer {
         let (jobs, mut queue) = mpsc::channel::<Job>(1024);
         tokio::spawn(async move {
             let mut pending: Option<Job> = None;
@@ -176,7 +182,7 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
-                let result = write_group(&pool, &mut group).await;
+                let result = write_group(&pool, engine.as_deref(), &mut group).await;
                 for job in group {
                     let _ = job.done.send(result.clone());
                 }
@@ -208,7 +214,11 @@ impl Writer {
     }
 }
 
-async fn write_group(pool: &PgPool, group: &mut [Job]) -> Result<(), Arc<sqlx::Error>> {
+async fn write_group(
+    pool: &PgPool,
+    engine: Option<&Engine>,
+    group: &mut [Job],
+) -> Result<(), Arc<sqlx::Error>> {
     let events: Vec<store::events::NewEvent> = group
         .iter_mut()
         .flat_map(|j| std::mem::take(&mut j.events))
@@ -218,7 +228,48 @@ async fn write_group(pool: &PgPool, group: &mut [Job]) -> Result<(), Arc<sqlx::E
         .flat_map(|j| std::mem::take(&mut j.deliveries))
         .collect();
     let mut conn = pool.acquire().await.map_err(Arc::new)?;
-    store::events::insert(&mut conn, &events, &deliveries)
+    let Some(engine) = engine else {
+        return store::events::insert(&mut conn, &events, &deliveries, None)
+            .await
+            .map_err(Arc::new);
+    };
+    let slots = engine.reserve(deliveries.len());
+    let leased = store::events::Leased {
+        owner: engine.owner(),
+        lease: engine.lease(),
+        count: slots.len(),
+    };
+    let received_at = OffsetDateTime::now_utc();
+    store::events::insert(&mut conn, &events, &deliveries, Some(leased))
         .await
-        .map_err(Arc::new)
+        .map_err(Arc::new)?;
+    if !slots.is_empty() {
+        let bodies: HashMap<Uuid, &str> = events.iter().map(|e| (e.id, e.body.as_str())).collect();
+        let claimed = deliveries
+            .into_iter()
+            .zip(slots)
+            .filter_map(|(d, slot)| {
+                // Always found: each delivery was made from one of these events.
+                let body = (*bodies.get(&d.event_id)?).to_owned();
+                let claimed = Claimed {
+                    id: d.id,
+                    event_id: d.event_id,
+                    bus: d.bus,
+                    rule_name: d.rule_name,
+                    target_id: d.target_id,
+                    target_ref: d.target_ref,
+                    attempts: 1,
+                    // The database stamped both with its own clock in the same instant, give
+                    // or take the round trip; the attempt uses them for the age budget and
+                    // `<aws.events.event.ingestion-time>`.
+                    budget_started_at: received_at,
+                    body,
+                    received_at,
+                };
+                Some((claimed, slot))
+            })
+            .collect();
+        engine.hand_off(claimed);
+    }
+    Ok(())
 }

@@ -3,7 +3,11 @@
 //!
 //! The loop claims at most as many deliveries as it has free slots, in one statement that
 //! commits before any HTTP call. It wakes on NOTIFY from ingest, at the next due time, and at the
-//! poll interval; an idle process waits, it does not spin. Expired leases (a worker or process
+//! poll interval; an idle process waits, it does not spin. Ingest in the same process skips the
+//! claim for as many new deliveries as there are free slots: it reserves the slots, stores those
+//! deliveries already leased to this process (same statement as the events) and hands them over
+//! once committed ([`Engine::reserve`], [`Engine::hand_off`]); a crash before they are sent is
+//! covered by the lease like any claim. Expired leases (a worker or process
 //! that died) are returned to the queue by every process's rescuer. On shutdown it stops claiming,
 //! lets attempts in flight finish until the grace period ends, and releases the rest.
 
@@ -19,10 +23,11 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::store::deliveries::Claimed;
 use crate::store::{self, StoreError};
 use crate::telemetry::error_chain;
 use client::{AddressGuard, SendError, Sender};
@@ -44,6 +49,9 @@ pub struct DeliveryConfig {
     pub shutdown_grace: Duration,
 }
 
+/// Deliveries this process holds the leases of, each with the worker slot it will run in.
+pub type Leased = Vec<(Claimed, OwnedSemaphorePermit)>;
+
 pub struct Engine {
     pool: PgPool,
     metrics: Arc<crate::metrics::Metrics>,
@@ -55,6 +63,11 @@ pub struct Engine {
     owner: Uuid,
     /// Per-target limits of deliveries in flight.
     limits: Mutex<HashMap<Uuid, (u32, Arc<Semaphore>)>>,
+    /// One permit per attempt in flight (`workers` in all); closed when the engine stops.
+    slots: Arc<Semaphore>,
+    /// Deliveries that ingest stored leased to this process, each with its reserved slot.
+    handoffs: mpsc::UnboundedSender<Leased>,
+    handed: Mutex<Option<mpsc::UnboundedReceiver<Leased>>>,
 }
 
 impl Engine {
@@ -66,7 +79,11 @@ impl Engine {
     ) -> Result<Engine, SendError> {
         let user_agent = format!("Switchyard/{} (webhooks)", env!("CARGO_PKG_VERSION"));
         let sender = Sender::new(AddressGuard::new(config.allow_cidrs.clone()), &user_agent)?;
+        let (handoffs, handed) = mpsc::unbounded_channel();
         Ok(Engine {
+            slots: Arc::new(Semaphore::new(config.workers)),
+            handoffs,
+            handed: Mutex::new(Some(handed)),
             pool,
             metrics,
             listen_pool,
@@ -75,6 +92,31 @@ impl Engine {
             owner: Uuid::now_v7(),
             limits: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// This process's lease owner id.
+    pub fn owner(&self) -> Uuid {
+        self.owner
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.config.lease
+    }
+
+    /// Up to `n` free slots, taken now (none when the engine is off or stopping).
+    pub fn reserve(&self, n: usize) -> Vec<OwnedSemaphorePermit> {
+        std::iter::from_fn(|| self.slots.clone().try_acquire_owned().ok())
+            .take(n)
+            .collect()
+    }
+
+    /// Starts attempts for deliveries stored leased to this process, each in its reserved slot.
+    /// If the engine has stopped they are dropped: their leases expire (or shutdown released
+    /// them) and any process sends them.
+    pub fn hand_off(&self, leased: Leased) {
+        if !leased.is_empty() && self.handoffs.send(leased).is_err() {
+            tracing::debug!("delivery engine stopped; leased deliveries wait for their lease");
+        }
     }
 
     fn limit_for(&self, target: Uuid, max: u32) -> Arc<Semaphore> {
@@ -94,7 +136,11 @@ impl Engine {
             tracing::info!("delivery engine off (SWITCHYARD_WORKERS=0)");
             return;
         }
-        let slots = Arc::new(Semaphore::new(self.config.workers));
+        let Some(mut handed) = self.handed.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            tracing::error!("the delivery engine runs once");
+            return;
+        };
+        let slots = self.slots.clone();
         let mut tasks: JoinSet<()> = JoinSet::new();
         // Attempts hand their outcomes to one recorder that writes them in batches.
         let (recorder, finished) = mpsc::channel(self.config.workers * 2);
@@ -123,11 +169,12 @@ impl Engine {
                     }
                 }
             }
-            let free = slots.available_permits();
+            let free = self.reserve(usize::MAX);
             let mut claimed_all = false;
-            if free > 0 {
-                match self.claim(free, &slots, &mut tasks, &recorder).await {
-                    Ok(n) => claimed_all = n == free,
+            if !free.is_empty() {
+                let n = free.len();
+                match self.claim(free, &mut tasks, &recorder).await {
+                    Ok(claimed) => claimed_all = claimed == n,
                     Err(error) => {
                         tracing::warn!(error = %error_chain(&error), "claiming deliveries failed");
                     }
@@ -135,9 +182,16 @@ impl Engine {
             }
             if claimed_all {
                 // More may be due right now; claim again once a slot frees.
-                tokio::select! {
-                    _ = tasks.join_next() => {}
-                    _ = shutdown.changed() => {}
+                loop {
+                    tokio::select! {
+                        Some(leased) = handed.recv() => {
+                            self.start(leased, &mut tasks, &recorder).await;
+                            continue;
+                        }
+                        _ = tasks.join_next() => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    break;
                 }
                 continue;
             }
@@ -147,54 +201,89 @@ impl Engine {
             {
                 wait = wait.min(due.max(Duration::from_millis(5)));
             }
-            let notified = async {
-                match listener.as_mut() {
-                    Some(l) => l.recv().await.is_ok(),
-                    None => std::future::pending().await,
-                }
-            };
             let mut listener_failed = false;
-            tokio::select! {
-                ok = notified => listener_failed = !ok,
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() && slots.available_permits() == 0 => {}
+            let deadline = tokio::time::sleep(wait);
+            tokio::pin!(deadline);
+            loop {
+                let notified = async {
+                    match listener.as_mut() {
+                        Some(l) => l.recv().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    // Handed-off deliveries start at once, without ending the wait.
+                    Some(leased) = handed.recv() => {
+                        self.start(leased, &mut tasks, &recorder).await;
+                        continue;
+                    }
+                    ok = notified => listener_failed = !ok,
+                    _ = &mut deadline => {}
+                    _ = shutdown.changed() => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() && slots.available_permits() == 0 => {}
+                }
+                break;
             }
             if listener_failed {
                 listener = None;
             }
         }
+        // No new reservations; what was handed over but not started is released with the rest.
+        self.slots.close();
+        handed.close();
+        while handed.try_recv().is_ok() {}
         self.drain(tasks, recorder, recording).await;
     }
 
-    /// Claims up to `free` deliveries and starts an attempt for each; how many were claimed.
+    /// Claims a due delivery for each of the `free` slots it holds and starts them; how many
+    /// were claimed (unused slots are given back).
     async fn claim(
         self: &Arc<Self>,
-        free: usize,
-        slots: &Arc<Semaphore>,
+        mut free: Vec<OwnedSemaphorePermit>,
         tasks: &mut JoinSet<()>,
         recorder: &mpsc::Sender<dispatch::Finished>,
     ) -> Result<usize, StoreError> {
-        let claimed =
-            store::deliveries::claim_due(&self.pool, self.owner, free as i64, self.config.lease)
-                .await?;
-        if claimed.is_empty() {
-            return Ok(0);
+        let claimed = store::deliveries::claim_due(
+            &self.pool,
+            self.owner,
+            free.len() as i64,
+            self.config.lease,
+        )
+        .await?;
+        free.truncate(claimed.len());
+        let count = claimed.len();
+        self.start(claimed.into_iter().zip(free).collect(), tasks, recorder)
+            .await;
+        Ok(count)
+    }
+
+    /// Starts an attempt for each delivery this process holds the lease of, in its slot. When
+    /// the targets cannot be read, the deliveries wait for their leases to expire.
+    async fn start(
+        self: &Arc<Self>,
+        leased: Leased,
+        tasks: &mut JoinSet<()>,
+        recorder: &mpsc::Sender<dispatch::Finished>,
+    ) {
+        if leased.is_empty() {
+            return;
         }
-        let mut refs: Vec<Uuid> = claimed.iter().map(|c| c.target_ref).collect();
+        let mut refs: Vec<Uuid> = leased.iter().map(|(c, _)| c.target_ref).collect();
         refs.sort_unstable();
         refs.dedup();
         let targets: HashMap<Uuid, Arc<store::deliveries::TargetRuntime>> =
-            store::deliveries::targets(&self.pool, &refs)
-                .await?
-                .into_iter()
-                .map(|t| (t.id, Arc::new(t)))
-                .collect();
-        let count = claimed.len();
-        for delivery in claimed {
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                break;
+            match store::deliveries::targets(&self.pool, &refs).await {
+                Ok(targets) => targets.into_iter().map(|t| (t.id, Arc::new(t))).collect(),
+                Err(error) => {
+                    tracing::warn!(
+                        error = %error_chain(&error),
+                        deliveries = leased.len(),
+                        "reading targets failed; the deliveries are retried when their leases expire"
+                    );
+                    return;
+                }
             };
+        for (delivery, slot) in leased {
             let target = targets.get(&delivery.target_ref).cloned();
             let engine = self.clone();
             let recorder = recorder.clone();
@@ -203,7 +292,6 @@ impl Engine {
                 drop(slot);
             });
         }
-        Ok(count)
     }
 
     async fn drain(

@@ -35,18 +35,41 @@ pub struct NewDelivery {
     pub target_ref: Uuid,
 }
 
+/// Deliveries stored already claimed: in flight, leased to `owner` for `lease`, first try counted.
+#[derive(Debug, Clone, Copy)]
+pub struct Leased {
+    pub owner: Uuid,
+    pub lease: std::time::Duration,
+    /// How many of the deliveries, from the first, are stored leased.
+    pub count: usize,
+}
+
 /// Writes events and their deliveries (of any buses), and announces due deliveries once per bus,
 /// in ONE statement (two data-modifying CTEs and `pg_notify`): atomic on its own, so the caller
 /// needs no transaction and pays one round trip. When it returns, the events are durable.
+/// The first `leased.count` deliveries are stored claimed by `leased.owner` (the caller's own
+/// workers send them without a claim); the rest are pending and announced.
 pub async fn insert(
     conn: &mut PgConnection,
     events: &[NewEvent],
     deliveries: &[NewDelivery],
+    leased: Option<Leased>,
 ) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut announce: Vec<&str> = deliveries.iter().map(|d| d.bus.as_str()).collect();
+    let (owner, lease, leased) = match leased {
+        Some(l) => (
+            Some(l.owner),
+            l.lease.as_secs_f64(),
+            l.count.min(deliveries.len()),
+        ),
+        None => (None, 0.0, 0),
+    };
+    let mut announce: Vec<&str> = deliveries[leased..]
+        .iter()
+        .map(|d| d.bus.as_str())
+        .collect();
     announce.sort_unstable();
     announce.dedup();
     sqlx::query(
@@ -58,10 +81,15 @@ pub async fn insert(
                   AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids)
              RETURNING 1
          ), stored_deliveries AS (
-             INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref)
-             SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref
+             INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
+                                     attempts, lease_owner, lease_expires_at)
+             SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref,
+                    CASE WHEN u.n <= $17 THEN 'in_flight' ELSE 'pending' END,
+                    CASE WHEN u.n <= $17 THEN 1 ELSE 0 END,
+                    CASE WHEN u.n <= $17 THEN $18::uuid END,
+                    CASE WHEN u.n <= $17 THEN now() + make_interval(secs => $19) END
              FROM UNNEST($8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[], $13::uuid[])
-                  AS u(id, event_id, bus, rule_name, target_id, target_ref)
+                  WITH ORDINALITY AS u(id, event_id, bus, rule_name, target_id, target_ref, n)
              RETURNING 1
          )
          SELECT (SELECT count(*) FROM stored_events),
@@ -85,6 +113,9 @@ pub async fn insert(
     .bind(&announce)
     // Arrays of different lengths do not nest in one SQL array: each travels as its literal.
     .bind(events.iter().map(|e| uuid_array_literal(&e.delivery_ids)).collect::<Vec<_>>())
+    .bind(leased as i64)
+    .bind(owner)
+    .bind(lease)
     .execute(conn)
     .await?;
     Ok(())
