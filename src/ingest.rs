@@ -259,9 +259,9 @@ async fn write_group(
                     target_id: d.target_id,
                     target_ref: d.target_ref,
                     attempts: 1,
-                    // The database stamped both with its own clock in the same instant, give
-                    // or take the round trip; the attempt uses them for the age budget and
-                    // `<aws.events.event.ingestion-time>`.
+                    // The stored values come from the database's clock at the same moment,
+                    // give or take the round trip and any skew between the clocks; the attempt
+                    // uses them for the age budget and `<aws.events.event.ingestion-time>`.
                     budget_started_at: received_at,
                     body,
                     received_at,

@@ -1,10 +1,12 @@
 //! The retention task: every `interval`, removes history older than the retention period in
 //! batches until none is left (see `store::retention::prune` for what is kept), so the tables
 //! stay the size of the retention window instead of growing with every event ever received.
-//! Every process runs it; an advisory lock lets one prune at a time.
+//! Every process runs it; an advisory lock lets one prune at a time. After each batch it pauses as
+//! long as the batch took, so a backlog (retention just shortened, or first enabled) is worked
+//! off with at most half of one core while live traffic goes on.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -31,6 +33,7 @@ pub async fn run(
     while !*shutdown.borrow() {
         let mut round = store::retention::Pruned::default();
         loop {
+            let started = Instant::now();
             match store::retention::prune(&pool, retention, BATCH).await {
                 Ok(Some(batch)) => {
                     Metrics::add(&metrics.events_pruned, batch.events.max(0) as u64);
@@ -39,6 +42,10 @@ pub async fn run(
                     round.attempts += batch.attempts;
                     if batch.events < BATCH || *shutdown.borrow() {
                         break;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(started.elapsed()) => {}
+                        _ = shutdown.changed() => break,
                     }
                 }
                 Ok(None) => break,
