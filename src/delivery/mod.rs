@@ -185,7 +185,7 @@ impl Engine {
                 loop {
                     tokio::select! {
                         Some(leased) = handed.recv() => {
-                            self.start(leased, &mut tasks, &recorder).await;
+                            self.start_handed(leased, &mut tasks, &recorder).await;
                             continue;
                         }
                         _ = tasks.join_next() => {}
@@ -214,7 +214,7 @@ impl Engine {
                 tokio::select! {
                     // Handed-off deliveries start at once, without ending the wait.
                     Some(leased) = handed.recv() => {
-                        self.start(leased, &mut tasks, &recorder).await;
+                        self.start_handed(leased, &mut tasks, &recorder).await;
                         continue;
                     }
                     ok = notified => listener_failed = !ok,
@@ -253,36 +253,47 @@ impl Engine {
         free.truncate(claimed.len());
         let count = claimed.len();
         self.start(claimed.into_iter().zip(free).collect(), tasks, recorder)
-            .await;
+            .await?;
         Ok(count)
     }
 
-    /// Starts an attempt for each delivery this process holds the lease of, in its slot. When
-    /// the targets cannot be read, the deliveries wait for their leases to expire.
-    async fn start(
+    /// Starts what ingest handed over; on failure the leases expire and any process retries.
+    async fn start_handed(
         self: &Arc<Self>,
         leased: Leased,
         tasks: &mut JoinSet<()>,
         recorder: &mpsc::Sender<dispatch::Finished>,
     ) {
+        let n = leased.len();
+        if let Err(error) = self.start(leased, tasks, recorder).await {
+            tracing::warn!(
+                error = %error_chain(&error),
+                deliveries = n,
+                "starting handed-over deliveries failed; they are retried when their leases expire"
+            );
+        }
+    }
+
+    /// Starts an attempt for each delivery this process holds the lease of, in its slot. When
+    /// the targets cannot be read, nothing starts: the deliveries wait for their leases to expire.
+    async fn start(
+        self: &Arc<Self>,
+        leased: Leased,
+        tasks: &mut JoinSet<()>,
+        recorder: &mpsc::Sender<dispatch::Finished>,
+    ) -> Result<(), StoreError> {
         if leased.is_empty() {
-            return;
+            return Ok(());
         }
         let mut refs: Vec<Uuid> = leased.iter().map(|(c, _)| c.target_ref).collect();
         refs.sort_unstable();
         refs.dedup();
         let targets: HashMap<Uuid, Arc<store::deliveries::TargetRuntime>> =
-            match store::deliveries::targets(&self.pool, &refs).await {
-                Ok(targets) => targets.into_iter().map(|t| (t.id, Arc::new(t))).collect(),
-                Err(error) => {
-                    tracing::warn!(
-                        error = %error_chain(&error),
-                        deliveries = leased.len(),
-                        "reading targets failed; the deliveries are retried when their leases expire"
-                    );
-                    return;
-                }
-            };
+            store::deliveries::targets(&self.pool, &refs)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, Arc::new(t)))
+                .collect();
         for (delivery, slot) in leased {
             let target = targets.get(&delivery.target_ref).cloned();
             let engine = self.clone();
@@ -292,6 +303,7 @@ impl Engine {
                 drop(slot);
             });
         }
+        Ok(())
     }
 
     async fn drain(
