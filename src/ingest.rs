@@ -228,22 +228,19 @@ async fn write_group(
         .flat_map(|j| std::mem::take(&mut j.deliveries))
         .collect();
     let mut conn = pool.acquire().await.map_err(Arc::new)?;
-    let Some(engine) = engine else {
-        return store::events::insert(&mut conn, &events, &deliveries, None)
-            .await
-            .map_err(Arc::new);
-    };
-    let slots = engine.reserve(deliveries.len());
-    let leased = store::events::Leased {
-        owner: engine.owner(),
-        lease: engine.lease(),
+    let slots = engine.map_or_else(Vec::new, |e| e.reserve(deliveries.len()));
+    let leased = engine.map(|e| store::events::Leased {
+        owner: e.owner(),
+        lease: e.lease(),
         count: slots.len(),
-    };
+    });
     let received_at = OffsetDateTime::now_utc();
-    store::events::insert(&mut conn, &events, &deliveries, Some(leased))
+    store::events::insert(&mut conn, &events, &deliveries, leased)
         .await
         .map_err(Arc::new)?;
-    if !slots.is_empty() {
+    if let Some(engine) = engine
+        && !slots.is_empty()
+    {
         let bodies: HashMap<Uuid, &str> = events.iter().map(|e| (e.id, e.body.as_str())).collect();
         let claimed = deliveries
             .into_iter()
