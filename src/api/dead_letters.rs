@@ -117,13 +117,7 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::parameter(
-            "limit",
-            format!("must be from 1 to {MAX_PAGE}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let after =
         match query.cursor.as_deref() {
             Some(text) => Some(Cursor::decode(text).ok_or_else(|| {

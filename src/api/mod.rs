@@ -91,3 +91,15 @@ async fn method_not_allowed() -> ApiError {
         "this route does not take that method; see openapi.yaml",
     )
 }
+
+/// A list's `limit` parameter: `default` when absent, refused outside 1 to `max`.
+fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::parameter(
+            "limit",
+            format!("must be from 1 to {max}"),
+        ));
+    }
+    Ok(limit)
+}

@@ -110,13 +110,7 @@ async fn list(
     ApiPath(bus): ApiPath<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::parameter(
-            "limit",
-            format!("must be from 1 to {MAX_PAGE}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let mut conn = state.pool.acquire().await?;
     if store::buses::get(&mut conn, &bus).await?.is_none() {
         return Err(bus_not_found(&bus));
