@@ -1,8 +1,8 @@
-//! Matcher throughput on the shared citylots2 corpus, single-threaded, in release.
+//! Matcher throughput on the synthetic citylots2 corpus in `benches/data`, single-threaded, in release.
 //!
 //! `cargo bench --bench matcher [-- SET_NAME...]`
 //!
-//! For every rule set of `shared/bench-data/citylots2-synthetic-100k.expected.json` it first
+//! For every rule set of `benches/data/citylots2-synthetic-100k.expected.json` it first
 //! checks that each rule's match count equals event-ruler's (and exits non-zero if not), then
 //! reports events/s matching from raw JSON lines: the median and min–max of `BENCH_PASSES`
 //! (default 7) measured passes after one warm-up pass. Then the big CloudTrail event, and the
@@ -15,11 +15,19 @@ use std::time::Instant;
 
 use switchyard::pattern::{self, Json, Limits, Pattern, RuleSet};
 
-fn shared() -> PathBuf {
-    std::env::var_os("SWITCHYARD_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-        .join("bench-data")
+/// The corpus folder (`benches/data`) and the CloudTrail event's (`tests/data`); both are
+/// `$SWITCHYARD_SHARED_DIR/bench-data` when that is set.
+fn data_dirs() -> (PathBuf, PathBuf) {
+    match std::env::var_os("SWITCHYARD_SHARED_DIR") {
+        Some(shared) => {
+            let dir = PathBuf::from(shared).join("bench-data");
+            (dir.clone(), dir)
+        }
+        None => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            (root.join("benches/data"), root.join("tests/data"))
+        }
+    }
 }
 
 fn get<'a>(json: &'a Json, key: &str) -> Option<&'a Json> {
@@ -105,12 +113,12 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let dir = shared();
+    let (dir, events_dir) = data_dirs();
     let started = Instant::now();
     let mut gz = Vec::new();
     std::fs::File::open(dir.join("citylots2-synthetic-100k.jlines.gz"))
         .and_then(|f| flate2::read::GzDecoder::new(f).read_to_end(&mut gz))
-        .expect("read the citylots2 corpus from shared/bench-data");
+        .expect("read the citylots2 corpus from benches/data");
     let corpus = String::from_utf8(gz).expect("UTF-8 corpus");
     let events: Vec<String> = corpus.lines().map(str::to_owned).collect();
     drop(corpus);
@@ -212,7 +220,7 @@ fn main() {
     }
 
     if filter.is_empty() || filter.iter().any(|f| f == "CLOUDTRAIL") {
-        cloudtrail(&dir);
+        cloudtrail(&events_dir);
     }
     if filter.is_empty() || filter.iter().any(|f| f == "SCALING") {
         scaling(&events);
@@ -223,12 +231,12 @@ fn main() {
     }
 }
 
-fn cloudtrail(dir: &std::path::Path) {
+fn cloudtrail(events_dir: &std::path::Path) {
     let pattern = pattern::parse(
-        &std::fs::read_to_string(dir.join("big-cloudtrail-event-pattern.json")).unwrap(),
+        &std::fs::read_to_string(events_dir.join("big-cloudtrail-event-pattern.json")).unwrap(),
     )
     .unwrap();
-    let event = std::fs::read_to_string(dir.join("big-cloudtrail-event.json")).unwrap();
+    let event = std::fs::read_to_string(events_dir.join("big-cloudtrail-event.json")).unwrap();
     let set = RuleSet::compile([(0usize, &pattern)]);
     let mut matcher = set.matcher();
     for _ in 0..200 {

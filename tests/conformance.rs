@@ -1,16 +1,16 @@
-//! The 155 TestEventPattern cases recorded against AWS (`shared/bench-data`), every one of which
+//! The 155 TestEventPattern cases recorded against AWS (`tests/data`), every one of which
 //! must give AWS's answer, with AWS's reason where it recorded one.
 
 mod pattern_support;
 
-use pattern_support::{both_answers, get, get_str, items, parse_pattern, read_json, shared_dir};
+use pattern_support::{both_answers, get, get_str, items, parse_pattern, read_json, data_dir};
 use switchyard::pattern::{self, Json, RuleSet};
 
 const AWS_PREFIX: &str = "Event pattern is not valid. Reason: ";
 
 #[test]
 fn every_aws_recorded_case_gives_the_aws_answer() {
-    let file = read_json(&shared_dir().join("bench-data/eventbridge-conformance-cases.json"));
+    let file = read_json(&data_dir().join("eventbridge-conformance-cases.json"));
     let cases = items(get(&file, "cases").expect("cases"));
     assert_eq!(cases.len(), 155, "the file should hold 155 cases");
     let mut failures = Vec::new();
@@ -60,7 +60,7 @@ fn every_aws_recorded_case_gives_the_aws_answer() {
 
 #[test]
 fn aws_syntax_and_shape_messages_are_reproduced() {
-    let file = read_json(&shared_dir().join("bench-data/eventbridge-conformance-cases.json"));
+    let file = read_json(&data_dir().join("eventbridge-conformance-cases.json"));
     let mut checked = 0;
     for fact in items(get(&file, "extra_aws_facts").expect("extra_aws_facts")) {
         let (Some(Json::String(text)), Some(aws)) =
@@ -93,7 +93,7 @@ fn a_dotted_pattern_key_addresses_nested_event_fields() {
 
 #[test]
 fn the_big_cloudtrail_event_matches_its_pattern() {
-    let dir = shared_dir().join("bench-data");
+    let dir = data_dir();
     let pattern_text =
         std::fs::read_to_string(dir.join("big-cloudtrail-event-pattern.json")).unwrap();
     let event_text = std::fs::read(dir.join("big-cloudtrail-event.json")).unwrap();

@@ -1,19 +1,21 @@
-//! Helpers shared by the pattern test binaries: the `shared/` data folder and JSON access.
+//! Helpers shared by the pattern test binaries: the test data folder and JSON access.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
 use switchyard::pattern::{self, Json, Limits, Pattern, PatternError, RuleSet};
 
-/// `../shared` next to the repository (as CI lays it out), or `SWITCHYARD_SHARED_DIR`.
+/// The folder with the AWS-recorded conformance cases and the big CloudTrail event:
+/// `tests/data` in the repository, or `$SWITCHYARD_SHARED_DIR/bench-data` when that is set.
 /// Missing data is a test failure, never a skip.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("SWITCHYARD_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+pub fn data_dir() -> PathBuf {
+    let dir = match std::env::var_os("SWITCHYARD_SHARED_DIR") {
+        Some(shared) => PathBuf::from(shared).join("bench-data"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data"),
+    };
     assert!(
-        dir.join("bench-data").is_dir(),
-        "shared data not found at {} (set SWITCHYARD_SHARED_DIR)",
+        dir.join("eventbridge-conformance-cases.json").is_file(),
+        "test data not found in {}",
         dir.display()
     );
     dir
