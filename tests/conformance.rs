@@ -3,7 +3,7 @@
 
 mod pattern_support;
 
-use pattern_support::{both_answers, get, get_str, items, parse_pattern, read_json, data_dir};
+use pattern_support::{both_answers, data_dir, get, get_str, items, parse_pattern, read_json};
 use switchyard::pattern::{self, Json, RuleSet};
 
 const AWS_PREFIX: &str = "Event pattern is not valid. Reason: ";
