@@ -67,7 +67,7 @@ pub(crate) enum Condition {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum AnythingBut {
     Strings(Vec<String>),
-    /// Comparable values; a leaf qualifies only if it is not a number or is a comparable one.
+    /// Comparable values; a number leaf qualifies unless it equals one of them.
     Numbers(Vec<f64>),
     Prefixes(Vec<String>),
     Suffixes(Vec<String>),
@@ -160,10 +160,11 @@ impl AnythingBut {
     pub(crate) fn matches_leaf(&self, leaf: Leaf<'_>) -> bool {
         let Leaf::Str(v) = leaf else {
             // Numbers, booleans and null qualify for every form except the numeric one, where
-            // a number must be comparable and different.
+            // a number must differ from every excluded value. A number no double holds exactly
+            // (`1e400`, `9007199254740993`) differs from all of them: they are comparable.
             return match (self, leaf) {
                 (AnythingBut::Numbers(list), Leaf::Num(_, value)) => {
-                    value.is_some_and(|v| !list.contains(&v))
+                    value.is_none_or(|v| !list.contains(&v))
                 }
                 _ => true,
             };

@@ -6,8 +6,12 @@
 //! the same way. Subtrees that no pattern path runs through are skipped without being built.
 //!
 //! Every array met on the way gets a fresh id; a leaf's *trail* lists `(array id, element index)`
-//! from the outermost array inwards. Two leaves whose trails disagree on the element of one
-//! array came from different elements and may not satisfy one sub-rule together.
+//! from the outermost array inwards, for the object and array elements it sits in. Two leaves
+//! whose trails disagree on the element of one array came from different elements and may not
+//! satisfy one sub-rule together. A plain value directly in an array (`1` in `[1, {"a": 2}]`) is
+//! no such element: array consistency is about the fields of objects in arrays, so it combines
+//! with leaves of any element (as event-ruler, which records membership only for object and
+//! array elements, and EventBridge do).
 
 use std::collections::HashMap;
 
@@ -181,9 +185,15 @@ impl<S: LeafSink> TextWalker<'_, '_, S> {
                 self.arrays += 1;
                 let mut index = 0;
                 while self.lexer.next_element(index == 0)? {
-                    self.trail.push((id, index));
+                    // Only object and array elements are elements for array consistency.
+                    let nested = matches!(self.lexer.peek(), Some(b'{' | b'['));
+                    if nested {
+                        self.trail.push((id, index));
+                    }
                     self.value(node, depth + 1)?;
-                    self.trail.pop();
+                    if nested {
+                        self.trail.pop();
+                    }
                     index += 1;
                 }
             }
@@ -259,9 +269,13 @@ impl<S: LeafSink> ValueWalker<'_, S> {
                 let id = self.arrays;
                 self.arrays += 1;
                 for (index, item) in items.iter().enumerate() {
-                    self.trail.push((id, index as u32));
-                    self.value(node, item);
-                    self.trail.pop();
+                    if item.is_object() || item.is_array() {
+                        self.trail.push((id, index as u32));
+                        self.value(node, item);
+                        self.trail.pop();
+                    } else {
+                        self.value(node, item);
+                    }
                 }
             }
             _ if field == NO_FIELD => {}

@@ -2,7 +2,8 @@
 //!
 //! A JSON number is *comparable* when the decimal value of its text equals, exactly, the
 //! IEEE-754 double nearest to it, i.e. when the text is the shortest round-trip spelling of a
-//! double or numerically equal to one (`5`, `5.0`, `5e0`, `0.1`, `-122.42916360922355`). Comparable
+//! double or numerically equal to one (or Java's two-digit spelling where the shortest has one
+//! digit: `4.9e-324` as well as `5e-324`) (`5`, `5.0`, `5e0`, `0.1`, `-122.42916360922355`). Comparable
 //! numbers compare by value over the whole double range. Others (`37.807807921694092`,
 //! `9007199254740993`, `1e400`) can only match a literal with the identical text, and a `numeric`
 //! or numeric `anything-but` pattern that uses one is refused with `Cannot compare number : <text>`.
@@ -26,7 +27,21 @@ pub fn comparable(text: &str) -> Option<f64> {
     // `{:e}` prints the shortest digits that read back as the same double.
     write!(buf, "{value:e}").ok()?;
     let shortest = Decimal::parse(buf.as_str())?;
-    (shortest == decimal).then_some(value)
+    if shortest == decimal {
+        return Some(value);
+    }
+    // Java (event-ruler's `Double.toString`) prints at least two significant digits, the two
+    // nearest the exact value: the smallest subnormal is `4.9e-324` there and `5e-324` here.
+    // Both spellings name the same double.
+    if shortest.digits.len() == 1 {
+        let mut two = StackString::default();
+        write!(two, "{value:.1e}").ok()?;
+        let java = Decimal::parse(two.as_str())?;
+        if java == decimal && two.as_str().parse::<f64>().ok() == Some(value) {
+            return Some(value);
+        }
+    }
+    None
 }
 
 /// The key under which comparable numbers are indexed for equality (`-0` and `0` are one key).
@@ -182,6 +197,10 @@ mod tests {
             "300.0",
             "1.7976931348623157e308",
             "5e-324",
+            "4.9e-324",
+            "4.9E-324",
+            "1e-323",
+            "9.9e-324",
             "100",
             "0.000001",
         ] {
@@ -193,6 +212,9 @@ mod tests {
             "1e400",
             "-1e400",
             "0.10000000000000001",
+            "4.94e-324",
+            "4.8e-324",
+            "1.4e-323",
         ] {
             assert!(
                 comparable(text).is_none(),

@@ -585,6 +585,10 @@ fn anything_but_operator(
         other => return err(&here, format!("Unsupported anything-but pattern: {other}")),
     };
     let (items, single): (&[Json], bool) = match value {
+        // An empty exclusion list would match every present leaf: refused like every empty list.
+        Json::Array(items) if items.is_empty() => {
+            return err(&here, "Empty arrays are not allowed");
+        }
         Json::Array(items) => (items, false),
         Json::String(_) | Json::Number(_) => (std::slice::from_ref(value), true),
         _ => return err(&here, ANYTHING_BUT_VALUE),

@@ -1,9 +1,10 @@
 //! The reference evaluator: one pattern, one event, by direct recursion, written to be obviously
 //! right rather than fast. Tests use it as the oracle for the compiled matcher.
 //!
-//! Array consistency is taken literally: a *world* of the event picks one element of every array
-//! (recursively); a sub-rule matches if, in some world, every one of its fields has a leaf that
-//! satisfies one of its conditions. `exists: false` alone looks at the whole event. Arrays
+//! Array consistency is taken literally: a *world* of the event picks one object or array element
+//! of every array (recursively), and holds every plain value of the arrays it passes through; a
+//! sub-rule matches if, in some world, every one of its fields has a leaf that satisfies one of
+//! its conditions. `exists: false` alone looks at the whole event. Arrays
 //! holding nothing at a path the sub-rule names are left out of the worlds, since they cannot
 //! change the answer.
 
@@ -103,11 +104,24 @@ fn worlds<'a>(value: &'a Json, path: Option<&str>, paths: &[&str]) -> Vec<Leaves
             }
             product
         }
-        Json::Array(items) if items.is_empty() => vec![Vec::new()],
-        Json::Array(items) => items
-            .iter()
-            .flat_map(|item| worlds(item, path, paths))
-            .collect(),
+        Json::Array(items) => {
+            // Plain values are in every world; a world picks one object or array element.
+            let (nested, plain): (Vec<&Json>, Vec<&Json>) = items
+                .iter()
+                .partition(|item| matches!(item, Json::Object(_) | Json::Array(_)));
+            let plain: Leaves<'a> = plain
+                .into_iter()
+                .filter_map(|item| Some((path.unwrap_or_default().to_owned(), leaf(item)?)))
+                .collect();
+            if nested.is_empty() {
+                return vec![plain];
+            }
+            nested
+                .into_iter()
+                .flat_map(|item| worlds(item, path, paths))
+                .map(|world| plain.iter().cloned().chain(world).collect())
+                .collect()
+        }
         scalar => vec![
             leaf(scalar)
                 .map(|l| (path.unwrap_or_default().to_owned(), l))
