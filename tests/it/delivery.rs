@@ -51,6 +51,23 @@ async fn delivery_in(app: &TestApp, event: &str, state: &str) -> Value {
     .await
 }
 
+/// Drains the application, then reads from the database the states of the event's deliveries
+/// and how many attempts were recorded for them: an absence check that no late send can pass.
+async fn drained(app: &mut TestApp, event: &str) -> (Vec<String>, i64) {
+    app.drain().await;
+    let event: uuid::Uuid = event.parse().expect("an event id");
+    sqlx::query_as(
+        "SELECT array_agg(d.state ORDER BY d.id),
+                (SELECT count(*) FROM delivery_attempts a JOIN deliveries x ON x.id = a.delivery_id
+                 WHERE x.event_id = $1)
+         FROM deliveries d WHERE d.event_id = $1",
+    )
+    .bind(event)
+    .fetch_one(&app.pool)
+    .await
+    .expect("the event's deliveries")
+}
+
 #[tokio::test]
 async fn a_matching_event_is_delivered_signed_and_recorded() {
     let app = TestApp::delivering(&[]).await;
@@ -185,7 +202,7 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn a_final_status_is_a_dead_letter_at_once() {
-    let app = TestApp::delivering(&[]).await;
+    let mut app = TestApp::delivering(&[]).await;
     let sink = Sink::start().await;
     sink.otherwise(Reply::Status(400));
     rule_to(&app, &sink, json!({})).await;
@@ -194,12 +211,13 @@ async fn a_final_status_is_a_dead_letter_at_once() {
     assert_eq!(delivery["dead_reason"], "final_status");
     assert_eq!(delivery["last_status"], 400);
     assert_eq!(delivery["attempts"], 1);
+    assert_eq!(drained(&mut app, &event).await, (vec!["dead".into()], 1));
     assert_eq!(sink.count(), 1);
 }
 
 #[tokio::test]
 async fn retries_end_when_the_attempts_are_spent() {
-    let app = TestApp::delivering(&[]).await;
+    let mut app = TestApp::delivering(&[]).await;
     let sink = Sink::start().await;
     sink.otherwise(Reply::Status(500));
     rule_to(
@@ -213,13 +231,13 @@ async fn retries_end_when_the_attempts_are_spent() {
     assert_eq!(delivery["dead_reason"], "retries_exhausted");
     assert_eq!(delivery["attempts"], 3, "the first try and two retries");
     assert_eq!(delivery["attempt_log"].as_array().unwrap().len(), 3);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(drained(&mut app, &event).await, (vec!["dead".into()], 3));
     assert_eq!(sink.count(), 3, "nothing is sent after the budget is spent");
 }
 
 #[tokio::test]
 async fn retries_end_when_the_next_try_would_be_past_the_maximum_age() {
-    let app = TestApp::delivering(&["--backoff-max-ms", "600000"]).await;
+    let mut app = TestApp::delivering(&["--backoff-max-ms", "600000"]).await;
     let sink = Sink::start().await;
     // The target asks for an hour; the event may only live a minute.
     sink.otherwise(Reply::With(503, vec![("retry-after", "3600".into())]));
@@ -232,6 +250,7 @@ async fn retries_end_when_the_next_try_would_be_past_the_maximum_age() {
     let event = post_order(&app, json!({})).await;
     let delivery = delivery_in(&app, &event, "dead").await;
     assert_eq!(delivery["dead_reason"], "max_age_exceeded");
+    assert_eq!(drained(&mut app, &event).await, (vec!["dead".into()], 1));
     assert_eq!(sink.count(), 1);
 }
 
@@ -299,7 +318,14 @@ async fn gone_disables_the_target_and_holds_its_deliveries_until_enabled() {
 
     let second = post_order(&app, json!({"n": 2})).await;
     delivery_in(&app, &second, "held").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Nothing of the target can be claimed any more: the first delivery is dead, the second held.
+    let claimable: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE state IN ('pending', 'in_flight')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(claimable, 0);
     assert_eq!(sink.count(), 1, "a disabled target receives nothing");
 
     let enabled = app
@@ -378,12 +404,14 @@ async fn input_transformations_shape_the_payload() {
 
 #[tokio::test]
 async fn a_path_that_selects_nothing_is_a_transform_failure() {
-    let app = TestApp::delivering(&[]).await;
+    let mut app = TestApp::delivering(&[]).await;
     let sink = Sink::start().await;
     rule_to(&app, &sink, json!({"input_path": "$.detail.missing"})).await;
     let event = post_order(&app, json!({})).await;
     let delivery = delivery_in(&app, &event, "dead").await;
     assert_eq!(delivery["dead_reason"], "transform_failed");
+    // The failed rendering is recorded as the attempt; nothing reached the target.
+    assert_eq!(drained(&mut app, &event).await, (vec!["dead".into()], 1));
     assert_eq!(sink.count(), 0);
 }
 
@@ -419,6 +447,9 @@ async fn non_public_targets_are_refused_unless_allowed() {
             "{d}"
         );
     }
+    let mut app = app;
+    let (states, _) = drained(&mut app, &event).await;
+    assert_eq!(states, ["dead", "dead"]);
     assert_eq!(sink.count(), 0);
 }
 
@@ -467,7 +498,7 @@ async fn a_rotated_secret_signs_alongside_the_previous_one() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let app = TestApp::delivering(&[]).await;
+    let mut app = TestApp::delivering(&[]).await;
     let sink = Sink::start().await;
     sink.then([Reply::With(
         302,
@@ -478,7 +509,7 @@ async fn redirects_are_not_followed() {
     let delivery = delivery_in(&app, &event, "dead").await;
     assert_eq!(delivery["dead_reason"], "final_status");
     assert_eq!(delivery["last_status"], 302);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(drained(&mut app, &event).await, (vec!["dead".into()], 1));
     assert_eq!(sink.count(), 1, "the redirect target was not asked");
 }
 

@@ -131,7 +131,7 @@ async fn old_finished_history_is_removed_and_what_is_owed_or_dead_is_kept() {
 }
 
 #[tokio::test]
-async fn retention_zero_keeps_everything() {
+async fn retention_zero_keeps_everything_that_a_shorter_retention_would_prune() {
     let app = TestApp::delivering(&["--retention-hours", "0", "--prune-interval-ms", "50"]).await;
     let ok = Sink::start().await;
     app.put_rule(
@@ -150,6 +150,19 @@ async fn retention_zero_keeps_everything() {
         .execute(&app.pool)
         .await
         .unwrap();
+    // Ten prune intervals: with retention 0 nothing is removed.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(rows_of(&app, event).await, (1, 1, 1));
+    // The control: the same event is prunable, so it was retention 0 that kept it. A process
+    // with a one-hour retention on the same database removes it.
+    let pruner = app
+        .another(&["--retention-hours", "1", "--prune-interval-ms", "50"])
+        .await;
+    wait_for(
+        "a one-hour retention to prune the old event",
+        LONG,
+        || async { (rows_of(&app, event).await == (0, 0, 0)).then_some(()) },
+    )
+    .await;
+    pruner.stop().await;
 }

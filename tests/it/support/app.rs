@@ -119,6 +119,13 @@ impl TestApp {
 
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
+        self.drain().await;
+    }
+
+    /// Stops the server gracefully (its workers finish or release what they hold) and waits for
+    /// it, keeping the database for checks: after this nothing more is sent, so what the
+    /// database and the targets show is final.
+    pub async fn drain(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
