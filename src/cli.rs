@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use std::path::PathBuf;
 
 use crate::config::{DatabaseArgs, LogArgs, ServeArgs};
-use crate::pattern;
+use crate::pattern::{self, TestOutcome};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -99,47 +99,23 @@ pub struct PatternTest {
     pub event: Option<String>,
 }
 
-/// The outcome of testing one pattern against one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TestOutcome {
-    Match,
-    NoMatch,
-    InvalidPattern(String),
-    InvalidEvent(String),
-}
-
-impl TestOutcome {
-    /// Exit status of `pattern test --pattern … --event …`.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            TestOutcome::Match => 0,
-            TestOutcome::NoMatch => 1,
-            TestOutcome::InvalidPattern(_) => 2,
-            TestOutcome::InvalidEvent(_) => 3,
-        }
-    }
-
-    fn to_line(&self) -> serde_json::Value {
-        match self {
-            TestOutcome::Match => serde_json::json!({"result": true}),
-            TestOutcome::NoMatch => serde_json::json!({"result": false}),
-            TestOutcome::InvalidPattern(reason) | TestOutcome::InvalidEvent(reason) => {
-                serde_json::json!({"error": reason})
-            }
-        }
+/// Exit status of `pattern test --pattern … --event …`.
+pub fn exit_code(outcome: &TestOutcome) -> u8 {
+    match outcome {
+        TestOutcome::Match => 0,
+        TestOutcome::NoMatch => 1,
+        TestOutcome::InvalidPattern(_) => 2,
+        TestOutcome::InvalidEvent(_) => 3,
     }
 }
 
-/// Tests one pattern (JSON text, numbers as written) against one event (JSON text).
-pub fn test_pattern(pattern_text: &str, event_text: &str) -> TestOutcome {
-    let pattern = match pattern::parse(pattern_text) {
-        Ok(p) => p,
-        Err(e) => return TestOutcome::InvalidPattern(e.reason),
-    };
-    match pattern::matches(&pattern, event_text.as_bytes()) {
-        Ok(true) => TestOutcome::Match,
-        Ok(false) => TestOutcome::NoMatch,
-        Err(e) => TestOutcome::InvalidEvent(e.to_string()),
+/// One answer line of `pattern test` over JSON Lines.
+fn answer_line(outcome: &TestOutcome) -> serde_json::Value {
+    match outcome {
+        TestOutcome::Match => serde_json::json!({"result": true}),
+        TestOutcome::NoMatch => serde_json::json!({"result": false}),
+        TestOutcome::InvalidPattern(error) => serde_json::json!({"error": error.reason}),
+        TestOutcome::InvalidEvent(error) => serde_json::json!({"error": error.to_string()}),
     }
 }
 
@@ -158,16 +134,19 @@ pub fn test_pattern_lines(input: impl BufRead, mut output: impl Write) -> io::Re
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        let outcome = match std::str::from_utf8(&line) {
-            Err(_) => TestOutcome::InvalidEvent("line is not valid UTF-8".into()),
+        let answer = match std::str::from_utf8(&line) {
+            Err(_) => serde_json::json!({"error": "line is not valid UTF-8"}),
             Ok(text) => match serde_json::from_str::<TestLine<'_>>(text) {
-                Ok(case) => test_pattern(case.pattern.get(), case.event.get()),
-                Err(e) => TestOutcome::InvalidEvent(format!(
-                    "line is not a JSON object with \"pattern\" and \"event\": {e}"
+                Ok(case) => answer_line(&pattern::test(
+                    case.pattern.get(),
+                    case.event.get().as_bytes(),
                 )),
+                Err(e) => serde_json::json!({
+                    "error": format!("line is not a JSON object with \"pattern\" and \"event\": {e}")
+                }),
             },
         };
-        serde_json::to_writer(&mut output, &outcome.to_line())?;
+        serde_json::to_writer(&mut output, &answer)?;
         output.write_all(b"\n")?;
         output.flush()?;
     }

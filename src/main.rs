@@ -7,6 +7,7 @@ use clap::Parser;
 use switchyard::app::Application;
 use switchyard::cli::{self, Cli, Command, PatternCommand, RulesCommand, TokenCommand};
 use switchyard::config::{Database, DatabaseArgs, EMBEDDED_DATABASE};
+use switchyard::pattern::{self, TestOutcome};
 use switchyard::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
 use switchyard::{auth, rules_files, store, telemetry};
 
@@ -192,13 +193,13 @@ fn pattern_test(test: cli::PatternTest) -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
-            let outcome = cli::test_pattern(&pattern, &event);
+            let outcome = pattern::test(&pattern, event.as_bytes());
             match &outcome {
-                cli::TestOutcome::InvalidPattern(reason) => eprintln!("invalid pattern: {reason}"),
-                cli::TestOutcome::InvalidEvent(reason) => eprintln!("invalid event: {reason}"),
-                _ => {}
+                TestOutcome::InvalidPattern(error) => eprintln!("invalid pattern: {error}"),
+                TestOutcome::InvalidEvent(error) => eprintln!("invalid event: {error}"),
+                TestOutcome::Match | TestOutcome::NoMatch => {}
             }
-            ExitCode::from(outcome.exit_code())
+            ExitCode::from(cli::exit_code(&outcome))
         }
         _ => match cli::test_pattern_lines(io::stdin().lock(), io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,

@@ -6,8 +6,6 @@ mod pattern_support;
 use pattern_support::{both_answers, data_dir, get, get_str, items, parse_pattern, read_json};
 use switchyard::pattern::{self, Json, RuleSet};
 
-const AWS_PREFIX: &str = "Event pattern is not valid. Reason: ";
-
 #[test]
 fn every_aws_recorded_case_gives_the_aws_answer() {
     let file = read_json(&data_dir().join("eventbridge-conformance-cases.json"));
@@ -23,7 +21,7 @@ fn every_aws_recorded_case_gives_the_aws_answer() {
             ("invalid", Ok(_)) => failures.push(format!("{name}: accepted an invalid pattern")),
             ("invalid", Err(err)) => {
                 if let Some(aws) = get_str(case, "aws_error_message") {
-                    let ours = format!("{AWS_PREFIX}{}", err.reason);
+                    let ours = err.aws_message();
                     if ours != aws {
                         failures.push(format!("{name}: reason {ours:?}, AWS said {aws:?}"));
                     }
@@ -70,7 +68,7 @@ fn aws_syntax_and_shape_messages_are_reproduced() {
         };
         let err = pattern::parse(text).expect_err("AWS refused this pattern");
         assert_eq!(
-            format!("InvalidEventPatternException: {AWS_PREFIX}{}", err.reason),
+            format!("InvalidEventPatternException: {}", err.aws_message()),
             aws
         );
         checked += 1;

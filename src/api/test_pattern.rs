@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use super::extract::JsonText;
 use super::problem::ApiError;
 use crate::domain::FieldError;
-use crate::pattern;
+use crate::pattern::{self, TestOutcome};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -53,13 +53,21 @@ async fn test_event_pattern(JsonText(body): JsonText) -> Result<Response, ApiErr
     let (Some(pattern_text), Some(event_text)) = (pattern_text, event_text) else {
         return Err(ApiError::validation(errors));
     };
-    let pattern = pattern::parse_with(&pattern_text, &pattern::Limits::default()).map_err(|e| {
-        ApiError::validation(vec![FieldError::new(
-            format!("/event_pattern{}", e.pointer),
-            format!("Event pattern is not valid. Reason: {}", e.reason),
-        )])
-    })?;
-    let result = pattern::matches(&pattern, event_text.as_bytes())
-        .map_err(|e| ApiError::validation(vec![FieldError::new("/event", e.to_string())]))?;
+    let result = match pattern::test(&pattern_text, event_text.as_bytes()) {
+        TestOutcome::Match => true,
+        TestOutcome::NoMatch => false,
+        TestOutcome::InvalidPattern(e) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                format!("/event_pattern{}", e.pointer),
+                e.aws_message(),
+            )]));
+        }
+        TestOutcome::InvalidEvent(e) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "/event",
+                e.to_string(),
+            )]));
+        }
+    };
     Ok(Json(serde_json::json!({ "result": result })).into_response())
 }

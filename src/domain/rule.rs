@@ -234,7 +234,7 @@ fn parse_pattern(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         Err(e) => {
             errors.push(FieldError::new(
                 format!("/event_pattern{}", e.pointer),
-                format!("Event pattern is not valid. Reason: {}", e.reason),
+                e.aws_message(),
             ));
             None
         }
@@ -851,7 +851,7 @@ mod tests {
             ],
             "{got:#?}"
         );
-        assert!(got[0].1.starts_with("Event pattern is not valid. Reason: "));
+        assert!(got[0].1.starts_with(pattern::INVALID_PATTERN));
     }
 
     #[test]

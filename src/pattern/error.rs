@@ -5,7 +5,7 @@ use super::json::SyntaxError;
 /// Why a pattern was refused, and where.
 ///
 /// `reason` is worded like EventBridge's (`event-ruler`'s) message wherever `PATTERNS.md` gives
-/// one, so `"Event pattern is not valid. Reason: " + reason` is what AWS would answer.
+/// one, so [`PatternError::aws_message`] is what AWS would answer.
 /// `pointer` is an RFC 6901 JSON pointer into the pattern (`""` is the whole pattern).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
@@ -14,7 +14,15 @@ pub struct PatternError {
     pub reason: String,
 }
 
+/// What EventBridge writes before the reason of a refused pattern.
+pub const INVALID_PATTERN: &str = "Event pattern is not valid. Reason: ";
+
 impl PatternError {
+    /// The message as EventBridge words it: [`INVALID_PATTERN`] and the reason.
+    pub fn aws_message(&self) -> String {
+        format!("{INVALID_PATTERN}{}", self.reason)
+    }
+
     pub(crate) fn new(pointer: impl Into<String>, reason: impl Into<String>) -> Self {
         PatternError {
             pointer: pointer.into(),

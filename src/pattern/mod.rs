@@ -35,7 +35,7 @@ mod wildcard;
 
 pub use ast::Pattern;
 pub use compile::RuleSet;
-pub use error::{EventError, PatternError};
+pub use error::{EventError, INVALID_PATTERN, PatternError};
 pub use json::{Json, SyntaxError};
 pub use matcher::Matcher;
 pub use parse::{Limits, TOO_COMPLEX};
@@ -67,4 +67,27 @@ pub fn matches(pattern: &Pattern, event: &[u8]) -> Result<bool, EventError> {
     let set = RuleSet::compile([((), pattern)]);
     let mut matcher = set.matcher();
     Ok(!matcher.matches_json(event)?.is_empty())
+}
+
+/// The answer of testing one pattern against one event (EventBridge's `TestEventPattern`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestOutcome {
+    Match,
+    NoMatch,
+    InvalidPattern(PatternError),
+    InvalidEvent(EventError),
+}
+
+/// Tests pattern text (numbers as written, default [`Limits`]) against event text. The one
+/// pattern tester: the CLI, the API and the admin UI all answer with it.
+pub fn test(pattern: &str, event: &[u8]) -> TestOutcome {
+    let pattern = match parse(pattern) {
+        Ok(pattern) => pattern,
+        Err(error) => return TestOutcome::InvalidPattern(error),
+    };
+    match matches(&pattern, event) {
+        Ok(true) => TestOutcome::Match,
+        Ok(false) => TestOutcome::NoMatch,
+        Err(error) => TestOutcome::InvalidEvent(error),
+    }
 }

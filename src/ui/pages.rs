@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{COOKIE, SESSION_TTL, Session, pretty_json, session_cookie};
 use crate::auth::sha256;
 use crate::delivery::policy::DeadReason;
-use crate::pattern;
+use crate::pattern::{self, TestOutcome};
 use crate::state::AppState;
 use crate::store::dead_letters::{self, Cursor, DeadLetterRow, Filter};
 use crate::store::overview::Overview;
@@ -790,31 +790,26 @@ pub async fn pattern_test(
 ) -> Page {
     check_csrf(&session, &form.csrf)?;
     let chrome = chrome(&state, &session, "pattern-tester").await?;
-    let (outcome, message, pointer) =
-        match pattern::parse_with(&form.pattern, &pattern::Limits::default()) {
-            Err(error) => (
-                "invalid-pattern",
-                format!("Event pattern is not valid. Reason: {}", error.reason),
-                error.pointer,
-            ),
-            Ok(parsed) => match pattern::matches(&parsed, form.event.as_bytes()) {
-                Ok(true) => (
-                    "match",
-                    "The pattern matches the event.".to_owned(),
-                    String::new(),
-                ),
-                Ok(false) => (
-                    "no-match",
-                    "The pattern does not match the event.".to_owned(),
-                    String::new(),
-                ),
-                Err(error) => (
-                    "invalid-event",
-                    format!("The event is not valid: {error}"),
-                    String::new(),
-                ),
-            },
-        };
+    let (outcome, message, pointer) = match pattern::test(&form.pattern, form.event.as_bytes()) {
+        TestOutcome::InvalidPattern(error) => {
+            ("invalid-pattern", error.aws_message(), error.pointer)
+        }
+        TestOutcome::Match => (
+            "match",
+            "The pattern matches the event.".to_owned(),
+            String::new(),
+        ),
+        TestOutcome::NoMatch => (
+            "no-match",
+            "The pattern does not match the event.".to_owned(),
+            String::new(),
+        ),
+        TestOutcome::InvalidEvent(error) => (
+            "invalid-event",
+            format!("The event is not valid: {error}"),
+            String::new(),
+        ),
+    };
     render(&PatternTesterPage {
         chrome,
         pattern: form.pattern,
