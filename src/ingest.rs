@@ -4,19 +4,16 @@
 //! caller answer, so an acknowledged event is never lost. Deliveries that find a free worker slot
 //! in this process are stored already leased to it and handed to its engine after the commit.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
-use crate::delivery::Engine;
-use crate::domain::{EntryError, Envelope, EnvelopeLimits};
+use crate::delivery::{Engine, Grant};
+use crate::domain::{DeliveryId, EntryError, Envelope, EnvelopeLimits, EventId};
 use crate::ruleset::Snapshots;
-use crate::store::deliveries::Claimed;
 use crate::store::{self, StoreError};
 
 /// Settings of the ingest path.
@@ -54,7 +51,7 @@ impl From<sqlx::Error> for IngestError {
 /// The result for one entry, in request order.
 #[derive(Debug)]
 pub enum EntryOutcome {
-    Accepted(Uuid),
+    Accepted(EventId),
     Failed(EntryError),
 }
 
@@ -84,7 +81,7 @@ pub async fn ingest(
                 continue;
             }
         };
-        let id = Uuid::now_v7();
+        let id = EventId::new();
         let body = envelope.to_event_json(id, &config.account, &config.region);
         let matched = match matcher.matches_str(&body) {
             Ok(matched) => matched,
@@ -105,7 +102,7 @@ pub async fn ingest(
             names.push(rule.name.as_str());
             for (target_ref, target_id) in &rule.targets {
                 deliveries.push(store::events::NewDelivery {
-                    id: Uuid::now_v7(),
+                    id: DeliveryId::new(),
                     bus: bus.to_owned(),
                     event_id: id,
                     rule_name: rule.name.clone(),
@@ -228,45 +225,17 @@ async fn write_group(
         .flat_map(|j| std::mem::take(&mut j.deliveries))
         .collect();
     let mut conn = pool.acquire().await.map_err(Arc::new)?;
-    let slots = engine.map_or_else(Vec::new, |e| e.reserve(deliveries.len()));
-    let leased = engine.map(|e| store::events::Leased {
-        owner: e.owner(),
-        lease: e.lease(),
-        count: slots.len(),
-    });
-    let received_at = OffsetDateTime::now_utc();
-    store::events::insert(&mut conn, &events, &deliveries, leased)
-        .await
-        .map_err(Arc::new)?;
-    if let Some(engine) = engine
-        && !slots.is_empty()
-    {
-        let bodies: HashMap<Uuid, &str> = events.iter().map(|e| (e.id, e.body.as_str())).collect();
-        let claimed = deliveries
-            .into_iter()
-            .zip(slots)
-            .filter_map(|(d, slot)| {
-                // Always found: each delivery was made from one of these events.
-                let body = (*bodies.get(&d.event_id)?).to_owned();
-                let claimed = Claimed {
-                    id: d.id,
-                    event_id: d.event_id,
-                    bus: d.bus,
-                    rule_name: d.rule_name,
-                    target_id: d.target_id,
-                    target_ref: d.target_ref,
-                    attempts: 1,
-                    // The stored values come from the database's clock at the same moment,
-                    // give or take the round trip and any skew between the clocks; the attempt
-                    // uses them for the age budget and `<aws.events.event.ingestion-time>`.
-                    budget_started_at: received_at,
-                    body,
-                    received_at,
-                };
-                Some((claimed, slot))
-            })
-            .collect();
-        engine.hand_off(claimed);
+    let grant = engine.map(|e| e.grant(deliveries.len()));
+    store::events::insert(
+        &mut conn,
+        &events,
+        &deliveries,
+        grant.as_ref().map(Grant::leased_to),
+    )
+    .await
+    .map_err(Arc::new)?;
+    if let (Some(engine), Some(grant)) = (engine, grant) {
+        engine.hand_over(grant, &events, deliveries);
     }
     Ok(())
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
+use crate::domain::TargetRef;
 use crate::pattern::{self, RuleSet};
 use crate::store::{self, StoreError};
 use crate::telemetry::error_chain;
@@ -24,7 +24,7 @@ use crate::telemetry::error_chain;
 pub struct MatchedRule {
     pub name: String,
     /// `(targets.id, target id)` in the rule's order.
-    pub targets: Vec<(Uuid, String)>,
+    pub targets: Vec<(TargetRef, String)>,
 }
 
 /// The compiled rules of one bus at one version.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::extract::{ApiPath, ApiQuery, JsonText, parse_body};
 use super::problem::ApiError;
-use crate::delivery::policy::DeadReason;
+use crate::delivery::DeadReason;
 use crate::domain::FieldError;
 use crate::state::AppState;
 use crate::store::dead_letters::{self, Cursor, DeadLetterRow, Filter};

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::buses::bus_not_found;
 use super::extract::{ApiPath, JsonText};
 use super::problem::ApiError;
-use crate::domain::FieldError;
+use crate::domain::{EventId, FieldError};
 use crate::ingest::{self, EntryOutcome, IngestError, MAX_ENTRIES};
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -34,7 +34,7 @@ pub fn routes(max_request_bytes: usize) -> Router<AppState> {
 #[serde(untagged)]
 enum EntryOut {
     Accepted {
-        event_id: Uuid,
+        event_id: EventId,
     },
     Failed {
         error_code: &'static str,

@@ -202,7 +202,7 @@ async fn find_target(
     bus: &str,
     rule: &str,
     target: &str,
-) -> Result<uuid::Uuid, ApiError> {
+) -> Result<domain::TargetRef, ApiError> {
     match store::rules::target_ref(conn, bus, rule, target).await? {
         Some(id) => Ok(id),
         None => match store::rules::get(conn, bus, rule).await? {

@@ -4,12 +4,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-
-use super::policy;
 
 /// Response headers and body kept per attempt, at most.
 pub const MAX_RESPONSE_BODY: usize = 4096;
@@ -126,7 +124,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
-    pub retry_after: Option<Duration>,
+    /// The `Retry-After` header as sent (`policy::retry_after` reads it).
+    pub retry_after: Option<String>,
 }
 
 pub struct Sender {
@@ -193,7 +192,7 @@ impl Sender {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| policy::retry_after(v, SystemTime::now()));
+            .map(str::to_owned);
         let headers = response
             .headers()
             .iter()

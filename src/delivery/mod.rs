@@ -1,37 +1,49 @@
 //! The delivery engine: a pool of concurrent attempts per process that claims due deliveries
 //! with a lease, sends each to its target, and records the outcome.
 //!
-//! The loop claims at most as many deliveries as it has free slots, in one statement that
-//! commits before any HTTP call. It wakes on NOTIFY from ingest, at the next due time, and at the
-//! poll interval; an idle process waits, it does not spin. Ingest in the same process skips the
-//! claim for as many new deliveries as there are free slots: it reserves the slots, stores those
-//! deliveries already leased to this process (same statement as the events) and hands them over
-//! once committed ([`Engine::reserve`], [`Engine::hand_off`]); a crash before they are sent is
-//! covered by the lease like any claim. Expired leases (a worker or process
-//! that died) are returned to the queue by every process's rescuer. On shutdown it stops claiming,
-//! lets attempts in flight finish until the grace period ends, and releases the rest.
+//! - [`worker`]: the loop — claims at most as many deliveries as it has free slots, in one
+//!   statement that commits before any HTTP call; wakes on NOTIFY, at the next due time and at
+//!   the poll interval; on shutdown lets attempts finish for the grace period and releases the
+//!   rest. Every process's loop also returns expired leases (a worker or process that died).
+//! - [`attempt`]: one attempt as typed steps, prepare → send → decide.
+//! - [`policy`]: pure decisions (what a status or a send error means, backoff, budget).
+//! - [`recorder`]: outcomes written in batches, each transition guarded by the lease.
+//! - [`outcome`]: the state machine's values, which `store::deliveries` takes and returns.
+//! - [`client`], [`signing`]: the HTTP client with its SSRF guard; Standard Webhooks headers.
+//!
+//! Ingest meets the engine at one seam, a [`Grant`]: before its statement it asks for free slots,
+//! stores that many new deliveries already leased to this process, and after the commit hands
+//! the grant back with them ([`Engine::hand_over`]), so they start without a claim. A crash in
+//! between is covered by the lease like any claim.
 
+mod attempt;
 pub mod client;
-mod dispatch;
+mod outcome;
 pub mod policy;
+mod recorder;
 pub mod signing;
+mod worker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::store::deliveries::Claimed;
-use crate::store::{self, StoreError};
+pub use outcome::{AttemptRecord, Claim, DeadReason, Outcome, TargetRuntime, Transition};
+
+use crate::domain::TargetRef;
+use crate::store;
+use crate::store::events::{LeasedTo, NewDelivery, NewEvent};
 use crate::telemetry::error_chain;
 use client::{AddressGuard, SendError, Sender};
 use policy::Backoff;
+use recorder::Finished;
 
 /// Settings of the delivery engine.
 #[derive(Debug, Clone)]
@@ -49,8 +61,8 @@ pub struct DeliveryConfig {
     pub shutdown_grace: Duration,
 }
 
-/// Deliveries this process holds the leases of, each with the worker slot it will run in.
-pub type Leased = Vec<(Claimed, OwnedSemaphorePermit)>;
+/// Claims this process holds the leases of, each with the worker slot it will run in.
+type Slotted = Vec<(Claim, OwnedSemaphorePermit)>;
 
 pub struct Engine {
     pool: PgPool,
@@ -62,12 +74,42 @@ pub struct Engine {
     /// This process's lease owner id.
     owner: Uuid,
     /// Per-target limits of deliveries in flight.
-    limits: Mutex<HashMap<Uuid, (u32, Arc<Semaphore>)>>,
+    limits: Mutex<HashMap<TargetRef, (u32, Arc<Semaphore>)>>,
     /// One permit per attempt in flight (`workers` in all); closed when the engine stops.
     slots: Arc<Semaphore>,
-    /// Deliveries that ingest stored leased to this process, each with its reserved slot.
-    handoffs: mpsc::UnboundedSender<Leased>,
-    handed: Mutex<Option<mpsc::UnboundedReceiver<Leased>>>,
+    /// Deliveries that ingest stored leased to this process, each with its granted slot.
+    handoffs: mpsc::UnboundedSender<Slotted>,
+    handed: Mutex<Option<mpsc::UnboundedReceiver<Slotted>>>,
+}
+
+/// Free worker slots of this process, reserved for new deliveries that ingest stores already
+/// leased to it. Ingest stores the first [`Grant::len`] of its new deliveries on the terms of
+/// [`Grant::leased_to`] and, once committed, gives the grant back with them
+/// ([`Engine::hand_over`]). A grant dropped unused returns its slots.
+pub struct Grant {
+    slots: Vec<OwnedSemaphorePermit>,
+    owner: Uuid,
+    lease: Duration,
+}
+
+impl Grant {
+    /// How many of the new deliveries, from the first, are stored leased.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The terms the store writes those deliveries on.
+    pub fn leased_to(&self) -> LeasedTo {
+        LeasedTo {
+            owner: self.owner,
+            lease: self.lease,
+            first: self.slots.len(),
+        }
+    }
 }
 
 impl Engine {
@@ -94,32 +136,60 @@ impl Engine {
         })
     }
 
-    /// This process's lease owner id.
-    pub fn owner(&self) -> Uuid {
-        self.owner
-    }
-
-    pub fn lease(&self) -> Duration {
-        self.config.lease
-    }
-
     /// Up to `n` free slots, taken now (none when the engine is off or stopping).
-    pub fn reserve(&self, n: usize) -> Vec<OwnedSemaphorePermit> {
+    fn reserve(&self, n: usize) -> Vec<OwnedSemaphorePermit> {
         std::iter::from_fn(|| self.slots.clone().try_acquire_owned().ok())
             .take(n)
             .collect()
     }
 
-    /// Starts attempts for deliveries stored leased to this process, each in its reserved slot.
-    /// If the engine has stopped they are dropped: their leases expire (or shutdown released
-    /// them) and any process sends them.
-    pub fn hand_off(&self, leased: Leased) {
-        if !leased.is_empty() && self.handoffs.send(leased).is_err() {
+    /// A grant of up to `n` free slots for deliveries ingest is about to store.
+    pub fn grant(&self, n: usize) -> Grant {
+        Grant {
+            slots: self.reserve(n),
+            owner: self.owner,
+            lease: self.config.lease,
+        }
+    }
+
+    /// After the commit of `events` and their `deliveries`: starts the first `grant.len()`
+    /// deliveries (stored leased to this process) in the granted slots. If the engine has
+    /// stopped they wait for their leases (or shutdown released them) like any claim.
+    pub fn hand_over(&self, grant: Grant, events: &[NewEvent], deliveries: Vec<NewDelivery>) {
+        if grant.is_empty() {
+            return;
+        }
+        let bodies: HashMap<_, &str> = events.iter().map(|e| (e.id, e.body.as_str())).collect();
+        // The stored rows take the database's clock at the same moment, give or take the round
+        // trip and any skew: the attempt uses this for the age budget and the ingestion time.
+        let now = OffsetDateTime::now_utc();
+        let slotted: Slotted = deliveries
+            .into_iter()
+            .zip(grant.slots)
+            .filter_map(|(d, slot)| {
+                // Always found: each delivery was made from one of these events.
+                let body = (*bodies.get(&d.event_id)?).to_owned();
+                let claim = Claim {
+                    id: d.id,
+                    event_id: d.event_id,
+                    bus: d.bus,
+                    rule_name: d.rule_name,
+                    target_id: d.target_id,
+                    target_ref: d.target_ref,
+                    attempts: 1,
+                    budget_started_at: now,
+                    body,
+                    received_at: now,
+                };
+                Some((claim, slot))
+            })
+            .collect();
+        if self.handoffs.send(slotted).is_err() {
             tracing::debug!("delivery engine stopped; leased deliveries wait for their lease");
         }
     }
 
-    fn limit_for(&self, target: Uuid, max: u32) -> Arc<Semaphore> {
+    fn limit_for(&self, target: TargetRef, max: u32) -> Arc<Semaphore> {
         let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
         let entry = limits
             .entry(target)
@@ -131,185 +201,28 @@ impl Engine {
     }
 
     /// Runs until `shutdown` turns true, then drains.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         if self.config.workers == 0 {
             tracing::info!("delivery engine off (SWITCHYARD_WORKERS=0)");
             return;
         }
-        let Some(mut handed) = self.handed.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let Some(handed) = self.handed.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             tracing::error!("the delivery engine runs once");
             return;
         };
-        let slots = self.slots.clone();
-        let mut tasks: JoinSet<()> = JoinSet::new();
         // Attempts hand their outcomes to one recorder that writes them in batches.
         let (recorder, finished) = mpsc::channel(self.config.workers * 2);
         let recording = tokio::spawn(self.clone().record(finished));
-        let mut listener: Option<PgListener> = None;
-        let rescue_every =
-            (self.config.lease / 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
-        let mut last_rescue = Instant::now() - rescue_every;
         tracing::info!(owner = %self.owner, workers = self.config.workers, "delivery engine started");
-        while !*shutdown.borrow() {
-            while tasks.try_join_next().is_some() {}
-            if listener.is_none() {
-                listener =
-                    store::notify::listen(&self.listen_pool, store::notify::DELIVERIES_DUE).await;
-            }
-            if last_rescue.elapsed() >= rescue_every {
-                last_rescue = Instant::now();
-                match store::deliveries::rescue_expired(&self.pool).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(
-                        deliveries = n,
-                        "returned deliveries with expired leases to the queue"
-                    ),
-                    Err(error) => {
-                        tracing::warn!(error = %error_chain(&error), "rescuing expired leases failed")
-                    }
-                }
-            }
-            let free = self.reserve(usize::MAX);
-            let mut claimed_all = false;
-            if !free.is_empty() {
-                let n = free.len();
-                match self.claim(free, &mut tasks, &recorder).await {
-                    Ok(claimed) => claimed_all = claimed == n,
-                    Err(error) => {
-                        tracing::warn!(error = %error_chain(&error), "claiming deliveries failed");
-                    }
-                }
-            }
-            if claimed_all {
-                // More may be due right now; claim again once a slot frees.
-                loop {
-                    tokio::select! {
-                        Some(leased) = handed.recv() => {
-                            self.start_handed(leased, &mut tasks, &recorder).await;
-                            continue;
-                        }
-                        _ = tasks.join_next() => {}
-                        _ = shutdown.changed() => {}
-                    }
-                    break;
-                }
-                continue;
-            }
-            let mut wait = self.config.poll.min(rescue_every);
-            if slots.available_permits() > 0
-                && let Ok(Some(due)) = store::deliveries::next_due_in(&self.pool).await
-            {
-                wait = wait.min(due.max(Duration::from_millis(5)));
-            }
-            let mut listener_failed = false;
-            let deadline = tokio::time::sleep(wait);
-            tokio::pin!(deadline);
-            loop {
-                let notified = async {
-                    match listener.as_mut() {
-                        Some(l) => l.recv().await.is_ok(),
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    // Handed-off deliveries start at once, without ending the wait.
-                    Some(leased) = handed.recv() => {
-                        self.start_handed(leased, &mut tasks, &recorder).await;
-                        continue;
-                    }
-                    ok = notified => listener_failed = !ok,
-                    _ = &mut deadline => {}
-                    _ = shutdown.changed() => {}
-                    Some(_) = tasks.join_next(), if !tasks.is_empty() && slots.available_permits() == 0 => {}
-                }
-                break;
-            }
-            if listener_failed {
-                listener = None;
-            }
-        }
-        // No new reservations; what was handed over but not started is released with the rest.
-        self.slots.close();
-        handed.close();
-        while handed.try_recv().is_ok() {}
+        let worker = worker::Worker::new(self.clone(), shutdown, handed, recorder);
+        let (tasks, recorder) = worker.run().await;
         self.drain(tasks, recorder, recording).await;
-    }
-
-    /// Claims a due delivery for each of the `free` slots it holds and starts them; how many
-    /// were claimed (unused slots are given back).
-    async fn claim(
-        self: &Arc<Self>,
-        mut free: Vec<OwnedSemaphorePermit>,
-        tasks: &mut JoinSet<()>,
-        recorder: &mpsc::Sender<dispatch::Finished>,
-    ) -> Result<usize, StoreError> {
-        let claimed = store::deliveries::claim_due(
-            &self.pool,
-            self.owner,
-            free.len() as i64,
-            self.config.lease,
-        )
-        .await?;
-        free.truncate(claimed.len());
-        let count = claimed.len();
-        self.start(claimed.into_iter().zip(free).collect(), tasks, recorder)
-            .await?;
-        Ok(count)
-    }
-
-    /// Starts what ingest handed over; on failure the leases expire and any process retries.
-    async fn start_handed(
-        self: &Arc<Self>,
-        leased: Leased,
-        tasks: &mut JoinSet<()>,
-        recorder: &mpsc::Sender<dispatch::Finished>,
-    ) {
-        let n = leased.len();
-        if let Err(error) = self.start(leased, tasks, recorder).await {
-            tracing::warn!(
-                error = %error_chain(&error),
-                deliveries = n,
-                "starting handed-over deliveries failed; they are retried when their leases expire"
-            );
-        }
-    }
-
-    /// Starts an attempt for each delivery this process holds the lease of, in its slot. When
-    /// the targets cannot be read, nothing starts: the deliveries wait for their leases to expire.
-    async fn start(
-        self: &Arc<Self>,
-        leased: Leased,
-        tasks: &mut JoinSet<()>,
-        recorder: &mpsc::Sender<dispatch::Finished>,
-    ) -> Result<(), StoreError> {
-        if leased.is_empty() {
-            return Ok(());
-        }
-        let mut refs: Vec<Uuid> = leased.iter().map(|(c, _)| c.target_ref).collect();
-        refs.sort_unstable();
-        refs.dedup();
-        let targets: HashMap<Uuid, Arc<store::deliveries::TargetRuntime>> =
-            store::deliveries::targets(&self.pool, &refs)
-                .await?
-                .into_iter()
-                .map(|t| (t.id, Arc::new(t)))
-                .collect();
-        for (delivery, slot) in leased {
-            let target = targets.get(&delivery.target_ref).cloned();
-            let engine = self.clone();
-            let recorder = recorder.clone();
-            tasks.spawn(async move {
-                engine.attempt(delivery, target, recorder).await;
-                drop(slot);
-            });
-        }
-        Ok(())
     }
 
     async fn drain(
         &self,
         mut tasks: JoinSet<()>,
-        recorder: mpsc::Sender<dispatch::Finished>,
+        recorder: mpsc::Sender<Finished>,
         recording: tokio::task::JoinHandle<()>,
     ) {
         let in_flight = tasks.len();

@@ -11,65 +11,78 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
-/// Why a delivery became a dead letter.
+use super::client::SendError;
+use super::outcome::{DeadReason, Transition};
+
+/// What one try's result asks for, before the retry budget has its say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeadReason {
-    RetriesExhausted,
-    MaxAgeExceeded,
-    FinalStatus,
-    TargetGone,
-    SsrfBlocked,
-    TransformFailed,
-    TargetDeleted,
-    InvalidRequest,
+pub enum Verdict {
+    Delivered,
+    /// Worth another try; `retry_after` is the target's ask.
+    Retry {
+        retry_after: Option<Duration>,
+    },
+    /// 410 Gone: a dead letter, and the target is disabled.
+    Gone,
+    Final(DeadReason),
 }
 
-impl DeadReason {
-    pub const ALL: [DeadReason; 8] = [
-        DeadReason::RetriesExhausted,
-        DeadReason::MaxAgeExceeded,
-        DeadReason::FinalStatus,
-        DeadReason::TargetGone,
-        DeadReason::SsrfBlocked,
-        DeadReason::TransformFailed,
-        DeadReason::TargetDeleted,
-        DeadReason::InvalidRequest,
-    ];
+/// What a response status means; `retry_after` is the target's `Retry-After` header, read.
+pub fn judge_status(status: u16, retry_after: Option<Duration>) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        401 | 407 | 408 | 409 | 429 | 500..=599 => Verdict::Retry { retry_after },
+        410 => Verdict::Gone,
+        _ => Verdict::Final(DeadReason::FinalStatus),
+    }
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeadReason::RetriesExhausted => "retries_exhausted",
-            DeadReason::MaxAgeExceeded => "max_age_exceeded",
-            DeadReason::FinalStatus => "final_status",
-            DeadReason::TargetGone => "target_gone",
-            DeadReason::SsrfBlocked => "ssrf_blocked",
-            DeadReason::TransformFailed => "transform_failed",
-            DeadReason::TargetDeleted => "target_deleted",
-            DeadReason::InvalidRequest => "invalid_request",
+/// What a failure to get any response means: the address guard and a request that cannot be
+/// made are final; timeouts and connection or transport failures are worth another try.
+pub fn judge_error(error: &SendError) -> Verdict {
+    match error {
+        SendError::Blocked(_) => Verdict::Final(DeadReason::SsrfBlocked),
+        SendError::Request(_) => Verdict::Final(DeadReason::InvalidRequest),
+        SendError::Timeout(_) | SendError::Connect(_) | SendError::Transport(_) => {
+            Verdict::Retry { retry_after: None }
         }
     }
+}
 
-    pub fn parse(text: &str) -> Option<DeadReason> {
-        DeadReason::ALL.into_iter().find(|r| r.as_str() == text)
+/// Where a delivery goes after try number `attempt` (1-based) got `verdict`; `age` is how long
+/// its budget has been running.
+pub fn next(
+    verdict: Verdict,
+    budget: Budget,
+    attempt: u32,
+    age: Duration,
+    backoff: &Backoff,
+    rng: &mut impl Rng,
+) -> Transition {
+    match verdict {
+        Verdict::Delivered => Transition::Delivered,
+        Verdict::Gone => Transition::Dead(DeadReason::TargetGone),
+        Verdict::Final(reason) => Transition::Dead(reason),
+        Verdict::Retry { retry_after } => {
+            let delay = backoff.delay(attempt, retry_after, rng);
+            match after_failure(budget, attempt, age, delay) {
+                Ok(after) => Transition::Retry { after },
+                Err(reason) => Transition::Dead(reason),
+            }
+        }
     }
 }
 
-/// What a response status means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusClass {
-    Delivered,
-    Retry,
-    Gone,
-    Final,
-}
-
-pub fn classify_status(status: u16) -> StatusClass {
-    match status {
-        200..=299 => StatusClass::Delivered,
-        401 | 407 | 408 | 409 | 429 | 500..=599 => StatusClass::Retry,
-        410 => StatusClass::Gone,
-        _ => StatusClass::Final,
+/// Whether try number `attempt` may be made at all: not past the attempts (a claim after a
+/// rescue can be) nor past the age.
+pub fn may_try(budget: Budget, attempt: u32, age: Duration) -> Result<(), DeadReason> {
+    if attempt > budget.maximum_retry_attempts + 1 {
+        return Err(DeadReason::RetriesExhausted);
     }
+    if age > budget.maximum_event_age {
+        return Err(DeadReason::MaxAgeExceeded);
+    }
+    Ok(())
 }
 
 /// The wait after a failed try, before the next.
@@ -148,17 +161,93 @@ mod tests {
     };
 
     #[test]
-    fn statuses_are_classified_as_designed() {
+    fn statuses_are_judged_as_designed() {
+        let asked = Some(Duration::from_secs(3));
         for status in [200, 201, 204, 299] {
-            assert_eq!(classify_status(status), StatusClass::Delivered, "{status}");
+            assert_eq!(judge_status(status, None), Verdict::Delivered, "{status}");
         }
         for status in [401, 407, 408, 409, 429, 500, 502, 503, 504, 599] {
-            assert_eq!(classify_status(status), StatusClass::Retry, "{status}");
+            assert_eq!(
+                judge_status(status, asked),
+                Verdict::Retry { retry_after: asked },
+                "{status}"
+            );
         }
-        assert_eq!(classify_status(410), StatusClass::Gone);
+        assert_eq!(judge_status(410, None), Verdict::Gone);
         for status in [100, 301, 302, 304, 400, 403, 404, 405, 413, 422] {
-            assert_eq!(classify_status(status), StatusClass::Final, "{status}");
+            assert_eq!(
+                judge_status(status, None),
+                Verdict::Final(DeadReason::FinalStatus),
+                "{status}"
+            );
         }
+    }
+
+    #[test]
+    fn send_errors_are_judged_as_designed() {
+        let blocked = SendError::Blocked(super::super::client::Blocked {
+            host: "localhost".into(),
+            address: "127.0.0.1".parse().unwrap(),
+        });
+        assert_eq!(
+            judge_error(&blocked),
+            Verdict::Final(DeadReason::SsrfBlocked)
+        );
+        assert_eq!(
+            judge_error(&SendError::Request("bad method".into())),
+            Verdict::Final(DeadReason::InvalidRequest)
+        );
+        for retried in [
+            SendError::Timeout(5000),
+            SendError::Connect("refused".into()),
+            SendError::Transport("reset".into()),
+        ] {
+            assert_eq!(
+                judge_error(&retried),
+                Verdict::Retry { retry_after: None },
+                "{retried}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_next_state_follows_the_verdict_within_the_budget() {
+        let budget = Budget {
+            maximum_retry_attempts: 1,
+            maximum_event_age: Duration::from_secs(60),
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let next = |verdict, attempt, rng: &mut StdRng| {
+            next(verdict, budget, attempt, Duration::ZERO, &BACKOFF, rng)
+        };
+        assert_eq!(next(Verdict::Delivered, 1, &mut rng), Transition::Delivered);
+        assert_eq!(
+            next(Verdict::Gone, 1, &mut rng),
+            Transition::Dead(DeadReason::TargetGone)
+        );
+        let retry = Verdict::Retry { retry_after: None };
+        assert!(matches!(next(retry, 1, &mut rng), Transition::Retry { .. }));
+        assert_eq!(
+            next(retry, 2, &mut rng),
+            Transition::Dead(DeadReason::RetriesExhausted)
+        );
+        // Asked to wait past the maximum age: a dead letter now rather than a try never made.
+        let later = Verdict::Retry {
+            retry_after: Some(Duration::from_secs(120)),
+        };
+        assert_eq!(
+            next(later, 1, &mut rng),
+            Transition::Dead(DeadReason::MaxAgeExceeded)
+        );
+        assert_eq!(may_try(budget, 2, Duration::ZERO), Ok(()));
+        assert_eq!(
+            may_try(budget, 3, Duration::ZERO),
+            Err(DeadReason::RetriesExhausted)
+        );
+        assert_eq!(
+            may_try(budget, 1, Duration::from_secs(61)),
+            Err(DeadReason::MaxAgeExceeded)
+        );
     }
 
     #[test]

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
+use super::EventId;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use uuid::Uuid;
 
 pub const MAX_SOURCE: usize = 256;
 pub const MAX_DETAIL_TYPE: usize = 128;
@@ -139,7 +139,7 @@ impl Envelope {
     }
 
     /// The event as rules see it and targets receive it, in EventBridge's member order.
-    pub fn to_event_json(&self, id: Uuid, account: &str, region: &str) -> String {
+    pub fn to_event_json(&self, id: EventId, account: &str, region: &str) -> String {
         let quote = |s: &str| serde_json::Value::from(s).to_string();
         let resources = serde_json::Value::from(self.resources.clone()).to_string();
         format!(
@@ -223,7 +223,7 @@ mod tests {
                 "time": "2026-01-02T03:04:05.678+01:00", "resources": ["arn:1"]}"#,
         )
         .unwrap();
-        let id = Uuid::nil();
+        let id = EventId(uuid::Uuid::nil());
         assert_eq!(
             envelope.to_event_json(id, "123456789012", "local"),
             r#"{"version":"0","id":"00000000-0000-0000-0000-000000000000","detail-type":"Order \"Placed\"","source":"shop","account":"123456789012","time":"2026-01-02T02:04:05Z","region":"local","resources":["arn:1"],"detail":{"n": 1.50, "x": [1e3]}}"#

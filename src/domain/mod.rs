@@ -4,10 +4,12 @@
 //! with the same words.
 
 mod envelope;
+mod ids;
 mod names;
 mod rule;
 
 pub use envelope::{EntryError, Envelope, EnvelopeLimits};
+pub use ids::{DeliveryId, EventId, TargetRef};
 pub use names::{BusName, NameError, RuleName, TargetId};
 pub use rule::{
     DEFAULT_TIMEOUT_MS, InputTransform, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target,

@@ -10,22 +10,39 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{StoreError, notify};
-use crate::domain::InputTransform;
+use crate::delivery::{AttemptRecord, Claim, Outcome, TargetRuntime, Transition};
+use crate::domain::{DeliveryId, EventId, TargetRef};
 
-/// A claimed delivery with what its attempt needs.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Claimed {
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub bus: String,
-    pub rule_name: String,
-    pub target_id: String,
-    pub target_ref: Uuid,
-    /// Tries so far, this one included.
-    pub attempts: i32,
-    pub budget_started_at: OffsetDateTime,
-    pub body: String,
-    pub received_at: OffsetDateTime,
+/// A claimed delivery as read.
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    id: DeliveryId,
+    event_id: EventId,
+    bus: String,
+    rule_name: String,
+    target_id: String,
+    target_ref: TargetRef,
+    attempts: i32,
+    budget_started_at: OffsetDateTime,
+    body: String,
+    received_at: OffsetDateTime,
+}
+
+impl From<ClaimRow> for Claim {
+    fn from(row: ClaimRow) -> Claim {
+        Claim {
+            id: row.id,
+            event_id: row.event_id,
+            bus: row.bus,
+            rule_name: row.rule_name,
+            target_id: row.target_id,
+            target_ref: row.target_ref,
+            attempts: row.attempts,
+            budget_started_at: row.budget_started_at,
+            body: row.body,
+            received_at: row.received_at,
+        }
+    }
 }
 
 /// Claims up to `limit` due deliveries for `owner`, leased for `lease`. One statement.
@@ -34,8 +51,8 @@ pub async fn claim_due(
     owner: Uuid,
     limit: i64,
     lease: Duration,
-) -> Result<Vec<Claimed>, sqlx::Error> {
-    sqlx::query_as(
+) -> Result<Vec<Claim>, sqlx::Error> {
+    let rows: Vec<ClaimRow> = sqlx::query_as(
         "WITH due AS (
              SELECT id FROM deliveries
              WHERE state = 'pending' AND next_attempt_at <= now()
@@ -55,29 +72,13 @@ pub async fn claim_due(
     .bind(owner)
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
-    .await
-}
-
-/// A target as the worker needs it.
-#[derive(Debug, Clone)]
-pub struct TargetRuntime {
-    pub id: Uuid,
-    pub url: String,
-    pub method: String,
-    pub headers: BTreeMap<String, String>,
-    pub input: InputTransform,
-    pub maximum_retry_attempts: u32,
-    pub maximum_event_age: Duration,
-    pub timeout: Duration,
-    pub max_concurrency: u32,
-    /// The secrets that sign: the current one, and the previous one while its overlap lasts.
-    pub secrets: Vec<String>,
-    pub disabled: bool,
+    .await?;
+    Ok(rows.into_iter().map(Claim::from).collect())
 }
 
 #[derive(sqlx::FromRow)]
 struct TargetRuntimeRow {
-    id: Uuid,
+    id: TargetRef,
     url: String,
     method: String,
     headers: sqlx::types::Json<BTreeMap<String, String>>,
@@ -93,7 +94,7 @@ struct TargetRuntimeRow {
 }
 
 /// The targets with these ids (a deleted one is simply absent).
-pub async fn targets(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TargetRuntime>, StoreError> {
+pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRuntime>, StoreError> {
     let rows: Vec<TargetRuntimeRow> = sqlx::query_as(
         "SELECT id, url, method, headers, input_kind, input, input_path, input_paths_map,
                 input_template, maximum_retry_attempts, maximum_event_age_seconds, timeout_ms,
@@ -131,43 +132,6 @@ pub async fn targets(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<TargetRuntime>, 
         .collect()
 }
 
-/// One HTTP try, as recorded.
-#[derive(Debug, Clone)]
-pub struct NewAttempt {
-    pub started_at: OffsetDateTime,
-    pub duration_ms: i32,
-    pub status: Option<i32>,
-    pub response_headers: Option<serde_json::Value>,
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-}
-
-/// Where a claimed delivery goes next.
-#[derive(Debug, Clone)]
-pub enum Transition {
-    Delivered,
-    /// Back to pending, due after `after`.
-    Retry {
-        after: Duration,
-    },
-    Dead {
-        reason: &'static str,
-    },
-    /// The target is disabled: wait in `held` until it is enabled (the try did not happen).
-    Hold,
-}
-
-/// The outcome of one claimed delivery, to be recorded.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub id: Uuid,
-    pub transition: Transition,
-    /// The payload as rendered for this attempt.
-    pub payload: Option<String>,
-    /// The HTTP try, if one was made.
-    pub attempt: Option<NewAttempt>,
-}
-
 /// Records many outcomes in one transaction: each delivery's transition is applied only if
 /// `owner` still holds its lease, and its attempt is recorded only then. Returns the ids that
 /// were applied; the others had lost their lease (nothing of theirs is written).
@@ -175,7 +139,7 @@ pub async fn finish_many(
     pool: &PgPool,
     owner: Uuid,
     outcomes: &[Outcome],
-) -> Result<Vec<Uuid>, sqlx::Error> {
+) -> Result<Vec<DeliveryId>, sqlx::Error> {
     let mut ids = Vec::with_capacity(outcomes.len());
     let mut states = Vec::with_capacity(outcomes.len());
     let mut after_ms = Vec::with_capacity(outcomes.len());
@@ -188,7 +152,7 @@ pub async fn finish_many(
         let (state, after, reason) = match &o.transition {
             Transition::Delivered => ("delivered", 0.0, None),
             Transition::Retry { after } => ("pending", after.as_secs_f64() * 1000.0, None),
-            Transition::Dead { reason } => ("dead", 0.0, Some(*reason)),
+            Transition::Dead(reason) => ("dead", 0.0, Some(reason.as_str())),
             Transition::Hold => ("held", 0.0, None),
         };
         ids.push(o.id);
@@ -206,7 +170,7 @@ pub async fn finish_many(
         errors.push(o.attempt.as_ref().and_then(|a| a.error.as_deref()));
     }
     let mut tx = pool.begin().await?;
-    let applied: Vec<Uuid> = sqlx::query_scalar(
+    let applied: Vec<DeliveryId> = sqlx::query_scalar(
         "UPDATE deliveries d SET
              state = u.state,
              lease_owner = NULL, lease_expires_at = NULL,
@@ -234,7 +198,7 @@ pub async fn finish_many(
     .bind(&errors)
     .fetch_all(&mut *tx)
     .await?;
-    let tried: Vec<(&Outcome, &NewAttempt)> = outcomes
+    let tried: Vec<(&Outcome, &AttemptRecord)> = outcomes
         .iter()
         .filter_map(|o| Some((o, o.attempt.as_ref()?)))
         .filter(|(o, _)| applied.contains(&o.id))
@@ -269,7 +233,11 @@ pub async fn finish_many(
 }
 
 /// Disables a target that answered 410 Gone.
-pub async fn disable_target(pool: &PgPool, target: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+pub async fn disable_target(
+    pool: &PgPool,
+    target: TargetRef,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE targets SET disabled_at = now(), disabled_reason = $2 WHERE id = $1 AND disabled_at IS NULL",
     )
@@ -281,7 +249,7 @@ pub async fn disable_target(pool: &PgPool, target: Uuid, reason: &str) -> Result
 }
 
 /// Re-enables a target and returns its held deliveries to the queue; how many were released.
-pub async fn enable_target(conn: &mut PgConnection, target: Uuid) -> Result<u64, sqlx::Error> {
+pub async fn enable_target(conn: &mut PgConnection, target: TargetRef) -> Result<u64, sqlx::Error> {
     sqlx::query("UPDATE targets SET disabled_at = NULL, disabled_reason = NULL WHERE id = $1")
         .bind(target)
         .execute(&mut *conn)

@@ -7,11 +7,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::notify;
+use crate::domain::{DeliveryId, EventId, TargetRef};
 
 /// One accepted event, ready to be stored.
 #[derive(Debug)]
 pub struct NewEvent {
-    pub id: Uuid,
+    pub id: EventId,
     pub bus: String,
     /// The envelope as matched and delivered.
     pub body: String,
@@ -21,80 +22,73 @@ pub struct NewEvent {
     /// Every rule that matched (JSON array text).
     pub matched_rules: String,
     /// The deliveries created with it (the trace reads them by id).
-    pub delivery_ids: Vec<Uuid>,
+    pub delivery_ids: Vec<DeliveryId>,
 }
 
 /// One delivery of an event to a target.
 #[derive(Debug)]
 pub struct NewDelivery {
-    pub id: Uuid,
+    pub id: DeliveryId,
     pub bus: String,
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub rule_name: String,
     pub target_id: String,
-    pub target_ref: Uuid,
+    pub target_ref: TargetRef,
 }
 
-/// Deliveries stored already claimed: in flight, leased to `owner` for `lease`, first try counted.
+/// Deliveries stored already claimed: the `first` ones, in flight, leased to `owner` for
+/// `lease`, their first try counted (the delivery engine's grant says how many).
 #[derive(Debug, Clone, Copy)]
-pub struct Leased {
+pub struct LeasedTo {
     pub owner: Uuid,
     pub lease: std::time::Duration,
-    /// How many of the deliveries, from the first, are stored leased.
-    pub count: usize,
+    pub first: usize,
 }
 
 /// Writes events and their deliveries (of any buses), and announces due deliveries once per bus,
 /// in ONE statement (two data-modifying CTEs and `pg_notify`): atomic on its own, so the caller
 /// needs no transaction and pays one round trip. When it returns, the events are durable.
-/// The first `leased.count` deliveries are stored claimed by `leased.owner` (the caller's own
-/// workers send them without a claim); the rest are pending and announced.
+/// Deliveries covered by `leased` are stored claimed (the caller's own workers send them
+/// without a claim); the rest are pending and announced. Every column travels as an array
+/// with one element per row.
 pub async fn insert(
     conn: &mut PgConnection,
     events: &[NewEvent],
     deliveries: &[NewDelivery],
-    leased: Option<Leased>,
+    leased: Option<LeasedTo>,
 ) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
-    let (owner, lease, leased) = match leased {
-        Some(l) => (
-            Some(l.owner),
-            l.lease.as_secs_f64(),
-            l.count.min(deliveries.len()),
-        ),
-        None => (None, 0.0, 0),
-    };
-    let mut announce: Vec<&str> = deliveries[leased..]
-        .iter()
-        .map(|d| d.bus.as_str())
-        .collect();
+    let first = leased.map_or(0, |l| l.first.min(deliveries.len()));
+    let is_leased = |i: usize| i < first;
+    let mut announce: Vec<&str> = deliveries[first..].iter().map(|d| d.bus.as_str()).collect();
     announce.sort_unstable();
     announce.dedup();
+    let rows = 0..deliveries.len();
     sqlx::query(
         "WITH stored_events AS (
              INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids)
              SELECT u.id, u.bus, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb,
                     u.delivery_ids::uuid[]
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $16::text[])
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::timestamptz[], $7::text[], $8::text[])
                   AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids)
              RETURNING 1
          ), stored_deliveries AS (
              INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
                                      attempts, lease_owner, lease_expires_at)
-             SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref,
-                    CASE WHEN u.n <= $17 THEN 'in_flight' ELSE 'pending' END,
-                    CASE WHEN u.n <= $17 THEN 1 ELSE 0 END,
-                    CASE WHEN u.n <= $17 THEN $18::uuid END,
-                    CASE WHEN u.n <= $17 THEN now() + make_interval(secs => $19) END
-             FROM UNNEST($8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[], $13::uuid[])
-                  WITH ORDINALITY AS u(id, event_id, bus, rule_name, target_id, target_ref, n)
+             SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref, u.state,
+                    u.attempts, u.lease_owner, now() + make_interval(secs => u.lease_seconds)
+             FROM UNNEST($9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[],
+                         $14::uuid[], $15::text[], $16::int4[], $17::uuid[], $18::float8[])
+                  AS u(id, event_id, bus, rule_name, target_id, target_ref, state, attempts,
+                       lease_owner, lease_seconds)
              RETURNING 1
          )
          SELECT (SELECT count(*) FROM stored_events),
                 (SELECT count(*) FROM stored_deliveries),
-                (SELECT count(*) FROM (SELECT pg_notify($14, b) FROM unnest($15::text[]) AS b) AS announced)",
+                (SELECT count(*) FROM (SELECT pg_notify($19, b) FROM unnest($20::text[]) AS b) AS announced)",
     )
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.bus.as_str()).collect::<Vec<_>>())
@@ -103,26 +97,27 @@ pub async fn insert(
     .bind(events.iter().map(|e| e.detail_type.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.time).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.matched_rules.as_str()).collect::<Vec<_>>())
+    // Arrays of different lengths do not nest in one SQL array: each travels as its literal.
+    .bind(events.iter().map(|e| uuid_array_literal(&e.delivery_ids)).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.id).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.event_id).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.bus.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.rule_name.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.target_id.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.target_ref).collect::<Vec<_>>())
+    .bind(rows.clone().map(|i| if is_leased(i) { "in_flight" } else { "pending" }).collect::<Vec<_>>())
+    .bind(rows.clone().map(|i| i32::from(is_leased(i))).collect::<Vec<_>>())
+    .bind(rows.clone().map(|i| leased.filter(|_| is_leased(i)).map(|l| l.owner)).collect::<Vec<_>>())
+    .bind(rows.map(|i| leased.filter(|_| is_leased(i)).map(|l| l.lease.as_secs_f64())).collect::<Vec<_>>())
     .bind(notify::DELIVERIES_DUE)
     .bind(&announce)
-    // Arrays of different lengths do not nest in one SQL array: each travels as its literal.
-    .bind(events.iter().map(|e| uuid_array_literal(&e.delivery_ids)).collect::<Vec<_>>())
-    .bind(leased as i64)
-    .bind(owner)
-    .bind(lease)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// `{id,id,...}`: a `uuid[]` literal.
-fn uuid_array_literal(ids: &[Uuid]) -> String {
+fn uuid_array_literal(ids: &[DeliveryId]) -> String {
     let mut text = String::with_capacity(2 + ids.len() * 37);
     text.push('{');
     for (i, id) in ids.iter().enumerate() {

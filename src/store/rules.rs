@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{StoreError, notify};
-use crate::domain::{InputTransform, RetryPolicy, Rule, RuleState, Target, TargetId};
+use crate::domain::{InputTransform, RetryPolicy, Rule, RuleState, Target, TargetId, TargetRef};
 
 /// What the system keeps about a target besides its definition.
 #[derive(Debug, Clone)]
@@ -352,7 +352,7 @@ pub struct MatchableRule {
     pub name: String,
     pub event_pattern: String,
     /// `(targets.id, target id)` in the rule's order.
-    pub targets: sqlx::types::Json<Vec<(Uuid, String)>>,
+    pub targets: sqlx::types::Json<Vec<(TargetRef, String)>>,
 }
 
 /// The enabled rules of a bus and the rules version they belong to, read in one snapshot.
@@ -391,7 +391,7 @@ pub async fn target_ref(
     bus: &str,
     rule: &str,
     target_id: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
+) -> Result<Option<TargetRef>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT t.id FROM targets t JOIN rules r ON r.id = t.rule_id
          WHERE r.bus = $1 AND r.name = $2 AND t.target_id = $3",
@@ -407,7 +407,7 @@ pub async fn target_ref(
 /// Returns the new secret and when the old one stops.
 pub async fn rotate_secret(
     conn: &mut PgConnection,
-    target: Uuid,
+    target: TargetRef,
     overlap: std::time::Duration,
 ) -> Result<(String, OffsetDateTime), sqlx::Error> {
     let secret = crate::delivery::signing::generate_secret();

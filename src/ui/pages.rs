@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{COOKIE, SESSION_TTL, Session, pretty_json, session_cookie};
 use crate::auth::sha256;
-use crate::delivery::policy::DeadReason;
+use crate::delivery::DeadReason;
 use crate::pattern::{self, TestOutcome};
 use crate::state::AppState;
 use crate::store::dead_letters::{self, Cursor, DeadLetterRow, Filter};

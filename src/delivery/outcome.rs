@@ -1,0 +1,145 @@
+//! The delivery state machine's values: what a worker holds ([`Claim`], [`TargetRuntime`]), and
+//! what it hands back ([`Outcome`]: a [`Transition`] and the [`AttemptRecord`] of the try).
+//! `store::deliveries` takes and returns these; it decides nothing.
+//!
+//! ```text
+//! pending ──claim──▶ in_flight ──Delivered──▶ delivered
+//!    ▲                  │ ├──Retry{after}──▶ pending (due after the wait)
+//!    │                  │ ├──Dead(reason)──▶ dead ──redrive──▶ pending │ discard ──▶ discarded
+//!    └──lease expired───┘ └──Hold─────────▶ held (target disabled) ──enable──▶ pending
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::domain::{DeliveryId, EventId, InputTransform, TargetRef};
+
+/// A delivery this process holds the lease of, with what its attempt needs.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub bus: String,
+    pub rule_name: String,
+    /// The target's id within its rule (for people and logs).
+    pub target_id: String,
+    pub target_ref: TargetRef,
+    /// Tries so far, this one included.
+    pub attempts: i32,
+    /// Since when the retry budget's age counts (the event, or the last redrive).
+    pub budget_started_at: OffsetDateTime,
+    /// The event as stored.
+    pub body: String,
+    pub received_at: OffsetDateTime,
+}
+
+/// A target as the worker needs it.
+#[derive(Debug, Clone)]
+pub struct TargetRuntime {
+    pub id: TargetRef,
+    pub url: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub input: InputTransform,
+    pub maximum_retry_attempts: u32,
+    pub maximum_event_age: Duration,
+    pub timeout: Duration,
+    pub max_concurrency: u32,
+    /// The secrets that sign: the current one, and the previous one while its overlap lasts.
+    pub secrets: Vec<String>,
+    pub disabled: bool,
+}
+
+/// Why a delivery became a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadReason {
+    RetriesExhausted,
+    MaxAgeExceeded,
+    FinalStatus,
+    TargetGone,
+    SsrfBlocked,
+    TransformFailed,
+    TargetDeleted,
+    InvalidRequest,
+}
+
+impl DeadReason {
+    pub const ALL: [DeadReason; 8] = [
+        DeadReason::RetriesExhausted,
+        DeadReason::MaxAgeExceeded,
+        DeadReason::FinalStatus,
+        DeadReason::TargetGone,
+        DeadReason::SsrfBlocked,
+        DeadReason::TransformFailed,
+        DeadReason::TargetDeleted,
+        DeadReason::InvalidRequest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadReason::RetriesExhausted => "retries_exhausted",
+            DeadReason::MaxAgeExceeded => "max_age_exceeded",
+            DeadReason::FinalStatus => "final_status",
+            DeadReason::TargetGone => "target_gone",
+            DeadReason::SsrfBlocked => "ssrf_blocked",
+            DeadReason::TransformFailed => "transform_failed",
+            DeadReason::TargetDeleted => "target_deleted",
+            DeadReason::InvalidRequest => "invalid_request",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeadReason> {
+        DeadReason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// Where a claimed delivery goes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Delivered,
+    /// Back to pending, due after the wait.
+    Retry {
+        after: Duration,
+    },
+    Dead(DeadReason),
+    /// The target is disabled: wait in `held` until it is enabled (the try did not happen).
+    Hold,
+}
+
+/// One HTTP try (or the failure to make one), as recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub started_at: OffsetDateTime,
+    pub duration_ms: i32,
+    pub status: Option<i32>,
+    pub response_headers: Option<serde_json::Value>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+impl AttemptRecord {
+    /// A try that got no response: only the error.
+    pub fn failed(started_at: OffsetDateTime, duration_ms: i32, error: String) -> AttemptRecord {
+        AttemptRecord {
+            started_at,
+            duration_ms,
+            status: None,
+            response_headers: None,
+            response_body: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// The outcome of one claimed delivery, to be recorded.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: DeliveryId,
+    pub transition: Transition,
+    /// The payload as rendered for this attempt.
+    pub payload: Option<String>,
+    /// The try, if one was made.
+    pub attempt: Option<AttemptRecord>,
+}

@@ -1,0 +1,118 @@
+//! The recorder: attempts hand their outcomes to one task per process, which writes whatever is
+//! waiting in one transaction (up to [`RECORD_BATCH`]) — each transition guarded by the lease —
+//! then disables targets that answered 410, counts and logs. A write that keeps failing is left
+//! to the leases: the deliveries are sent again (at-least-once, same `webhook-id`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::Engine;
+use super::outcome::{Outcome, Transition};
+use crate::domain::TargetRef;
+use crate::metrics::Metrics;
+use crate::store::deliveries;
+use crate::telemetry::error_chain;
+
+/// At most this many outcomes per write.
+const RECORD_BATCH: usize = 256;
+
+/// A finished attempt on its way to the recorder.
+pub(super) struct Finished {
+    pub outcome: Outcome,
+    pub note: Note,
+}
+
+/// What the recorder does besides writing the outcome.
+pub(super) struct Note {
+    /// The target answered 410 Gone: disable it.
+    pub disable_target: bool,
+    pub target_ref: TargetRef,
+    /// For the log line.
+    pub rule: String,
+    pub target: String,
+}
+
+impl Engine {
+    /// Writes batches of outcomes until every sender is gone.
+    pub(super) async fn record(self: Arc<Self>, mut finished: mpsc::Receiver<Finished>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            self.write(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    async fn write(&self, batch: Vec<Finished>) {
+        let (outcomes, notes): (Vec<Outcome>, Vec<Note>) =
+            batch.into_iter().map(|f| (f.outcome, f.note)).unzip();
+        // The tries happened: recording them is worth a few retries before the leases decide.
+        let mut applied = None;
+        for wait_ms in [0, 100, 400, 1600] {
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            match deliveries::finish_many(&self.pool, self.owner, &outcomes).await {
+                Ok(ids) => {
+                    applied = Some(ids);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error), outcomes = outcomes.len(), "recording outcomes failed; trying again")
+                }
+            }
+        }
+        let Some(applied) = applied else {
+            tracing::error!(
+                outcomes = outcomes.len(),
+                "recording outcomes failed; their leases will expire and they will be retried"
+            );
+            return;
+        };
+        for (outcome, note) in outcomes.iter().zip(notes) {
+            let Note {
+                disable_target,
+                target_ref,
+                rule,
+                target,
+            } = note;
+            if !applied.contains(&outcome.id) {
+                Metrics::add(&self.metrics.leases_lost, 1);
+                tracing::warn!(delivery = %outcome.id, rule, target, "the lease was lost before the outcome was recorded; another worker owns the delivery now");
+                continue;
+            }
+            if disable_target
+                && let Err(error) = deliveries::disable_target(
+                    &self.pool,
+                    target_ref,
+                    "the target answered 410 Gone",
+                )
+                .await
+            {
+                tracing::error!(error = %error_chain(&error), rule, target, "disabling the target failed");
+            }
+            let status = outcome.attempt.as_ref().and_then(|a| a.status);
+            Metrics::add(
+                match &outcome.transition {
+                    Transition::Delivered => &self.metrics.delivered,
+                    Transition::Retry { .. } => &self.metrics.retried,
+                    Transition::Dead(_) => &self.metrics.dead_lettered,
+                    Transition::Hold => &self.metrics.held,
+                },
+                1,
+            );
+            match &outcome.transition {
+                Transition::Delivered => {
+                    tracing::debug!(delivery = %outcome.id, rule, target, status, "delivered")
+                }
+                Transition::Retry { after } => {
+                    tracing::info!(delivery = %outcome.id, rule, target, status, after_ms = after.as_millis() as u64, "attempt failed; retry scheduled")
+                }
+                Transition::Dead(reason) => {
+                    tracing::warn!(delivery = %outcome.id, rule, target, status, reason = reason.as_str(), "dead letter")
+                }
+                Transition::Hold => {
+                    tracing::info!(delivery = %outcome.id, rule, target, "target disabled; delivery held")
+                }
+            }
+        }
+    }
+}
