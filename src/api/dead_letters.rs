@@ -10,15 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use uuid::Uuid;
 
+use super::events::AttemptOut;
 use super::extract::{ApiPath, ApiQuery, JsonText, parse_body};
 use super::problem::ApiError;
 use crate::delivery::DeadReason;
-use crate::domain::FieldError;
+use crate::domain::{DeliveryId, EventId, FieldError};
 use crate::state::AppState;
-use crate::store::dead_letters::{self, Cursor, DeadLetterRow, Filter};
-use crate::store::events::AttemptRow;
+use crate::store::dead_letters::{self, Cursor, DeadLetterSummary, Filter};
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
@@ -39,8 +38,8 @@ pub fn routes() -> Router<AppState> {
 pub struct FilterIn {
     bus: Option<String>,
     rule: Option<String>,
-    target: Option<String>,
-    reason: Option<String>,
+    target_id: Option<String>,
+    dead_reason: Option<String>,
     since: Option<String>,
     until: Option<String>,
 }
@@ -62,20 +61,23 @@ impl FilterIn {
         };
         let since = time("since", self.since);
         let until = time("until", self.until);
-        if let Some(reason) = &self.reason
+        if let Some(reason) = &self.dead_reason
             && DeadReason::parse(reason).is_none()
         {
             let known: Vec<&str> = DeadReason::ALL.iter().map(|r| r.as_str()).collect();
             errors.push(FieldError::new(
-                format!("{at}/reason"),
-                format!("{reason:?} is not a reason; known: {}", known.join(", ")),
+                format!("{at}/dead_reason"),
+                format!(
+                    "{reason:?} is not a dead reason; known: {}",
+                    known.join(", ")
+                ),
             ));
         }
         Filter {
             bus: self.bus,
             rule: self.rule,
-            target: self.target,
-            reason: self.reason,
+            target_id: self.target_id,
+            dead_reason: self.dead_reason,
             since,
             until,
         }
@@ -84,8 +86,8 @@ impl FilterIn {
     fn is_empty(&self) -> bool {
         self.bus.is_none()
             && self.rule.is_none()
-            && self.target.is_none()
-            && self.reason.is_none()
+            && self.target_id.is_none()
+            && self.dead_reason.is_none()
             && self.since.is_none()
             && self.until.is_none()
     }
@@ -97,8 +99,8 @@ impl FilterIn {
 struct ListQuery {
     bus: Option<String>,
     rule: Option<String>,
-    target: Option<String>,
-    reason: Option<String>,
+    target_id: Option<String>,
+    dead_reason: Option<String>,
     since: Option<String>,
     until: Option<String>,
     limit: Option<i64>,
@@ -107,10 +109,48 @@ struct ListQuery {
 
 #[derive(Serialize)]
 struct ListOut {
-    items: Vec<DeadLetterRow>,
+    items: Vec<DeadLetterOut>,
     next_cursor: Option<String>,
-    /// Dead letters matching the filter, per reason.
+    /// Dead letters matching the filter, per dead reason.
     counts: std::collections::BTreeMap<String, i64>,
+}
+
+/// A dead letter, on the wire.
+#[derive(Serialize)]
+struct DeadLetterOut {
+    id: DeliveryId,
+    event_id: EventId,
+    bus: String,
+    rule: String,
+    target_id: String,
+    dead_reason: Option<String>,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    attempts: i32,
+    redrive_count: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    dead_at: Option<OffsetDateTime>,
+}
+
+impl From<DeadLetterSummary> for DeadLetterOut {
+    fn from(d: DeadLetterSummary) -> Self {
+        DeadLetterOut {
+            id: d.id,
+            event_id: d.event_id,
+            bus: d.bus,
+            rule: d.rule_name,
+            target_id: d.target_id,
+            dead_reason: d.dead_reason,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            attempts: d.attempts,
+            redrive_count: d.redrive_count,
+            created_at: d.created_at,
+            dead_at: d.dead_at,
+        }
+    }
 }
 
 async fn list(
@@ -129,8 +169,8 @@ async fn list(
     let filter = FilterIn {
         bus: query.bus,
         rule: query.rule,
-        target: query.target,
-        reason: query.reason,
+        target_id: query.target_id,
+        dead_reason: query.dead_reason,
         since: query.since,
         until: query.until,
     }
@@ -151,7 +191,7 @@ async fn list(
         .into_iter()
         .collect();
     Ok(Json(ListOut {
-        items,
+        items: items.into_iter().map(DeadLetterOut::from).collect(),
         next_cursor,
         counts,
     })
@@ -159,17 +199,17 @@ async fn list(
 }
 
 #[derive(Serialize)]
-struct DeadLetterOut {
+struct DeadLetterDetailOut {
     #[serde(flatten)]
-    row: DeadLetterRow,
+    summary: DeadLetterOut,
     event: Box<RawValue>,
     /// The payload as rendered for the last attempt (text: it may not be JSON).
     payload: Option<String>,
-    attempt_log: Vec<AttemptRow>,
+    attempt_log: Vec<AttemptOut>,
 }
 
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| not_found(id))
+fn parse_id(id: &str) -> Result<DeliveryId, ApiError> {
+    id.parse().map_err(|_| not_found(id))
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -186,11 +226,11 @@ async fn read(
         .await?
         .ok_or_else(|| not_found(&id))?;
     let event = RawValue::from_string(letter.event).map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(DeadLetterOut {
-        row: letter.row,
+    Ok(Json(DeadLetterDetailOut {
+        summary: letter.summary.into(),
         event,
         payload: letter.payload,
-        attempt_log: letter.attempts,
+        attempt_log: letter.attempts.into_iter().map(AttemptOut::from).collect(),
     })
     .into_response())
 }
@@ -211,14 +251,14 @@ async fn redrive_one(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BulkIn {
-    ids: Option<Vec<Uuid>>,
+    ids: Option<Vec<DeliveryId>>,
     filter: Option<FilterIn>,
     /// For discards: why (kept with the delivery).
     reason: Option<String>,
 }
 
 enum Selection {
-    Ids(Vec<Uuid>),
+    Ids(Vec<DeliveryId>),
     Matching(Filter),
 }
 

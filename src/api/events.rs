@@ -10,16 +10,15 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::buses::bus_not_found;
 use super::extract::{ApiPath, JsonText};
 use super::problem::ApiError;
-use crate::domain::{EventId, FieldError};
+use crate::domain::{DeliveryId, EventId, FieldError};
 use crate::ingest::{self, EntryOutcome, IngestError, MAX_ENTRIES};
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::store::{self, events::AttemptRow, events::DeliveryRow};
+use crate::store::{self, events::StoredAttempt, events::StoredDelivery};
 
 pub fn routes(max_request_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -132,11 +131,69 @@ async fn put_events(
     .into_response())
 }
 
+/// One try, on the wire (the trace's and the dead letter's `attempt_log`).
+#[derive(Serialize)]
+pub(super) struct AttemptOut {
+    attempt: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    started_at: OffsetDateTime,
+    duration_ms: i32,
+    status: Option<i32>,
+    response_headers: Option<serde_json::Value>,
+    response_body: Option<String>,
+    error: Option<String>,
+}
+
+impl From<StoredAttempt> for AttemptOut {
+    fn from(a: StoredAttempt) -> Self {
+        AttemptOut {
+            attempt: a.attempt,
+            started_at: a.started_at,
+            duration_ms: a.duration_ms,
+            status: a.status,
+            response_headers: a.response_headers,
+            response_body: a.response_body,
+            error: a.error,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct DeliveryOut {
-    #[serde(flatten)]
-    delivery: DeliveryRow,
-    attempt_log: Vec<AttemptRow>,
+    id: DeliveryId,
+    rule: String,
+    target_id: String,
+    state: String,
+    attempts: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    next_attempt_at: OffsetDateTime,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    dead_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    finalized_at: Option<OffsetDateTime>,
+    attempt_log: Vec<AttemptOut>,
+}
+
+impl DeliveryOut {
+    fn new(d: StoredDelivery, attempts: Vec<StoredAttempt>) -> Self {
+        DeliveryOut {
+            id: d.id,
+            rule: d.rule_name,
+            target_id: d.target_id,
+            state: d.state,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            dead_reason: d.dead_reason,
+            created_at: d.created_at,
+            finalized_at: d.finalized_at,
+            attempt_log: attempts.into_iter().map(AttemptOut::from).collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -154,9 +211,9 @@ async fn trace(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found(format!("no event with id {id:?}"));
-    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let event_id: EventId = id.parse().map_err(|_| not_found())?;
     let mut conn = state.pool.acquire().await?;
-    let trace = store::events::trace(&mut conn, uuid)
+    let trace = store::events::trace(&mut conn, event_id)
         .await?
         .ok_or_else(not_found)?;
     let event = RawValue::from_string(trace.event.body).map_err(|e| ApiError::internal(&e))?;
@@ -164,14 +221,11 @@ async fn trace(
         event,
         bus: trace.event.bus,
         received_at: trace.event.received_at,
-        matched_rules: trace.event.matched_rules.0,
+        matched_rules: trace.event.matched_rules,
         deliveries: trace
             .deliveries
             .into_iter()
-            .map(|(delivery, attempt_log)| DeliveryOut {
-                delivery,
-                attempt_log,
-            })
+            .map(|(delivery, attempts)| DeliveryOut::new(delivery, attempts))
             .collect(),
     })
     .into_response())

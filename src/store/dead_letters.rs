@@ -6,16 +6,17 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::events::AttemptRow;
+use super::events::{ATTEMPT_COLUMNS, StoredAttempt};
 use super::notify;
+use crate::domain::{DeliveryId, EventId};
 
 /// Which dead letters: every field optional.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub bus: Option<String>,
     pub rule: Option<String>,
-    pub target: Option<String>,
-    pub reason: Option<String>,
+    pub target_id: Option<String>,
+    pub dead_reason: Option<String>,
     /// Died at or after.
     pub since: Option<OffsetDateTime>,
     /// Died before.
@@ -26,12 +27,12 @@ pub struct Filter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub dead_at: OffsetDateTime,
-    pub id: Uuid,
+    pub id: DeliveryId,
 }
 
 impl Cursor {
     /// The cursor that continues after `row` (`None` if it is not dead).
-    pub fn after(row: &DeadLetterRow) -> Option<Cursor> {
+    pub fn after(row: &DeadLetterSummary) -> Option<Cursor> {
         Some(Cursor {
             dead_at: row.dead_at?,
             id: row.id,
@@ -43,7 +44,7 @@ impl Cursor {
         format!(
             "{}_{}",
             self.dead_at.unix_timestamp_nanos(),
-            self.id.simple()
+            self.id.0.simple()
         )
     }
 
@@ -51,28 +52,25 @@ impl Cursor {
         let (nanos, id) = text.split_once('_')?;
         Some(Cursor {
             dead_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
-            id: Uuid::parse_str(id).ok()?,
+            id: DeliveryId(Uuid::parse_str(id).ok()?),
         })
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
-pub struct DeadLetterRow {
-    pub id: Uuid,
-    pub event_id: Uuid,
+/// A dead letter as listed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeadLetterSummary {
+    pub id: DeliveryId,
+    pub event_id: EventId,
     pub bus: String,
-    #[serde(rename = "rule")]
     pub rule_name: String,
     pub target_id: String,
-    #[serde(rename = "reason")]
     pub dead_reason: Option<String>,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
     pub attempts: i32,
     pub redrive_count: i32,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub dead_at: Option<OffsetDateTime>,
 }
 
@@ -94,8 +92,8 @@ macro_rules! bind_filter {
         $query
             .bind($filter.bus.as_deref())
             .bind($filter.rule.as_deref())
-            .bind($filter.target.as_deref())
-            .bind($filter.reason.as_deref())
+            .bind($filter.target_id.as_deref())
+            .bind($filter.dead_reason.as_deref())
             .bind($filter.since)
             .bind($filter.until)
     };
@@ -107,7 +105,7 @@ pub async fn list(
     filter: &Filter,
     after: Option<Cursor>,
     limit: i64,
-) -> Result<Vec<DeadLetterRow>, sqlx::Error> {
+) -> Result<Vec<DeadLetterSummary>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM deliveries WHERE {FILTERED}
            AND ($7::timestamptz IS NULL OR (dead_at, id) < ($7, $8))
@@ -137,20 +135,23 @@ pub async fn count_by_reason(
 /// One dead letter with its event, its last payload and every attempt.
 #[derive(Debug)]
 pub struct DeadLetter {
-    pub row: DeadLetterRow,
+    pub summary: DeadLetterSummary,
     pub event: String,
     pub payload: Option<String>,
-    pub attempts: Vec<AttemptRow>,
+    pub attempts: Vec<StoredAttempt>,
 }
 
-pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<DeadLetter>, sqlx::Error> {
-    let row: Option<DeadLetterRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn get(
+    conn: &mut PgConnection,
+    id: DeliveryId,
+) -> Result<Option<DeadLetter>, sqlx::Error> {
+    let summary: Option<DeadLetterSummary> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM deliveries WHERE id = $1 AND state = 'dead'"
     )))
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else {
+    let Some(summary) = summary else {
         return Ok(None);
     };
     let (event, payload): (String, Option<String>) = sqlx::query_as(
@@ -159,16 +160,14 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<DeadLetter>
     .bind(id)
     .fetch_one(&mut *conn)
     .await?;
-    let attempts = sqlx::query_as(
-        "SELECT delivery_id, attempt, started_at, duration_ms, status, response_headers,
-                response_body, error
-         FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
-    )
+    let attempts = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt"
+    )))
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
     Ok(Some(DeadLetter {
-        row,
+        summary,
         event,
         payload,
         attempts,
@@ -181,7 +180,7 @@ const REDRIVE: &str =
          redrive_count = redrive_count + 1";
 
 /// Puts these dead letters back in the queue; how many were dead.
-pub async fn redrive_ids(conn: &mut PgConnection, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+pub async fn redrive_ids(conn: &mut PgConnection, ids: &[DeliveryId]) -> Result<u64, sqlx::Error> {
     let n = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{REDRIVE} WHERE state = 'dead' AND id = ANY($1)"
     )))
@@ -219,7 +218,7 @@ async fn announce(conn: &mut PgConnection, redriven: u64) -> Result<(), sqlx::Er
 /// Ends these dead letters as discarded, keeping them; how many were dead.
 pub async fn discard_ids(
     conn: &mut PgConnection,
-    ids: &[Uuid],
+    ids: &[DeliveryId],
     reason: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(

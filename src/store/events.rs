@@ -130,58 +130,61 @@ fn uuid_array_literal(ids: &[DeliveryId]) -> String {
     text
 }
 
+/// A stored event, as the trace shows it.
 #[derive(Debug, sqlx::FromRow)]
-pub struct EventRow {
-    pub id: Uuid,
+pub struct StoredEvent {
+    pub id: EventId,
     pub bus: String,
     pub body: String,
     pub received_at: OffsetDateTime,
-    pub matched_rules: sqlx::types::Json<Vec<String>>,
-    pub delivery_ids: Vec<Uuid>,
+    #[sqlx(json)]
+    pub matched_rules: Vec<String>,
+    pub delivery_ids: Vec<DeliveryId>,
 }
 
-#[derive(Debug, sqlx::FromRow, serde::Serialize)]
-pub struct DeliveryRow {
-    pub id: Uuid,
-    #[serde(rename = "rule")]
+/// A delivery's state, as the trace shows it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredDelivery {
+    pub id: DeliveryId,
     pub rule_name: String,
     pub target_id: String,
     pub state: String,
     pub attempts: i32,
-    #[serde(with = "time::serde::rfc3339")]
     pub next_attempt_at: OffsetDateTime,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
     pub dead_reason: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub finalized_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, sqlx::FromRow, serde::Serialize)]
-pub struct AttemptRow {
-    #[serde(skip)]
-    pub delivery_id: Uuid,
+/// One recorded try of a delivery.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredAttempt {
+    pub delivery_id: DeliveryId,
     pub attempt: i32,
-    #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     pub duration_ms: i32,
     pub status: Option<i32>,
-    pub response_headers: Option<sqlx::types::Json<serde_json::Value>>,
+    #[sqlx(json(nullable))]
+    pub response_headers: Option<serde_json::Value>,
     pub response_body: Option<String>,
     pub error: Option<String>,
 }
 
+/// The columns of [`StoredAttempt`], for every query that reads attempts.
+pub(super) const ATTEMPT_COLUMNS: &str =
+    "delivery_id, attempt, started_at, duration_ms, status, response_headers, response_body, error";
+
 /// An event with its deliveries and their attempts.
 #[derive(Debug)]
 pub struct Trace {
-    pub event: EventRow,
-    pub deliveries: Vec<(DeliveryRow, Vec<AttemptRow>)>,
+    pub event: StoredEvent,
+    pub deliveries: Vec<(StoredDelivery, Vec<StoredAttempt>)>,
 }
 
-pub async fn trace(conn: &mut PgConnection, id: Uuid) -> Result<Option<Trace>, sqlx::Error> {
-    let event: Option<EventRow> = sqlx::query_as(
+pub async fn trace(conn: &mut PgConnection, id: EventId) -> Result<Option<Trace>, sqlx::Error> {
+    let event: Option<StoredEvent> = sqlx::query_as(
         "SELECT id, bus, body, received_at, matched_rules, delivery_ids FROM events WHERE id = $1",
     )
     .bind(id)
@@ -190,7 +193,7 @@ pub async fn trace(conn: &mut PgConnection, id: Uuid) -> Result<Option<Trace>, s
     let Some(event) = event else {
         return Ok(None);
     };
-    let deliveries: Vec<DeliveryRow> = sqlx::query_as(
+    let deliveries: Vec<StoredDelivery> = sqlx::query_as(
         "SELECT id, rule_name, target_id, state, attempts, next_attempt_at, last_status,
                 last_error, dead_reason, created_at, finalized_at
          FROM deliveries WHERE id = ANY($1) ORDER BY rule_name, target_id",
@@ -198,12 +201,10 @@ pub async fn trace(conn: &mut PgConnection, id: Uuid) -> Result<Option<Trace>, s
     .bind(&event.delivery_ids)
     .fetch_all(&mut *conn)
     .await?;
-    let mut attempts: Vec<AttemptRow> = sqlx::query_as(
-        "SELECT a.delivery_id, a.attempt, a.started_at, a.duration_ms, a.status,
-                a.response_headers, a.response_body, a.error
-         FROM delivery_attempts a
-         WHERE a.delivery_id = ANY($1) ORDER BY a.delivery_id, a.attempt",
-    )
+    let mut attempts: Vec<StoredAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts
+         WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt"
+    )))
     .bind(&event.delivery_ids)
     .fetch_all(&mut *conn)
     .await?;

@@ -6,7 +6,12 @@
 //! form that changes something carries the session's CSRF token. Everything from events and
 //! responses is rendered as escaped text.
 
-mod pages;
+mod dead_letters;
+mod events;
+mod login;
+mod page;
+mod pattern_tester;
+mod rules;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -26,27 +31,27 @@ pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(12 *
 
 pub fn router(state: AppState) -> Router<AppState> {
     let pages = Router::new()
-        .route("/ui", get(pages::dead_letters))
-        .route("/ui/dead-letters/action", post(pages::bulk_action))
-        .route("/ui/dead-letters/{id}", get(pages::dead_letter))
-        .route("/ui/dead-letters/{id}/redrive", post(pages::redrive))
-        .route("/ui/dead-letters/{id}/discard", post(pages::discard))
-        .route("/ui/rules", get(pages::rules))
-        .route("/ui/rules/{bus}/{rule}", get(pages::rule))
+        .route("/ui", get(dead_letters::list))
+        .route("/ui/dead-letters/action", post(dead_letters::bulk_action))
+        .route("/ui/dead-letters/{id}", get(dead_letters::detail))
+        .route("/ui/dead-letters/{id}/redrive", post(dead_letters::redrive))
+        .route("/ui/dead-letters/{id}/discard", post(dead_letters::discard))
+        .route("/ui/rules", get(rules::list))
+        .route("/ui/rules/{bus}/{rule}", get(rules::detail))
         .route(
             "/ui/rules/{bus}/{rule}/targets/{target}/enable",
-            post(pages::enable_target),
+            post(rules::enable_target),
         )
         .route(
             "/ui/pattern-tester",
-            get(pages::pattern_tester).post(pages::pattern_test),
+            get(pattern_tester::form).post(pattern_tester::test),
         )
-        .route("/ui/events", get(pages::event_trace))
-        .route("/ui/logout", post(pages::logout))
+        .route("/ui/events", get(events::trace))
+        .route("/ui/logout", post(login::logout))
         .route_layer(middleware::from_fn_with_state(state, require_session));
     Router::new()
         .merge(pages)
-        .route("/ui/login", get(pages::login_form).post(pages::login))
+        .route("/ui/login", get(login::form).post(login::login))
         .route("/ui/assets/app.css", get(css))
         .route("/ui/assets/app.js", get(js))
 }
@@ -80,7 +85,7 @@ async fn require_session(
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "/ui".into());
-        let target = format!("/ui/login?next={}", pages::url_encode(&next));
+        let target = format!("/ui/login?next={}", page::url_encode(&next));
         Redirect::to(&target).into_response()
     };
     let Some(id) = session_cookie(request.headers()) else {
@@ -97,7 +102,7 @@ async fn require_session(
             next.run(request).await
         }
         Ok(None) => to_login(&request),
-        Err(error) => pages::error_page(
+        Err(error) => page::error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("the database does not answer: {error}"),
         ),

@@ -76,14 +76,14 @@ async fn dead_letters_are_listed_newest_first_filtered_and_paged() {
     let first = &all.body["items"][0];
     assert_eq!(first["rule"], "flaky");
     assert_eq!(first["target_id"], "f");
-    assert_eq!(first["reason"], "retries_exhausted");
+    assert_eq!(first["dead_reason"], "retries_exhausted");
     assert_eq!(first["last_status"], 500);
     assert_eq!(first["attempts"], 1);
 
-    let strict = app.get("/v1/dead-letters?reason=final_status").await;
+    let strict = app.get("/v1/dead-letters?dead_reason=final_status").await;
     assert_eq!(event_ids(&strict.body), [events[1].as_str()]);
     let by_rule = app
-        .get("/v1/dead-letters?rule=flaky&target=f&bus=default")
+        .get("/v1/dead-letters?rule=flaky&target_id=f&bus=default")
         .await;
     assert_eq!(event_ids(&by_rule.body), [events[2].as_str(), &events[0]]);
     let none = app.get("/v1/dead-letters?bus=other").await;
@@ -109,7 +109,9 @@ async fn dead_letters_are_listed_newest_first_filtered_and_paged() {
     );
 
     for bad in [
-        "reason=sad",
+        "dead_reason=sad",
+        "reason=final_status",
+        "target=f",
         "since=yesterday",
         "limit=0",
         "cursor=nope",
@@ -134,7 +136,7 @@ async fn a_dead_letter_shows_its_event_payload_and_every_attempt_and_redrive_del
         serde_json::from_str::<Value>(detail.body["payload"].as_str().unwrap()).unwrap()["id"],
         events[2].as_str()
     );
-    assert_eq!(detail.body["reason"], "retries_exhausted");
+    assert_eq!(detail.body["dead_reason"], "retries_exhausted");
     let log = detail.body["attempt_log"].as_array().unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["status"], 500);
@@ -230,10 +232,10 @@ async fn bulk_redrive_by_filter_or_ids_and_discard() {
     let bad = app
         .post(
             "/v1/dead-letters/redrive",
-            json!({"filter": {"reason": "sad"}}),
+            json!({"filter": {"dead_reason": "sad"}}),
         )
         .await;
-    assert_eq!(bad.body["errors"][0]["pointer"], "/filter/reason");
+    assert_eq!(bad.body["errors"][0]["pointer"], "/filter/dead_reason");
 }
 
 #[tokio::test]
@@ -242,7 +244,7 @@ async fn bulk_discard_by_filter() {
     let answer = app
         .post(
             "/v1/dead-letters/discard",
-            json!({"filter": {"reason": "retries_exhausted"}, "reason": "noise"}),
+            json!({"filter": {"dead_reason": "retries_exhausted"}, "reason": "noise"}),
         )
         .await;
     assert_eq!(answer.body, json!({"discarded": 2}), "{answer:?}");

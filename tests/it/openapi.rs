@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -279,5 +280,321 @@ async fn the_first_start_without_an_admin_token_makes_exactly_one() {
         stored,
         vec![switchyard::auth::sha256(&token).to_vec()],
         "only the digest is stored"
+    );
+}
+
+/// Where `value` departs from `schema` (OpenAPI 3.1 / JSON Schema), strictly: an object whose
+/// schema lists `properties` may hold no other key unless `additionalProperties` allows it, so a
+/// field named differently in the code and in the spec is caught either way round.
+fn mismatches(spec: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(target) => resolve(spec, target).expect("$ref resolves"),
+        None => schema,
+    };
+    if let Some(branches) = schema.get("allOf").and_then(Value::as_array) {
+        // One object schema holding every branch's properties and requirements.
+        let mut merged = serde_json::Map::new();
+        let (mut properties, mut required) = (serde_json::Map::new(), Vec::new());
+        for branch in branches {
+            let branch = match branch.get("$ref").and_then(Value::as_str) {
+                Some(target) => resolve(spec, target).expect("$ref resolves"),
+                None => branch,
+            };
+            if let Some(p) = branch["properties"].as_object() {
+                properties.extend(p.clone());
+            }
+            if let Some(r) = branch["required"].as_array() {
+                required.extend(r.iter().cloned());
+            }
+        }
+        merged.insert("type".into(), "object".into());
+        merged.insert("properties".into(), Value::Object(properties));
+        merged.insert("required".into(), Value::Array(required));
+        return mismatches(spec, &Value::Object(merged), value, at, out);
+    }
+    for combinator in ["oneOf", "anyOf"] {
+        if let Some(branches) = schema.get(combinator).and_then(Value::as_array) {
+            let fits = branches.iter().filter(|branch| {
+                let mut inner = Vec::new();
+                mismatches(spec, branch, value, at, &mut inner);
+                inner.is_empty()
+            });
+            if fits.count() == 0 {
+                out.push(format!("{at}: {value} fits no branch of {combinator}"));
+            }
+            return;
+        }
+    }
+    if let Some(types) = schema.get("type") {
+        let name = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let allowed: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let fits = allowed.contains(&name) || (name == "integer" && allowed.contains(&"number"));
+        if !fits {
+            out.push(format!("{at}: a {name}, documented as {types}"));
+            return;
+        }
+    }
+    if let Some(choices) = schema.get("enum").and_then(Value::as_array)
+        && !choices.contains(value)
+    {
+        out.push(format!("{at}: {value} is not one of {choices:?}"));
+    }
+    match value {
+        Value::Object(members) => {
+            for name in schema["required"].as_array().into_iter().flatten() {
+                let name = name.as_str().unwrap_or_default();
+                if !members.contains_key(name) {
+                    out.push(format!("{at}: required `{name}` is missing"));
+                }
+            }
+            let properties = schema["properties"].as_object();
+            for (key, member) in members {
+                let here = format!("{at}/{key}");
+                match (
+                    properties.and_then(|p| p.get(key)),
+                    schema.get("additionalProperties"),
+                ) {
+                    (Some(property), _) => mismatches(spec, property, member, &here, out),
+                    (None, Some(Value::Bool(false))) => out.push(format!("{here}: not documented")),
+                    (None, Some(extra)) if extra.is_object() => {
+                        mismatches(spec, extra, member, &here, out)
+                    }
+                    (None, Some(_)) => {}
+                    (None, None) if properties.is_some() => {
+                        out.push(format!("{here}: not documented"))
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    mismatches(spec, item_schema, item, &format!("{at}/{i}"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The schema documented for this operation's answer with this status and content type.
+fn documented_schema<'a>(
+    spec: &'a Value,
+    template: &str,
+    method: &Method,
+    got: &crate::support::app::Answer,
+) -> &'a Value {
+    let operation = &spec["paths"][template][method.as_str().to_lowercase()];
+    let mut response = &operation["responses"][got.status.as_str()];
+    if let Some(target) = response.get("$ref").and_then(Value::as_str) {
+        response = resolve(spec, target).expect("$ref resolves");
+    }
+    assert!(
+        response.is_object(),
+        "{method} {template} answered {} which is not documented: {:?}",
+        got.status,
+        got.body
+    );
+    let content_type = got.content_type.split(';').next().unwrap_or_default();
+    let schema = &response["content"][content_type]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {template} {}: content type {content_type} is not documented",
+        got.status
+    );
+    schema
+}
+
+#[tokio::test]
+async fn every_answer_has_exactly_the_documented_shape() {
+    use crate::support::sink::{Reply, Sink};
+    use serde_json::json;
+
+    let spec = spec();
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.otherwise(Reply::Status(400));
+    let rule = json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "hook", "url": sink.url}]});
+    let posted = app
+        .post_events(
+            "default",
+            json!({"entries": [{"source": "shop", "detail-type": "Order Placed", "detail": {}}, {"source": ""}]}),
+        )
+        .await;
+    assert_eq!(posted["failed_entry_count"], 1);
+    app.put_rule("default", "orders", rule.clone()).await;
+    let accepted = app
+        .post_events(
+            "default",
+            json!({"source": "shop", "detail-type": "Order Placed", "detail": {"n": 1}}),
+        )
+        .await;
+    let event = accepted["entries"][0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dead: String =
+        crate::support::wait_for("the dead letter", Duration::from_secs(15), || async {
+            let page = app.get("/v1/dead-letters").await;
+            page.body["items"][0]["id"].as_str().map(str::to_owned)
+        })
+        .await;
+
+    let calls: Vec<(Method, &str, String, Option<Value>)> = vec![
+        (Method::GET, "/healthz", "/healthz".into(), None),
+        (Method::GET, "/readyz", "/readyz".into(), None),
+        (Method::GET, "/v1/buses", "/v1/buses".into(), None),
+        (
+            Method::PUT,
+            "/v1/buses/{bus}",
+            "/v1/buses/extra".into(),
+            Some(json!({"description": "x"})),
+        ),
+        (
+            Method::GET,
+            "/v1/buses/{bus}",
+            "/v1/buses/extra".into(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/v1/buses/{bus}",
+            "/v1/buses/nope".into(),
+            None,
+        ),
+        (
+            Method::PUT,
+            "/v1/buses/{bus}/rules/{rule}",
+            "/v1/buses/default/rules/orders".into(),
+            Some(rule),
+        ),
+        (
+            Method::PUT,
+            "/v1/buses/{bus}/rules/{rule}",
+            "/v1/buses/default/rules/bad".into(),
+            Some(json!({"event_pattern": {"a": []}, "targets": []})),
+        ),
+        (
+            Method::GET,
+            "/v1/buses/{bus}/rules/{rule}",
+            "/v1/buses/default/rules/orders".into(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/v1/buses/{bus}/rules",
+            "/v1/buses/default/rules".into(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/v1/buses/{bus}/rules/{rule}/targets/{target}/rotate-secret",
+            "/v1/buses/default/rules/orders/targets/hook/rotate-secret".into(),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            "/v1/buses/{bus}/rules/{rule}/targets/{target}/enable",
+            "/v1/buses/default/rules/orders/targets/hook/enable".into(),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            "/v1/buses/{bus}/events",
+            "/v1/buses/default/events".into(),
+            Some(json!({"entries": [{"source": "a", "detail-type": "b", "detail": {}}, {}]})),
+        ),
+        (
+            Method::GET,
+            "/v1/events/{id}",
+            format!("/v1/events/{event}"),
+            None,
+        ),
+        (
+            Method::GET,
+            "/v1/dead-letters",
+            "/v1/dead-letters".into(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/v1/dead-letters",
+            "/v1/dead-letters?dead_reason=nope".into(),
+            None,
+        ),
+        (
+            Method::GET,
+            "/v1/dead-letters/{id}",
+            format!("/v1/dead-letters/{dead}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/v1/test-event-pattern",
+            "/v1/test-event-pattern".into(),
+            Some(json!({"event_pattern": {"source": ["shop"]}, "event": {"source": "shop"}})),
+        ),
+        (
+            Method::POST,
+            "/v1/dead-letters/redrive",
+            "/v1/dead-letters/redrive".into(),
+            Some(json!({"ids": [dead]})),
+        ),
+        (
+            Method::POST,
+            "/v1/dead-letters/discard",
+            "/v1/dead-letters/discard".into(),
+            Some(json!({"filter": {"dead_reason": "final_status"}})),
+        ),
+    ];
+    let mut problems = Vec::new();
+    let mut dead_letter_detail = Value::Null;
+    for (method, template, path, body) in calls {
+        let got = app.call(method.clone(), &path, body).await;
+        let schema = documented_schema(&spec, template, &method, &got);
+        mismatches(&spec, schema, &got.body, "", &mut problems);
+        problems.iter_mut().for_each(|p| {
+            if !p.starts_with('[') {
+                *p = format!("[{method} {path} {}] {p}", got.status);
+            }
+        });
+        if template == "/v1/dead-letters/{id}" {
+            dead_letter_detail = got.body;
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "answers that differ from openapi.yaml:\n{}",
+        problems.join("\n")
+    );
+
+    // The check itself can fail: the dead letter with `reason` for `dead_reason` is refused.
+    let mut renamed = dead_letter_detail.clone();
+    let object = renamed.as_object_mut().unwrap();
+    let reason = object.remove("dead_reason").expect("a dead reason");
+    object.insert("reason".into(), reason);
+    let schema = resolve(&spec, "#/components/schemas/DeadLetterDetail").unwrap();
+    let mut found = Vec::new();
+    mismatches(&spec, schema, &renamed, "", &mut found);
+    assert!(
+        found.iter().any(|p| p.contains("/reason: not documented")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|p| p.contains("`dead_reason` is missing")),
+        "{found:?}"
     );
 }

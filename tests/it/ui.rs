@@ -173,7 +173,9 @@ async fn dead_letters_are_found_filtered_read_redriven_and_discarded_from_the_ui
     assert_eq!(rows(&browser).await, 1);
     let url = browser.client.current_url().await.unwrap();
     assert!(
-        url.query().unwrap_or("").contains("reason=final_status"),
+        url.query()
+            .unwrap_or("")
+            .contains("dead_reason=final_status"),
         "{url}"
     );
 

@@ -1,0 +1,324 @@
+//! The dead letters: the list (filters in the URL, counts per dead reason, keyset pages, bulk
+//! redrive and discard), one dead letter with every attempt, and its redrive and discard.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
+use time::{Duration as TimeSpan, OffsetDateTime};
+
+use super::page::{
+    AttemptView, CELL, Chrome, CsrfForm, Page, PageError, check_csrf, chrome, non_empty, refuse,
+    render, rfc3339, truncate, url_encode,
+};
+use super::{Session, pretty_json};
+use crate::delivery::DeadReason;
+use crate::domain::DeliveryId;
+use crate::state::AppState;
+use crate::store;
+use crate::store::dead_letters::{self, Cursor, DeadLetterSummary, Filter};
+
+const PAGE: i64 = 50;
+
+/// A dead letter's id from the URL; an id that cannot exist is simply not found.
+fn dead_letter_id(id: &str) -> Result<DeliveryId, PageError> {
+    id.parse()
+        .map_err(|_| refuse(StatusCode::NOT_FOUND, "There is no such dead letter."))
+}
+
+/// Back to the dead-letter list (with this filter query) showing a notice.
+fn to_list(query: &str, notice: &str) -> Page {
+    let sep = if query.is_empty() { "" } else { "&" };
+    Ok(Redirect::to(&format!("/ui?{query}{sep}notice={}", url_encode(notice))).into_response())
+}
+
+/// The list's filter as the URL keeps it.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    bus: String,
+    #[serde(default)]
+    rule: String,
+    #[serde(default)]
+    target_id: String,
+    #[serde(default)]
+    dead_reason: String,
+    /// `1h`, `24h`, `7d`, `30d` or empty (all time).
+    #[serde(default)]
+    range: String,
+    #[serde(default)]
+    cursor: String,
+    #[serde(default)]
+    notice: String,
+}
+
+const RANGES: [(&str, &str, i64); 4] = [
+    ("1h", "last hour", 3600),
+    ("24h", "last 24 hours", 86_400),
+    ("7d", "last 7 days", 604_800),
+    ("30d", "last 30 days", 2_592_000),
+];
+
+impl ListParams {
+    fn filter(&self) -> Filter {
+        Filter {
+            bus: non_empty(&self.bus),
+            rule: non_empty(&self.rule),
+            target_id: non_empty(&self.target_id),
+            dead_reason: non_empty(&self.dead_reason).filter(|r| DeadReason::parse(r).is_some()),
+            since: RANGES
+                .iter()
+                .find(|(key, _, _)| *key == self.range)
+                .map(|(_, _, seconds)| OffsetDateTime::now_utc() - TimeSpan::seconds(*seconds)),
+            until: None,
+        }
+    }
+
+    /// The filter as a query string (without cursor and notice).
+    fn query(&self) -> String {
+        [
+            ("bus", &self.bus),
+            ("rule", &self.rule),
+            ("target_id", &self.target_id),
+            ("dead_reason", &self.dead_reason),
+            ("range", &self.range),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+
+    /// The same filter with another dead reason.
+    fn with_dead_reason(&self, reason: &str) -> String {
+        let mut params = self.clone();
+        params.dead_reason = reason.to_owned();
+        params.query()
+    }
+}
+
+pub struct Row {
+    pub id: String,
+    pub event_id: String,
+    pub bus: String,
+    pub rule: String,
+    pub target: String,
+    pub reason: String,
+    pub last: String,
+    pub attempts: i32,
+    pub dead_at: String,
+}
+
+impl From<&DeadLetterSummary> for Row {
+    fn from(row: &DeadLetterSummary) -> Row {
+        let last = match (row.last_status, &row.last_error) {
+            (Some(status), _) => format!("HTTP {status}"),
+            (None, Some(error)) => truncate(error, CELL),
+            (None, None) => String::new(),
+        };
+        Row {
+            id: row.id.to_string(),
+            event_id: row.event_id.to_string(),
+            bus: row.bus.clone(),
+            rule: row.rule_name.clone(),
+            target: row.target_id.clone(),
+            reason: row.dead_reason.clone().unwrap_or_default(),
+            last,
+            attempts: row.attempts,
+            dead_at: row.dead_at.map(rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dead_letters.html")]
+struct DeadLettersPage {
+    chrome: Chrome,
+    params: ListParams,
+    query: String,
+    rows: Vec<Row>,
+    counts: Vec<(String, i64, String)>,
+    total: i64,
+    next_page: Option<String>,
+    reasons: Vec<&'static str>,
+    ranges: Vec<(&'static str, &'static str)>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Query(params): Query<ListParams>,
+) -> Page {
+    let chrome = chrome(&state, &session, "dead-letters").await?;
+    let filter = params.filter();
+    let after = Cursor::decode(&params.cursor);
+    let mut conn = state.pool.acquire().await?;
+    let mut items = dead_letters::list(&mut conn, &filter, after, PAGE + 1).await?;
+    let query = params.query();
+    let next_page = store::page_end(&mut items, PAGE as usize)
+        .and_then(Cursor::after)
+        .map(|cursor| match query.as_str() {
+            "" => format!("cursor={}", cursor.encode()),
+            query => format!("{query}&cursor={}", cursor.encode()),
+        });
+    // Counts per reason for the filter without its reason, so every reason stays reachable.
+    let mut without_reason = filter.clone();
+    without_reason.dead_reason = None;
+    let counts = dead_letters::count_by_reason(&mut conn, &without_reason).await?;
+    let total = match &filter.dead_reason {
+        Some(reason) => counts
+            .iter()
+            .find(|(r, _)| r == reason)
+            .map_or(0, |(_, n)| *n),
+        None => counts.iter().map(|(_, n)| n).sum(),
+    };
+    let counts = counts
+        .into_iter()
+        .map(|(reason, n)| {
+            let link = params.with_dead_reason(&reason);
+            (reason, n, link)
+        })
+        .collect();
+    render(&DeadLettersPage {
+        chrome,
+        rows: items.iter().map(Row::from).collect(),
+        query,
+        params,
+        counts,
+        total,
+        next_page,
+        reasons: DeadReason::ALL.iter().map(|r| r.as_str()).collect(),
+        ranges: RANGES.iter().map(|(k, label, _)| (*k, *label)).collect(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "dead_letter.html")]
+struct DeadLetterPage {
+    chrome: Chrome,
+    row: Row,
+    event: String,
+    payload: String,
+    attempts: Vec<AttemptView>,
+    redrive_count: i32,
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Page {
+    let chrome = chrome(&state, &session, "dead-letters").await?;
+    let uuid = dead_letter_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    match dead_letters::get(&mut conn, uuid).await? {
+        Some(letter) => render(&DeadLetterPage {
+            chrome,
+            row: Row::from(&letter.summary),
+            event: pretty_json(&letter.event),
+            payload: letter
+                .payload
+                .as_deref()
+                .map(pretty_json)
+                .unwrap_or_default(),
+            attempts: letter.attempts.iter().map(AttemptView::from).collect(),
+            redrive_count: letter.summary.redrive_count,
+        }),
+        None => Err(refuse(
+            StatusCode::NOT_FOUND,
+            "There is no such dead letter: it may have been redriven or discarded.",
+        )),
+    }
+}
+
+pub async fn redrive(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let uuid = dead_letter_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let n = dead_letters::redrive_ids(&mut conn, &[uuid]).await?;
+    to_list("", &format!("Redrove {n} dead letter(s)."))
+}
+
+#[derive(Deserialize)]
+pub struct DiscardForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn discard(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    Form(form): Form<DiscardForm>,
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let uuid = dead_letter_id(&id)?;
+    let mut conn = state.pool.acquire().await?;
+    let n =
+        dead_letters::discard_ids(&mut conn, &[uuid], non_empty(&form.reason).as_deref()).await?;
+    to_list("", &format!("Discarded {n} dead letter(s)."))
+}
+
+/// The bulk form: `action` (redrive or discard), `scope` (selected or filter), the selected
+/// `id`s, the filter's fields, and the CSRF token.
+pub async fn bulk_action(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Page {
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    check_csrf(&session, &get("csrf"))?;
+    let params = ListParams {
+        bus: get("bus"),
+        rule: get("rule"),
+        target_id: get("target_id"),
+        dead_reason: get("dead_reason"),
+        range: get("range"),
+        ..ListParams::default()
+    };
+    let ids: Vec<DeliveryId> = fields
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let by_filter = get("scope") == "filter";
+    let filter = params.filter();
+    let mut conn = state.pool.acquire().await?;
+    const WHY: Option<&str> = Some("discarded in the admin UI");
+    let notice = match (get("action").as_str(), by_filter) {
+        ("redrive", true) => {
+            let n = dead_letters::redrive_matching(&mut conn, &filter).await?;
+            format!("Redrove {n} dead letter(s).")
+        }
+        ("redrive", false) => {
+            let n = dead_letters::redrive_ids(&mut conn, &ids).await?;
+            format!("Redrove {n} dead letter(s).")
+        }
+        ("discard", true) => {
+            let n = dead_letters::discard_matching(&mut conn, &filter, WHY).await?;
+            format!("Discarded {n} dead letter(s).")
+        }
+        ("discard", false) => {
+            let n = dead_letters::discard_ids(&mut conn, &ids, WHY).await?;
+            format!("Discarded {n} dead letter(s).")
+        }
+        _ => return Err(refuse(StatusCode::BAD_REQUEST, "Unknown action.")),
+    };
+    to_list(&params.query(), &notice)
+}

@@ -1,0 +1,104 @@
+//! Signing in with an API token, and out.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect};
+use rand::RngCore;
+use serde::Deserialize;
+
+use super::page::{CsrfForm, Page, check_csrf, render};
+use super::{COOKIE, SESSION_TTL, Session, session_cookie};
+use crate::auth::sha256;
+use crate::state::AppState;
+use crate::store;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    next: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only a path inside the UI: never an open redirect.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(next)
+            if next.starts_with("/ui") && !next.starts_with("//") && !next.contains('\\') =>
+        {
+            next
+        }
+        _ => "/ui",
+    }
+}
+
+pub async fn form(Query(query): Query<NextQuery>) -> Page {
+    render(&LoginPage {
+        next: safe_next(query.next.as_deref()),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Page {
+    let next = safe_next(form.next.as_deref()).to_owned();
+    let token = form.token.trim();
+    let accepted = !token.is_empty() && matches!(state.auth.accepts(token).await, Ok(true));
+    if !accepted {
+        let page = LoginPage {
+            next: &next,
+            error: Some("That token is not valid."),
+        };
+        let mut response = render(&page)?;
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return Ok(response);
+    }
+    let mut id = [0u8; 32];
+    rand::rng().fill_bytes(&mut id);
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let mut csrf = [0u8; 16];
+    rand::rng().fill_bytes(&mut csrf);
+    let csrf: String = csrf.iter().map(|b| format!("{b:02x}")).collect();
+    let mut conn = state.pool.acquire().await?;
+    store::sessions::create(&mut conn, &sha256(&id), &csrf, SESSION_TTL).await?;
+    let cookie = format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}",
+        SESSION_TTL.as_secs()
+    );
+    let mut response = Redirect::to(&next).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    if session_cookie(&headers).is_some()
+        && let Ok(mut conn) = state.pool.acquire().await
+    {
+        let _ = store::sessions::delete(&mut conn, &session.id_sha256).await;
+    }
+    let mut response = Redirect::to("/ui/login").into_response();
+    let clear = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&clear) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,82 @@
+//! The pattern tester: one pattern against one event, nothing stored ([`pattern::test`]).
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Form, State};
+use serde::Deserialize;
+
+use super::Session;
+use super::page::{Chrome, Page, check_csrf, chrome, render};
+use crate::pattern::{self, TestOutcome};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "pattern_tester.html")]
+struct PatternTesterPage {
+    chrome: Chrome,
+    pattern: String,
+    event: String,
+    /// "match", "no-match", "invalid-pattern" or "invalid-event"; empty before a test.
+    outcome: String,
+    message: String,
+    pointer: String,
+}
+
+pub async fn form(State(state): State<AppState>, Extension(session): Extension<Session>) -> Page {
+    let chrome = chrome(&state, &session, "pattern-tester").await?;
+    render(&PatternTesterPage {
+        chrome,
+        pattern: "{\n  \"source\": [\"shop\"],\n  \"detail\": {\n    \"total\": [{\"numeric\": [\">\", 100]}]\n  }\n}".into(),
+        event: "{\n  \"source\": \"shop\",\n  \"detail-type\": \"Order Placed\",\n  \"detail\": {\"total\": 250}\n}".into(),
+        outcome: String::new(),
+        message: String::new(),
+        pointer: String::new(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PatternForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    pattern: String,
+    #[serde(default)]
+    event: String,
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Form(form): Form<PatternForm>,
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let chrome = chrome(&state, &session, "pattern-tester").await?;
+    let (outcome, message, pointer) = match pattern::test(&form.pattern, form.event.as_bytes()) {
+        TestOutcome::InvalidPattern(error) => {
+            ("invalid-pattern", error.aws_message(), error.pointer)
+        }
+        TestOutcome::Match => (
+            "match",
+            "The pattern matches the event.".to_owned(),
+            String::new(),
+        ),
+        TestOutcome::NoMatch => (
+            "no-match",
+            "The pattern does not match the event.".to_owned(),
+            String::new(),
+        ),
+        TestOutcome::InvalidEvent(error) => (
+            "invalid-event",
+            format!("The event is not valid: {error}"),
+            String::new(),
+        ),
+    };
+    render(&PatternTesterPage {
+        chrome,
+        pattern: form.pattern,
+        event: form.event,
+        outcome: outcome.to_owned(),
+        message,
+        pointer,
+    })
+}
