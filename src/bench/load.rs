@@ -1,0 +1,115 @@
+//! The load generator: clients that post batches of events, each matching one rule, and tally
+//! what the router acknowledged and how long it took.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::{BenchArgs, now_ns};
+
+/// The clients' side: what they send and what the router answered.
+pub(super) struct Loader {
+    pub(super) client: reqwest::Client,
+    pub(super) auth: String,
+    pub(super) events_url: String,
+    pub(super) batch: usize,
+    pub(super) rules: u64,
+    pub(super) seq: AtomicU64,
+    pub(super) failed_entries: AtomicU64,
+    pub(super) failed_requests: AtomicU64,
+    pub(super) tally: Mutex<Tally>,
+}
+
+#[derive(Default)]
+pub(super) struct Tally {
+    /// Every acknowledged event id (their count is the number acknowledged).
+    pub(super) acked_ids: Vec<String>,
+    pub(super) ingest_us: Vec<u64>,
+}
+
+impl Loader {
+    /// Posts batches until `started + args.duration`: on a fixed schedule at `--rate`
+    /// (open loop), or from `--concurrency` clients as fast as they are acknowledged.
+    pub(super) async fn drive(self: Arc<Self>, args: &BenchArgs, started: Instant) {
+        let deadline = started + args.duration;
+        match args.rate {
+            Some(rate) => {
+                // Open loop: batches are due on a fixed schedule whatever the router does.
+                let interval = Duration::from_secs_f64(args.batch as f64 / rate.max(1) as f64);
+                let slots = Arc::new(Semaphore::new(args.concurrency));
+                let mut tasks = tokio::task::JoinSet::new();
+                let mut due = started;
+                while due < deadline {
+                    tokio::time::sleep_until(due.into()).await;
+                    let due_ns = now_ns();
+                    let send = self.clone().send_batch(due, due_ns);
+                    let slots = slots.clone();
+                    tasks.spawn(async move {
+                        let _slot = slots.acquire_owned().await;
+                        send.await;
+                    });
+                    due += interval;
+                    while tasks.try_join_next().is_some() {}
+                }
+                while tasks.join_next().await.is_some() {}
+            }
+            None => {
+                let mut clients = tokio::task::JoinSet::new();
+                for _ in 0..args.concurrency {
+                    let loader = self.clone();
+                    clients.spawn(async move {
+                        while Instant::now() < deadline {
+                            loader.clone().send_batch(Instant::now(), now_ns()).await;
+                        }
+                    });
+                }
+                while clients.join_next().await.is_some() {}
+            }
+        }
+    }
+
+    pub(super) fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Posts one batch due at `due` (`due_ns` on the wall clock, carried in each event).
+    async fn send_batch(self: Arc<Self>, due: Instant, due_ns: u64) {
+        let entries: Vec<Value> = (0..self.batch)
+            .map(|_| {
+                let n = self.seq.fetch_add(1, Ordering::Relaxed);
+                json!({"source": "bench", "detail-type": "bench", "detail": {"kind": n % self.rules, "seq": n, "sent_ns": due_ns}})
+            })
+            .collect();
+        let sent = self
+            .client
+            .post(&self.events_url)
+            .header("authorization", &self.auth)
+            .json(&json!({"entries": entries}))
+            .send()
+            .await;
+        let body = match sent {
+            Ok(response) if response.status().is_success() => response.json::<Value>().await.ok(),
+            _ => None,
+        };
+        let Some(body) = body else {
+            self.failed_requests.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let latency = due.elapsed().as_micros() as u64;
+        let mut ids = Vec::with_capacity(self.batch);
+        for entry in body["entries"].as_array().into_iter().flatten() {
+            match entry["event_id"].as_str() {
+                Some(id) => ids.push(id.to_owned()),
+                None => {
+                    self.failed_entries.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let mut tally = self.tally();
+        tally.ingest_us.push(latency);
+        tally.acked_ids.extend(ids);
+    }
+}

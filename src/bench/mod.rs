@@ -1,0 +1,229 @@
+//! `switchyard bench`: the whole router under load, as its users feel it.
+//!
+//! It starts a router (this same binary's `serve`, as a child process, on its own Postgres or
+//! `DATABASE_URL`) or targets a running one, creates a fresh bus with `--rules` rules that each
+//! send to a built-in sink, and posts events from `--concurrency` clients in batches of
+//! `--batch`, open-loop at `--rate` events/s or as fast as they are acknowledged, for
+//! `--duration`. Every event matches exactly one rule. The sink (an HTTP server in this process on
+//! 127.0.0.1) answers 200, or 500 for a `--fail-share` of requests, and timestamps what arrives.
+//! Before reporting, it waits until every acknowledged event has been delivered (or the drain
+//! time is up) and counts what was lost and what arrived twice.
+//!
+//! Latencies come from sorted samples (no histogram crate: a run holds at most a few million).
+//! End-to-end latency is measured from the moment the batch was due to be sent (open loop: the
+//! schedule, so a slow router cannot hide its queueing) to the moment the sink received it.
+
+mod load;
+mod report;
+mod router;
+mod sink;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+pub use report::{Report, table};
+
+use crate::config::DatabaseArgs;
+use load::Loader;
+use report::percentile_ms;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// How long to post events (e.g. `15s`, `2m`).
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Events per second, open loop; without it, as fast as they are acknowledged.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Concurrent clients (in flight requests).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Events per request.
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// Rules on the bus; each event matches exactly one of them.
+    #[arg(long, default_value_t = 100)]
+    pub rules: usize,
+    /// Share of sink answers that are 500 (retried by the router), from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_share: f64,
+    /// How long to wait after the load for deliveries still under way.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Use a running router at this URL (with --token) instead of starting one.
+    #[arg(long, requires = "token")]
+    pub router: Option<String>,
+    /// The API token for --router.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Delivery workers of the router this starts (default: the router's default).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// No router: the clients post event-sized webhooks straight to the sink, to show what the
+    /// sink and this machine manage without the router in between.
+    #[arg(long)]
+    pub sink_only: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("a request to the router failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the sink cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The wall clock in nanoseconds (events carry it to the sink).
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Runs the benchmark and returns its report.
+pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
+    crate::delivery::client::install_crypto_provider();
+    if !(0.0..=1.0).contains(&args.fail_share)
+        || args.batch == 0
+        || args.concurrency == 0
+        || args.rules == 0
+    {
+        return Err(BenchError::Setup(
+            "--fail-share must be within 0..=1, and --batch, --concurrency and --rules at least 1"
+                .into(),
+        ));
+    }
+    if args.sink_only {
+        return sink::sink_only(&args).await;
+    }
+    let router = router::start(&args)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()?;
+
+    let (sink, sink_url, server) = sink::start(args.fail_share).await?;
+
+    // A fresh bus, so earlier runs' rules and events do not count.
+    let bus = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let auth = format!("Bearer {}", router.token);
+    let put = |path: String, body: Value| {
+        client
+            .put(format!("{}{path}", router.base))
+            .header("authorization", &auth)
+            .json(&body)
+            .send()
+    };
+    let created = put(
+        format!("/v1/buses/{bus}"),
+        json!({"description": "switchyard bench"}),
+    )
+    .await?;
+    if !created.status().is_success() {
+        return Err(BenchError::Setup(format!(
+            "creating the bus: {}",
+            created.text().await?
+        )));
+    }
+    for i in 0..args.rules {
+        let rule = json!({
+            "event_pattern": {"source": ["bench"], "detail": {"kind": [i]}},
+            "targets": [{"id": "sink", "url": sink_url, "retry_policy": {"maximum_retry_attempts": 185}}]
+        });
+        let answer = put(format!("/v1/buses/{bus}/rules/rule-{i}"), rule).await?;
+        if !answer.status().is_success() {
+            return Err(BenchError::Setup(format!(
+                "creating rule {i}: {}",
+                answer.text().await?
+            )));
+        }
+    }
+
+    let loader = Arc::new(Loader {
+        client: client.clone(),
+        auth: auth.clone(),
+        events_url: format!("{}/v1/buses/{bus}/events", router.base),
+        batch: args.batch,
+        rules: args.rules as u64,
+        seq: AtomicU64::new(0),
+        failed_entries: AtomicU64::new(0),
+        failed_requests: AtomicU64::new(0),
+        tally: Mutex::default(),
+    });
+
+    let started = Instant::now();
+    loader.clone().drive(&args, started).await;
+    let load_time = started.elapsed();
+
+    // Drain: every acknowledged event must arrive.
+    let expected = loader.tally().acked_ids.len() as u64;
+    let drain_end = Instant::now() + args.drain;
+    loop {
+        let seen = sink
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .event_ids
+            .len() as u64;
+        if seen >= expected || Instant::now() > drain_end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let peak = router.peak_rss_mib();
+    server.abort();
+
+    let mut tally = std::mem::take(&mut *loader.tally());
+    let mut ingest = std::mem::take(&mut tally.ingest_us);
+    ingest.sort_unstable();
+    let seen = sink.seen.lock().unwrap_or_else(|e| e.into_inner());
+    let mut e2e = seen.e2e_us.clone();
+    e2e.sort_unstable();
+    let ids = &tally.acked_ids;
+    let lost = ids
+        .iter()
+        .filter(|id| !seen.event_ids.contains(*id))
+        .count() as u64;
+    let requests = sink.requests.load(Ordering::Relaxed);
+    let delivered = seen.webhook_ids.len() as u64;
+    // A request answered 200 for a webhook-id that already had one is a duplicate.
+    let answered = requests.saturating_sub(sink.refused.load(Ordering::Relaxed));
+    let duplicates = answered.saturating_sub(delivered);
+    let delivery_window = match (seen.first, seen.last) {
+        (Some(first), Some(last)) if last > first => (last - started).as_secs_f64(),
+        _ => load_time.as_secs_f64(),
+    };
+    Ok(Report {
+        duration_s: load_time.as_secs_f64(),
+        rules: args.rules,
+        batch: args.batch,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        acked_events: expected,
+        acked_events_per_sec: expected as f64 / load_time.as_secs_f64(),
+        failed_entries: loader.failed_entries.load(Ordering::Relaxed),
+        failed_requests: loader.failed_requests.load(Ordering::Relaxed),
+        ingest_p50_ms: percentile_ms(&ingest, 50.0),
+        ingest_p99_ms: percentile_ms(&ingest, 99.0),
+        ingest_p999_ms: percentile_ms(&ingest, 99.9),
+        delivered,
+        deliveries_per_sec: delivered as f64 / delivery_window,
+        e2e_p50_ms: percentile_ms(&e2e, 50.0),
+        e2e_p99_ms: percentile_ms(&e2e, 99.0),
+        e2e_p999_ms: percentile_ms(&e2e, 99.9),
+        sink_requests: requests,
+        lost,
+        duplicates,
+        router_peak_rss_mib: peak,
+    })
+}
