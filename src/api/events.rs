@@ -65,7 +65,7 @@ async fn put_events(
         Some(raw) => {
             if let Some(other) = top.keys().find(|k| *k != "entries") {
                 return Err(ApiError::validation(vec![FieldError::new(
-                    crate::domain::pointer("", other),
+                    crate::domain::fields::pointer("", other),
                     "a batch has only `entries`",
                 )]));
             }

@@ -131,10 +131,10 @@ pub fn parse_body<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, Api
                     pointer.push_str(&format!("/{index}"))
                 }
                 serde_path_to_error::Segment::Map { key } => {
-                    pointer = crate::domain::pointer(&pointer, key)
+                    pointer = crate::domain::fields::pointer(&pointer, key)
                 }
                 serde_path_to_error::Segment::Enum { variant } => {
-                    pointer = crate::domain::pointer(&pointer, variant)
+                    pointer = crate::domain::fields::pointer(&pointer, variant)
                 }
                 serde_path_to_error::Segment::Unknown => {}
             }

@@ -1,5 +1,7 @@
 //! `/v1/buses/{bus}/rules…`: create or replace, read, list, delete rules with their targets.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -13,9 +15,9 @@ use time::OffsetDateTime;
 use super::buses::bus_not_found;
 use super::extract::{ApiPath, ApiQuery, JsonText};
 use super::problem::ApiError;
-use crate::domain::{self, RuleName, RuleState, Target};
+use crate::domain::{self, InputTransform, RuleName, Target};
 use crate::state::AppState;
-use crate::store::{self, rules::Put, rules::RuleRecord};
+use crate::store::{self, rules::Put, rules::RuleRecord, rules::TargetState};
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 100;
@@ -37,18 +39,83 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// A target with what Switchyard keeps about it: its signing secret (for admins to configure the
-/// receiver) and whether it is disabled.
+/// A target on the wire, with what Switchyard keeps about it: its signing secret (for admins to
+/// configure the receiver) and whether it is disabled. At most one of `input`, `input_path` and
+/// `input_transformer` is present, as in requests.
 #[derive(Serialize)]
 struct TargetOut {
-    #[serde(flatten)]
-    target: Target,
+    id: String,
+    url: String,
+    method: String,
+    headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_transformer: Option<TransformerOut>,
+    retry_policy: RetryPolicyOut,
+    timeout_ms: u32,
+    max_concurrency: u32,
     secret: String,
     #[serde(with = "time::serde::rfc3339::option")]
     previous_secret_expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     disabled_at: Option<OffsetDateTime>,
     disabled_reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TransformerOut {
+    input_paths_map: BTreeMap<String, String>,
+    input_template: String,
+}
+
+#[derive(Serialize)]
+struct RetryPolicyOut {
+    maximum_retry_attempts: u32,
+    maximum_event_age_seconds: u32,
+}
+
+impl TargetOut {
+    fn new(target: Target, state: TargetState) -> Result<Self, ApiError> {
+        let (mut input, mut input_path, mut input_transformer) = (None, None, None);
+        match target.input {
+            InputTransform::Event => {}
+            InputTransform::Constant(text) => {
+                input = Some(RawValue::from_string(text).map_err(|e| ApiError::internal(&e))?)
+            }
+            InputTransform::Path(path) => input_path = Some(path),
+            InputTransform::Transformer {
+                paths_map,
+                template,
+            } => {
+                input_transformer = Some(TransformerOut {
+                    input_paths_map: paths_map,
+                    input_template: template,
+                })
+            }
+        }
+        Ok(TargetOut {
+            id: target.id.to_string(),
+            url: target.url,
+            method: target.method,
+            headers: target.headers,
+            input,
+            input_path,
+            input_transformer,
+            retry_policy: RetryPolicyOut {
+                maximum_retry_attempts: target.retry_policy.maximum_retry_attempts,
+                maximum_event_age_seconds: target.retry_policy.maximum_event_age_seconds,
+            },
+            timeout_ms: target.timeout_ms,
+            max_concurrency: target.max_concurrency,
+            secret: state.secret,
+            previous_secret_expires_at: state.previous_secret_expires_at,
+            disabled_at: state.disabled_at,
+            disabled_reason: state.disabled_reason,
+        })
+    }
 }
 
 /// A rule as the API shows it.
@@ -58,7 +125,8 @@ pub struct RuleOut {
     name: String,
     description: String,
     event_pattern: Box<RawValue>,
-    state: RuleState,
+    /// `enabled` or `disabled`.
+    state: &'static str,
     targets: Vec<TargetOut>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -77,20 +145,14 @@ impl TryFrom<RuleRecord> for RuleOut {
             name: record.name,
             description: record.rule.description,
             event_pattern,
-            state: record.rule.state,
+            state: record.rule.state.as_str(),
             targets: record
                 .rule
                 .targets
                 .into_iter()
                 .zip(record.target_states)
-                .map(|(target, state)| TargetOut {
-                    target,
-                    secret: state.secret,
-                    previous_secret_expires_at: state.previous_secret_expires_at,
-                    disabled_at: state.disabled_at,
-                    disabled_reason: state.disabled_reason,
-                })
-                .collect(),
+                .map(|(target, state)| TargetOut::new(target, state))
+                .collect::<Result<_, _>>()?,
             created_at: record.created_at,
             updated_at: record.updated_at,
         })
@@ -267,4 +329,63 @@ async fn rotate_secret(
         Json(serde_json::json!({ "secret": secret, "previous_secret_expires_at": expires }))
             .into_response(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> TargetState {
+        TargetState {
+            id: crate::domain::TargetRef::new(),
+            secret: "whsec_x".into(),
+            previous_secret_expires_at: None,
+            disabled_at: None,
+            disabled_reason: None,
+        }
+    }
+
+    #[test]
+    fn a_target_shows_exactly_the_input_it_was_given() {
+        let rule = domain::parse_rule(
+            r#"{"event_pattern": {"source": ["a"]},
+                "targets": [{"id": "t", "url": "https://example.com/a",
+                             "input_transformer": {"input_paths_map": {"n": "$.detail.n"}, "input_template": "{\"n\": <n>}"}},
+                            {"id": "c", "url": "https://example.com/b", "input": {"total": 1.50}},
+                            {"id": "e", "url": "https://example.com/c"}]}"#,
+        )
+        .unwrap();
+        let wire: Vec<serde_json::Value> = rule
+            .targets
+            .into_iter()
+            .map(|t| serde_json::to_value(TargetOut::new(t, state()).unwrap()).unwrap())
+            .collect();
+        assert_eq!(
+            wire[0]["input_transformer"]["input_paths_map"]["n"],
+            "$.detail.n"
+        );
+        assert!(wire[0].get("input").is_none() && wire[0].get("input_path").is_none());
+        // The constant keeps its numbers as written.
+        assert_eq!(
+            serde_json::to_string(&TargetOut::new(
+                domain::parse_rule(
+                    r#"{"event_pattern": {"a": [1]}, "targets": [{"id": "c", "url": "https://x.example", "input": {"total": 1.50}}]}"#
+                )
+                .unwrap()
+                .targets
+                .remove(0),
+                state()
+            )
+            .unwrap()
+            .input)
+            .unwrap(),
+            r#"{"total":1.50}"#
+        );
+        assert_eq!(wire[1]["input"]["total"], 1.5);
+        for absent in ["input", "input_path", "input_transformer"] {
+            assert!(wire[2].get(absent).is_none(), "{absent}: {}", wire[2]);
+        }
+        assert_eq!(wire[2]["retry_policy"]["maximum_retry_attempts"], 185);
+        assert_eq!(wire[2]["secret"], "whsec_x");
+    }
 }

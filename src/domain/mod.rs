@@ -4,40 +4,20 @@
 //! with the same words.
 
 mod envelope;
+pub mod fields;
 mod ids;
 mod names;
 mod rule;
 
 pub use envelope::{EntryError, Envelope, EnvelopeLimits};
+pub use fields::{FieldError, ValidationErrors};
 pub use ids::{DeliveryId, EventId, TargetRef};
 pub use names::{BusName, NameError, RuleName, TargetId};
 pub use rule::{
-    DEFAULT_TIMEOUT_MS, InputTransform, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target,
-    parse_rule, parse_rule_document, placeholder_name,
+    DEFAULT_TIMEOUT_MS, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target, parse_rule,
+    parse_rule_document,
 };
 
-/// One refused field: where (an RFC 6901 JSON pointer into the request body) and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FieldError {
-    pub pointer: String,
-    pub detail: String,
-}
-
-impl FieldError {
-    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> FieldError {
-        FieldError {
-            pointer: pointer.into(),
-            detail: detail.into(),
-        }
-    }
-}
-
-/// Every field that was refused, in document order.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} invalid field(s), first: {}: {}", .0.len(), .0[0].pointer, .0[0].detail)]
-pub struct ValidationErrors(pub Vec<FieldError>);
-
-/// `base` + `/` + `key`, escaped as RFC 6901 requires.
-pub fn pointer(base: &str, key: &str) -> String {
-    format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
-}
+/// What a target receives; the transformation's own type (validated and rendered in
+/// [`crate::transform`]).
+pub use crate::transform::InputTransform;

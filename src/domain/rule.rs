@@ -7,21 +7,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{BusName, FieldError, RuleName, TargetId, ValidationErrors, pointer};
+use super::fields::{FieldError, Fields, ValidationErrors, pointer};
+use super::{BusName, RuleName, TargetId};
 use crate::pattern::{self, Json};
+use crate::transform::{self, InputTransform};
 
 pub const MAX_TARGETS: usize = 5;
 pub const MAX_DESCRIPTION: usize = 512;
 pub const MAX_URL: usize = 2048;
 pub const MAX_HEADERS: usize = 50;
-pub const MAX_INPUT_BYTES: usize = 8192;
-pub const MAX_INPUT_PATH: usize = 256;
-pub const MAX_INPUT_PATHS: usize = 100;
-pub const MAX_INPUT_TEMPLATE: usize = 8192;
 pub const DEFAULT_TIMEOUT_MS: u32 = 5000;
 pub const TIMEOUT_MS_RANGE: (u32, u32) = (100, 60_000);
 /// Deliveries in flight to one target at once, per process: generous by default; 1 sends one
@@ -43,16 +40,7 @@ pub const RESERVED_HEADERS: [&str; 10] = [
     "webhook-signature",
     "te",
 ];
-/// Placeholders an input template may use without defining them, EventBridge's names.
-pub const RESERVED_PLACEHOLDERS: [&str; 4] = [
-    "aws.events.event",
-    "aws.events.event.json",
-    "aws.events.rule-name",
-    "aws.events.event.ingestion-time",
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleState {
     Enabled,
     Disabled,
@@ -75,7 +63,7 @@ impl RuleState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub maximum_retry_attempts: u32,
     pub maximum_event_age_seconds: u32,
@@ -88,22 +76,6 @@ impl Default for RetryPolicy {
             maximum_event_age_seconds: 86_400,
         }
     }
-}
-
-/// What a target receives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InputTransform {
-    /// The whole event envelope.
-    Event,
-    /// A constant JSON document (compact text, numbers as written).
-    Constant(String),
-    /// The part of the event a JSONPath selects.
-    Path(String),
-    /// Values selected by JSONPath, placed into a template.
-    Transformer {
-        paths_map: BTreeMap<String, String>,
-        template: String,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +105,7 @@ pub fn parse_rule(text: &str) -> Result<Rule, ValidationErrors> {
     let mut errors = Vec::new();
     let rule = Fields::parse(text, "", &mut errors)
         .and_then(|mut fields| parse_rule_fields(&mut fields, &mut errors));
-    finish(rule, errors)
+    ValidationErrors::finish(rule, errors, "rule")
 }
 
 /// Parses a rule file entry: a rule body plus `name` and an optional `bus` (default `default`).
@@ -161,18 +133,7 @@ pub fn parse_rule_document(text: &str) -> Result<(BusName, RuleName, Rule), Vali
         let rule = parse_rule_fields(&mut fields, &mut errors);
         Some((bus?, name?, rule?))
     });
-    finish(parsed, errors)
-}
-
-fn finish<T>(value: Option<T>, errors: Vec<FieldError>) -> Result<T, ValidationErrors> {
-    match value {
-        Some(value) if errors.is_empty() => Ok(value),
-        _ if errors.is_empty() => Err(ValidationErrors(vec![FieldError::new(
-            "",
-            "is not a valid rule",
-        )])),
-        _ => Err(ValidationErrors(errors)),
-    }
+    ValidationErrors::finish(parsed, errors, "rule")
 }
 
 fn parse_rule_fields(fields: &mut Fields, errors: &mut Vec<FieldError>) -> Option<Rule> {
@@ -328,7 +289,7 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
         Some(raw) => parse_headers(raw.get(), &at("headers"), errors),
         None => Some(BTreeMap::new()),
     };
-    let input = parse_input(&mut fields, base, errors);
+    let input = transform::validate::parse_input(&mut fields, base, errors);
     let retry_policy = match fields.take("retry_policy") {
         Some(raw) => parse_retry_policy(raw.get(), &at("retry_policy"), errors),
         None => Some(RetryPolicy::default()),
@@ -426,196 +387,6 @@ fn parse_headers(
     ok.then_some(headers)
 }
 
-fn parse_input(
-    fields: &mut Fields,
-    base: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<InputTransform> {
-    let at = |field: &str| format!("{base}/{field}");
-    let given: Vec<&str> = ["input", "input_path", "input_transformer"]
-        .into_iter()
-        .filter(|f| fields.has(f))
-        .collect();
-    if given.len() > 1 {
-        errors.push(FieldError::new(
-            at(given[1]),
-            format!(
-                "a target takes at most one of input, input_path and input_transformer; found {}",
-                given.join(" and ")
-            ),
-        ));
-        for field in given {
-            fields.take(field);
-        }
-        return None;
-    }
-    if let Some(raw) = fields.take("input") {
-        return match Json::parse(raw.get()) {
-            Ok(json) => {
-                let text = json.to_string();
-                if text.len() > MAX_INPUT_BYTES {
-                    errors.push(FieldError::new(
-                        at("input"),
-                        format!("must be at most {MAX_INPUT_BYTES} bytes of JSON"),
-                    ));
-                    return None;
-                }
-                Some(InputTransform::Constant(text))
-            }
-            Err(e) => {
-                errors.push(FieldError::new(at("input"), e.message));
-                None
-            }
-        };
-    }
-    if fields.has("input_path") {
-        let path = fields.take_string("input_path", errors)?;
-        return check_json_path(&path, MAX_INPUT_PATH, &at("input_path"), errors)
-            .then_some(InputTransform::Path(path));
-    }
-    if let Some(raw) = fields.take("input_transformer") {
-        return parse_transformer(raw.get(), &at("input_transformer"), errors);
-    }
-    Some(InputTransform::Event)
-}
-
-fn parse_transformer(
-    raw: &str,
-    base: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<InputTransform> {
-    let mut fields = Fields::parse(raw, base, errors)?;
-    let at = |field: &str| format!("{base}/{field}");
-    let paths_map = match fields.take("input_paths_map") {
-        Some(raw) => match serde_json::from_str::<BTreeMap<String, Value>>(raw.get()) {
-            Ok(map) if map.len() > MAX_INPUT_PATHS => {
-                errors.push(FieldError::new(
-                    at("input_paths_map"),
-                    format!("at most {MAX_INPUT_PATHS} entries"),
-                ));
-                None
-            }
-            Ok(map) => {
-                let mut paths = BTreeMap::new();
-                let mut ok = true;
-                for (name, value) in map {
-                    let here = pointer(&at("input_paths_map"), &name);
-                    let valid_name = !name.is_empty()
-                        && name.len() <= 256
-                        && name
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                    if !valid_name || name.starts_with("aws.") {
-                        errors.push(FieldError::new(
-                            here.clone(),
-                            format!(
-                                "{name:?} is not a valid placeholder name: use 1 to 256 letters, digits, `_` or `-`"
-                            ),
-                        ));
-                        ok = false;
-                    }
-                    match value {
-                        Value::String(path) => {
-                            ok &= check_json_path(&path, MAX_INPUT_PATH, &here, errors);
-                            paths.insert(name, path);
-                        }
-                        _ => {
-                            errors.push(FieldError::new(here, "must be a JSONPath string"));
-                            ok = false;
-                        }
-                    }
-                }
-                ok.then_some(paths)
-            }
-            Err(_) => {
-                errors.push(FieldError::new(
-                    at("input_paths_map"),
-                    "must be an object of placeholder names to JSONPath strings",
-                ));
-                None
-            }
-        },
-        None => Some(BTreeMap::new()),
-    };
-    let template = match fields.take_string("input_template", errors) {
-        Some(template) if template.len() > MAX_INPUT_TEMPLATE => {
-            errors.push(FieldError::new(
-                at("input_template"),
-                format!("must be at most {MAX_INPUT_TEMPLATE} bytes"),
-            ));
-            None
-        }
-        Some(template) => Some(template),
-        None => {
-            if !fields.had("input_template") {
-                errors.push(FieldError::new(at("input_template"), "is required"));
-            }
-            None
-        }
-    };
-    fields.refuse_unknown(errors);
-    let (paths_map, template) = (paths_map?, template?);
-    let mut ok = true;
-    for name in placeholders(&template) {
-        if name.starts_with("aws.") && !RESERVED_PLACEHOLDERS.contains(&name) {
-            errors.push(FieldError::new(
-                at("input_template"),
-                format!(
-                    "<{name}> is not a known reserved placeholder (known: {})",
-                    RESERVED_PLACEHOLDERS.map(|p| format!("<{p}>")).join(", ")
-                ),
-            ));
-            ok = false;
-        }
-    }
-    ok.then_some(InputTransform::Transformer {
-        paths_map,
-        template,
-    })
-}
-
-/// Whether `<name>` in a template is a placeholder: a non-empty run of letters, digits, `_`, `-`
-/// and `.`. Anything else between angle brackets (`<b>`, `< 5 >`) is text.
-pub fn placeholder_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-/// The placeholders of a template.
-pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
-    template.split('<').skip(1).filter_map(|rest| {
-        let name = &rest[..rest.find('>')?];
-        placeholder_name(name).then_some(name)
-    })
-}
-
-fn check_json_path(path: &str, max: usize, at: &str, errors: &mut Vec<FieldError>) -> bool {
-    if path.len() > max {
-        errors.push(FieldError::new(
-            at,
-            format!("must be at most {max} characters"),
-        ));
-        return false;
-    }
-    match jsonpath_rust::parser::parse_json_path(path) {
-        Ok(_) => true,
-        Err(e) => {
-            let hint = if path.contains('-') {
-                " (write a name with `-` in brackets: $['detail-type'])"
-            } else {
-                ""
-            };
-            errors.push(FieldError::new(
-                at,
-                format!("is not a valid JSONPath{hint}: {e}"),
-            ));
-            false
-        }
-    }
-}
-
 fn parse_retry_policy(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<RetryPolicy> {
     let mut fields = Fields::parse(raw, base, errors)?;
     let defaults = RetryPolicy::default();
@@ -668,124 +439,6 @@ fn integer_in(
     }
 }
 
-/// The members of one JSON object, taken one by one; what is left is unknown.
-struct Fields {
-    base: String,
-    members: BTreeMap<String, Box<RawValue>>,
-    taken: BTreeSet<String>,
-}
-
-impl Fields {
-    fn parse(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<Fields> {
-        match serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(raw) {
-            Ok(members) => Some(Fields {
-                base: base.to_owned(),
-                members,
-                taken: BTreeSet::new(),
-            }),
-            Err(_) => {
-                errors.push(FieldError::new(base, "must be a JSON object"));
-                None
-            }
-        }
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.members.contains_key(name)
-    }
-
-    /// Whether the member was present (taken or not).
-    fn had(&self, name: &str) -> bool {
-        self.taken.contains(name) || self.has(name)
-    }
-
-    /// The member, unless it is absent or `null`.
-    fn take(&mut self, name: &str) -> Option<Box<RawValue>> {
-        let raw = self.members.remove(name)?;
-        self.taken.insert(name.to_owned());
-        (raw.get() != "null").then_some(raw)
-    }
-
-    fn take_string(&mut self, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-        let raw = self.take(name)?;
-        match serde_json::from_str::<String>(raw.get()) {
-            Ok(text) => Some(text),
-            Err(_) => {
-                errors.push(FieldError::new(
-                    pointer(&self.base, name),
-                    "must be a string",
-                ));
-                None
-            }
-        }
-    }
-
-    fn refuse_unknown(&mut self, errors: &mut Vec<FieldError>) {
-        for name in std::mem::take(&mut self.members).into_keys() {
-            errors.push(FieldError::new(
-                pointer(&self.base, &name),
-                "is not a known field",
-            ));
-        }
-    }
-}
-
-/// The wire form of a target (what the API returns and `rules apply` compares).
-impl Serialize for Target {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Transformer<'a> {
-            input_paths_map: &'a BTreeMap<String, String>,
-            input_template: &'a str,
-        }
-        #[derive(Serialize)]
-        struct Wire<'a> {
-            id: &'a str,
-            url: &'a str,
-            method: &'a str,
-            headers: &'a BTreeMap<String, String>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            input: Option<&'a RawValue>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            input_path: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            input_transformer: Option<Transformer<'a>>,
-            retry_policy: &'a RetryPolicy,
-            timeout_ms: u32,
-            max_concurrency: u32,
-        }
-        let mut wire = Wire {
-            id: self.id.as_str(),
-            url: &self.url,
-            method: &self.method,
-            headers: &self.headers,
-            input: None,
-            input_path: None,
-            input_transformer: None,
-            retry_policy: &self.retry_policy,
-            timeout_ms: self.timeout_ms,
-            max_concurrency: self.max_concurrency,
-        };
-        match &self.input {
-            InputTransform::Event => {}
-            InputTransform::Constant(text) => {
-                wire.input = Some(serde_json::from_str(text).map_err(serde::ser::Error::custom)?)
-            }
-            InputTransform::Path(path) => wire.input_path = Some(path),
-            InputTransform::Transformer {
-                paths_map,
-                template,
-            } => {
-                wire.input_transformer = Some(Transformer {
-                    input_paths_map: paths_map,
-                    input_template: template,
-                })
-            }
-        }
-        wire.serialize(s)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -800,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_rule_round_trips_through_its_wire_form() {
+    fn a_full_rule_is_read_with_its_defaults() {
         let rule = parse_rule(
             r#"{"description": "d", "event_pattern": {"source": ["a"], "detail": {"n": [{"numeric": [">", 1.50]}]}},
                 "targets": [{"id": "t1", "url": "https://example.com/hook", "method": "put",
@@ -818,12 +471,10 @@ mod tests {
         assert_eq!(target.method, "PUT");
         assert_eq!(target.retry_policy.maximum_retry_attempts, 0);
         assert_eq!(target.retry_policy.maximum_event_age_seconds, 86_400);
-        let wire = serde_json::to_value(target).unwrap();
-        assert_eq!(
-            wire["input_transformer"]["input_paths_map"]["n"],
-            "$.detail.n"
-        );
-        assert!(wire.get("input").is_none());
+        let InputTransform::Transformer { paths_map, .. } = &target.input else {
+            panic!("an input transformer: {:?}", target.input);
+        };
+        assert_eq!(paths_map["n"], "$.detail.n");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::domain::{InputTransform, RetryPolicy, Rule, RuleState, Target, Target
 /// What the system keeps about a target besides its definition.
 #[derive(Debug, Clone)]
 pub struct TargetState {
-    pub id: Uuid,
+    pub id: TargetRef,
     pub secret: String,
     pub previous_secret_expires_at: Option<OffsetDateTime>,
     pub disabled_at: Option<OffsetDateTime>,
@@ -73,7 +73,7 @@ impl InputColumns {
 
 #[derive(sqlx::FromRow)]
 struct TargetRow {
-    id: Uuid,
+    id: TargetRef,
     secret: String,
     previous_secret_expires_at: Option<OffsetDateTime>,
     disabled_at: Option<OffsetDateTime>,

@@ -15,7 +15,23 @@ use std::collections::BTreeMap;
 use jsonpath_rust::parser::model::JpQuery;
 use serde_json::Value;
 
-use crate::domain::InputTransform;
+pub mod validate;
+
+/// What a target receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputTransform {
+    /// The whole event envelope.
+    Event,
+    /// A constant JSON document (compact text, numbers as written).
+    Constant(String),
+    /// The part of the event a JSONPath selects.
+    Path(String),
+    /// Values selected by JSONPath, placed into a template.
+    Transformer {
+        paths_map: BTreeMap<String, String>,
+        template: String,
+    },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransformError {
@@ -121,7 +137,7 @@ fn fill<'e>(template: &str, lookup: &dyn Fn(&str) -> Option<Slot<'e>>) -> String
             && let Some(end) = rest.find('>')
         {
             let name = &rest[1..end];
-            if let Some(slot) = crate::domain::placeholder_name(name)
+            if let Some(slot) = validate::placeholder_name(name)
                 .then(|| lookup(name))
                 .flatten()
             {

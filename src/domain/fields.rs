@@ -1,0 +1,111 @@
+//! Reading and refusing JSON input field by field: [`FieldError`] (where, as an RFC 6901
+//! pointer, and why), and [`Fields`], the members of one object taken one by one so that
+//! whatever is left over is refused as unknown. The rule parser and the input-transformer
+//! validation read their JSON with it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::value::RawValue;
+
+/// One refused field: where (an RFC 6901 JSON pointer into the request body) and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub pointer: String,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> FieldError {
+        FieldError {
+            pointer: pointer.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Every field that was refused, in document order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} invalid field(s), first: {}: {}", .0.len(), .0[0].pointer, .0[0].detail)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    /// `Ok(value)` when nothing was refused; otherwise every error (or, if a parser gave up
+    /// without saying why, that `what` is not valid).
+    pub fn finish<T>(value: Option<T>, errors: Vec<FieldError>, what: &str) -> Result<T, Self> {
+        match value {
+            Some(value) if errors.is_empty() => Ok(value),
+            _ if errors.is_empty() => Err(ValidationErrors(vec![FieldError::new(
+                "",
+                format!("is not a valid {what}"),
+            )])),
+            _ => Err(ValidationErrors(errors)),
+        }
+    }
+}
+
+/// `base` + `/` + `key`, escaped as RFC 6901 requires.
+pub fn pointer(base: &str, key: &str) -> String {
+    format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// The members of one JSON object, taken one by one; what is left is unknown.
+pub struct Fields {
+    base: String,
+    members: BTreeMap<String, Box<RawValue>>,
+    taken: BTreeSet<String>,
+}
+
+impl Fields {
+    pub fn parse(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<Fields> {
+        match serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(raw) {
+            Ok(members) => Some(Fields {
+                base: base.to_owned(),
+                members,
+                taken: BTreeSet::new(),
+            }),
+            Err(_) => {
+                errors.push(FieldError::new(base, "must be a JSON object"));
+                None
+            }
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.members.contains_key(name)
+    }
+
+    /// Whether the member was present (taken or not).
+    pub fn had(&self, name: &str) -> bool {
+        self.taken.contains(name) || self.has(name)
+    }
+
+    /// The member, unless it is absent or `null`.
+    pub fn take(&mut self, name: &str) -> Option<Box<RawValue>> {
+        let raw = self.members.remove(name)?;
+        self.taken.insert(name.to_owned());
+        (raw.get() != "null").then_some(raw)
+    }
+
+    pub fn take_string(&mut self, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+        let raw = self.take(name)?;
+        match serde_json::from_str::<String>(raw.get()) {
+            Ok(text) => Some(text),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    pointer(&self.base, name),
+                    "must be a string",
+                ));
+                None
+            }
+        }
+    }
+
+    pub fn refuse_unknown(&mut self, errors: &mut Vec<FieldError>) {
+        for name in std::mem::take(&mut self.members).into_keys() {
+            errors.push(FieldError::new(
+                pointer(&self.base, &name),
+                "is not a known field",
+            ));
+        }
+    }
+}
