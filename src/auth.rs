@@ -5,6 +5,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use crate::store::locks::Lock;
 use crate::store::{self, StoreError};
 
 pub const TOKEN_PREFIX: &str = "sy_";
@@ -58,9 +59,7 @@ pub async fn create_token(pool: &PgPool, name: &str) -> Result<String, StoreErro
 /// caller can print it once. Serialised by an advisory lock so two first starts make one token.
 pub async fn ensure_first_token(pool: &PgPool) -> Result<Option<String>, StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('switchyard_first_token'))")
-        .execute(&mut *tx)
-        .await?;
+    store::locks::hold(&mut tx, Lock::FirstToken).await?;
     if store::tokens::count(&mut tx).await? > 0 {
         return Ok(None);
     }

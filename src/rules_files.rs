@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::value::RawValue;
 use sqlx::PgPool;
 
+use crate::delivery::signing;
 use crate::domain::{self, BusName, Rule, RuleName};
 use crate::store::{self, StoreError};
 
@@ -187,9 +188,7 @@ pub async fn apply(
     dry_run: bool,
 ) -> Result<Plan, RulesError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('switchyard_rules_apply'))")
-        .execute(&mut *tx)
-        .await?;
+    store::locks::hold(&mut tx, store::locks::Lock::RulesApply).await?;
     let buses: BTreeSet<String> = store::buses::list(&mut tx)
         .await?
         .into_iter()
@@ -240,7 +239,8 @@ pub async fn apply(
             }
             Change::Create { bus, name } | Change::Update { bus, name } => {
                 if let Some(file) = by_key.get(&(bus.clone(), name.clone())) {
-                    store::rules::put(&mut tx, bus, name, &file.rule).await?;
+                    let secrets = signing::generate_secrets(file.rule.targets.len());
+                    store::rules::put(&mut tx, bus, name, &file.rule, &secrets).await?;
                 }
             }
             Change::Delete { bus, name } => {

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use super::buses::bus_not_found;
 use super::extract::{ApiPath, ApiQuery, JsonText};
 use super::problem::ApiError;
+use crate::delivery::signing;
 use crate::domain::{self, InputTransform, RuleName, Target};
 use crate::state::AppState;
 use crate::store::{self, rules::Put, rules::RuleRecord, rules::TargetState};
@@ -213,7 +214,8 @@ async fn put(
     let name = RuleName::parse(&rule).map_err(|e| ApiError::parameter("rule", e))?;
     let parsed = domain::parse_rule(&body)?;
     let mut tx = state.pool.begin().await?;
-    let outcome = store::rules::put(&mut tx, &bus, name.as_str(), &parsed).await?;
+    let secrets = signing::generate_secrets(parsed.targets.len());
+    let outcome = store::rules::put(&mut tx, &bus, name.as_str(), &parsed, &secrets).await?;
     let status = match outcome {
         Put::BusNotFound => return Err(bus_not_found(&bus)),
         Put::Created => StatusCode::CREATED,
@@ -318,8 +320,9 @@ async fn rotate_secret(
     }
     let mut tx = state.pool.begin().await?;
     let id = find_target(&mut tx, &bus, &rule, &target).await?;
-    let (secret, expires) =
-        store::rules::rotate_secret(&mut tx, id, std::time::Duration::from_secs(overlap)).await?;
+    let secret = signing::generate_secret();
+    let overlap_for = std::time::Duration::from_secs(overlap);
+    let expires = store::rules::rotate_secret(&mut tx, id, &secret, overlap_for).await?;
     tx.commit().await?;
     tracing::info!(bus, rule, target, overlap, "target secret rotated");
     let expires = expires

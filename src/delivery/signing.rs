@@ -27,6 +27,11 @@ pub fn generate_secret() -> String {
     format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
 }
 
+/// A new random secret for each of `n` targets.
+pub fn generate_secrets(n: usize) -> Vec<String> {
+    std::iter::repeat_with(generate_secret).take(n).collect()
+}
+
 /// `v1,<signature>` of one message with one secret.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, BadSecret> {
     let key = STANDARD

@@ -8,6 +8,7 @@ pub mod dead_letters;
 pub mod deliveries;
 pub mod embedded;
 pub mod events;
+pub mod locks;
 pub mod notify;
 pub mod overview;
 pub mod retention;

@@ -25,11 +25,7 @@ pub async fn prune(
     limit: i64,
 ) -> Result<Option<Pruned>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let ours: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('switchyard_prune'))")
-            .fetch_one(&mut *tx)
-            .await?;
-    if !ours {
+    if !super::locks::try_hold(&mut tx, super::locks::Lock::Prune).await? {
         return Ok(None);
     }
     let pruned: Pruned = sqlx::query_as(

@@ -247,13 +247,23 @@ pub enum Put {
 }
 
 /// Creates or replaces a rule with its targets. Run it in a transaction. A target keeps its
-/// identity (and its pending deliveries their target) across edits as long as its id stays.
+/// identity, its secret (and its pending deliveries their target) across edits as long as its id
+/// stays; a new target signs with `new_secrets[i]` (one per target of the rule, made by the
+/// caller).
 pub async fn put(
     conn: &mut PgConnection,
     bus: &str,
     name: &str,
     rule: &Rule,
+    new_secrets: &[String],
 ) -> Result<Put, StoreError> {
+    if new_secrets.len() != rule.targets.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} new secrets for {} targets",
+            new_secrets.len(),
+            rule.targets.len()
+        )));
+    }
     if !touch_bus(conn, bus).await? {
         return Ok(Put::BusNotFound);
     }
@@ -278,7 +288,7 @@ pub async fn put(
         .bind(&keep)
         .execute(&mut *conn)
         .await?;
-    for (position, target) in rule.targets.iter().enumerate() {
+    for (position, (target, new_secret)) in rule.targets.iter().zip(new_secrets).enumerate() {
         let (kind, input, path, paths_map, template) = match &target.input {
             InputTransform::Event => ("event", None, None, None, None),
             InputTransform::Constant(text) => ("constant", Some(text.as_str()), None, None, None),
@@ -324,7 +334,7 @@ pub async fn put(
         .bind(target.retry_policy.maximum_event_age_seconds as i32)
         .bind(target.timeout_ms as i32)
         .bind(target.max_concurrency as i32)
-        .bind(crate::delivery::signing::generate_secret())
+        .bind(new_secret)
         .execute(&mut *conn)
         .await?;
     }
@@ -404,22 +414,22 @@ pub async fn target_ref(
 }
 
 /// Gives a target a new signing secret; the old one keeps signing until `overlap` has passed.
-/// Returns the new secret and when the old one stops.
+/// Returns when the old one stops.
 pub async fn rotate_secret(
     conn: &mut PgConnection,
     target: TargetRef,
+    secret: &str,
     overlap: std::time::Duration,
-) -> Result<(String, OffsetDateTime), sqlx::Error> {
-    let secret = crate::delivery::signing::generate_secret();
+) -> Result<OffsetDateTime, sqlx::Error> {
     let expires: OffsetDateTime = sqlx::query_scalar(
         "UPDATE targets SET previous_secret = secret, secret = $2,
              previous_secret_expires_at = now() + make_interval(secs => $3)
          WHERE id = $1 RETURNING previous_secret_expires_at",
     )
     .bind(target)
-    .bind(&secret)
+    .bind(secret)
     .bind(overlap.as_secs_f64())
     .fetch_one(conn)
     .await?;
-    Ok((secret, expires))
+    Ok(expires)
 }
