@@ -1,6 +1,13 @@
 //! Differential property test: for generated patterns and events, the compiled rule set and the
 //! reference evaluator always give the same answer. The vocabulary is small on purpose, so that
 //! generated events often hit the generated patterns (and their arrays, numbers and cases).
+//!
+//! The two share the parser (both take the same `Pattern`) and the value models: which number
+//! texts are comparable, how IP addresses and CIDR ranges read, which spellings a character has
+//! in the case model. A mistake there would be made by both and is not caught here; the unit
+//! tests of `number.rs`, `ip.rs` and `casefold.rs`, the spec cases and the AWS-recorded cases
+//! cover them. Everything else is written twice: which leaf satisfies which condition, array
+//! consistency, `exists`, `anything-but`, wildcard and case matching.
 
 use proptest::prelude::*;
 use switchyard::pattern::{self, Json, Limits, RuleSet};

@@ -42,6 +42,11 @@ impl CaseFold {
         CaseFold { ascii_lower, chars }
     }
 
+    /// Per pattern character, its two accepted spellings (lower, upper).
+    pub(crate) fn spellings(&self) -> &[[Box<[u8]>; 2]] {
+        &self.chars
+    }
+
     /// The lower-cased ASCII pattern, when the pattern is ASCII (used as an index key).
     pub fn ascii_key(&self) -> Option<&[u8]> {
         self.ascii_lower.as_deref()

@@ -7,9 +7,18 @@
 //! its conditions. `exists: false` alone looks at the whole event. Arrays
 //! holding nothing at a path the sub-rule names are left out of the worlds, since they cannot
 //! change the answer.
+//!
+//! Which leaf satisfies which condition is written here again ([`satisfies`]), by the plainest
+//! means (a backtracking wildcard, a case match that tries every spelling at every position),
+//! rather than taken from the matcher's `Condition::matches_leaf`. It shares only the value
+//! models: which number texts are comparable (`number.rs`), how IP addresses read and what a
+//! CIDR range holds (`ip.rs`), and which spellings a character has in the case model
+//! (`casefold.rs`); those have their own unit tests and spec cases.
 
-use super::ast::{Condition, Leaf, Pattern, SubRule};
+use super::ast::{AnythingBut, Condition, Leaf, Pattern, Range, SubRule};
+use super::casefold::CaseFold;
 use super::error::EventError;
+use super::ip::{IpRange, parse_ip};
 use super::json::Json;
 
 /// Whether `pattern` matches `event`.
@@ -34,7 +43,7 @@ fn subrule_matches(sub: &SubRule, event: &Json) -> bool {
                 Condition::Exists(false) => !everywhere.iter().any(|(p, _)| *p == field.path),
                 _ => world
                     .iter()
-                    .any(|(p, leaf)| *p == field.path && condition.matches_leaf(*leaf)),
+                    .any(|(p, leaf)| *p == field.path && satisfies(condition, *leaf)),
             })
         })
     })
@@ -128,5 +137,148 @@ fn worlds<'a>(value: &'a Json, path: Option<&str>, paths: &[&str]) -> Vec<Leaves
                 .into_iter()
                 .collect(),
         ],
+    }
+}
+
+/// Whether one leaf satisfies one condition (`exists: false` never: only absence does).
+fn satisfies(condition: &Condition, leaf: Leaf<'_>) -> bool {
+    match (condition, leaf) {
+        (Condition::Exists(present), _) => *present,
+        (Condition::AnythingBut(excluded), leaf) => !excluded_by(excluded, leaf),
+        (Condition::Exact(s), Leaf::Str(v)) => s == v,
+        (Condition::Number { text, value }, Leaf::Num(t, v)) => {
+            text == t || (value.is_some() && value == &v)
+        }
+        (Condition::True, Leaf::True)
+        | (Condition::False, Leaf::False)
+        | (Condition::Null, Leaf::Null) => true,
+        (Condition::Prefix(p), Leaf::Str(v)) => {
+            v.len() >= p.len() && &v.as_bytes()[..p.len()] == p.as_bytes()
+        }
+        (Condition::Suffix(s), Leaf::Str(v)) => {
+            v.len() >= s.len() && &v.as_bytes()[v.len() - s.len()..] == s.as_bytes()
+        }
+        (Condition::EqualsIgnoreCase(c), Leaf::Str(v)) => case_match(c, v.as_bytes(), true, true),
+        (Condition::PrefixIgnoreCase(c), Leaf::Str(v)) => case_match(c, v.as_bytes(), true, false),
+        (Condition::SuffixIgnoreCase(c), Leaf::Str(v)) => case_match(c, v.as_bytes(), false, true),
+        (Condition::Wildcard(w), Leaf::Str(v)) => glob(w.parts(), v.as_bytes(), true),
+        (Condition::Numeric(range), Leaf::Num(_, Some(v))) => in_range(range, v),
+        (Condition::IpLiteral(range) | Condition::Cidr(range), Leaf::Str(v)) => {
+            in_ip_range(range, v)
+        }
+        _ => false,
+    }
+}
+
+/// Whether an `anything-but` excludes this leaf. A number is excluded only by an equal number,
+/// a string only by the string forms; booleans and `null` never.
+fn excluded_by(excluded: &AnythingBut, leaf: Leaf<'_>) -> bool {
+    match (excluded, leaf) {
+        (AnythingBut::Numbers(values), Leaf::Num(_, v)) => {
+            v.is_some_and(|v| values.iter().any(|x| *x == v))
+        }
+        (AnythingBut::Strings(list), Leaf::Str(v)) => list.iter().any(|s| s == v),
+        (AnythingBut::Prefixes(list), Leaf::Str(v)) => {
+            list.iter().any(|p| v.starts_with(p.as_str()))
+        }
+        (AnythingBut::Suffixes(list), Leaf::Str(v)) => list.iter().any(|s| v.ends_with(s.as_str())),
+        (AnythingBut::EqualsIgnoreCase(list), Leaf::Str(v)) => {
+            list.iter().any(|c| case_match(c, v.as_bytes(), true, true))
+        }
+        (AnythingBut::Wildcards(list), Leaf::Str(v)) => {
+            list.iter().any(|w| glob(w.parts(), v.as_bytes(), true))
+        }
+        _ => false,
+    }
+}
+
+fn in_range(range: &Range, v: f64) -> bool {
+    let above = range.low.is_none_or(|b| {
+        if b.inclusive {
+            v >= b.value
+        } else {
+            v > b.value
+        }
+    });
+    let below = range.high.is_none_or(|b| {
+        if b.inclusive {
+            v <= b.value
+        } else {
+            v < b.value
+        }
+    });
+    above && below
+}
+
+fn in_ip_range(range: &IpRange, text: &str) -> bool {
+    parse_ip(text).is_some_and(|ip| range.contains(ip))
+}
+
+/// Whether the pattern's characters, each in one of its spellings, spell `value` from its start
+/// (`anchored_start`) to its end (`anchored_end`); unanchored ends try every position.
+fn case_match(pattern: &CaseFold, value: &[u8], anchored_start: bool, anchored_end: bool) -> bool {
+    fn spell(chars: &[[Box<[u8]>; 2]], rest: &[u8], to_end: bool) -> bool {
+        match chars.split_first() {
+            None => !to_end || rest.is_empty(),
+            Some((spellings, more)) => spellings
+                .iter()
+                .any(|s| rest.starts_with(s) && spell(more, &rest[s.len()..], to_end)),
+        }
+    }
+    let chars = pattern.spellings();
+    if anchored_start {
+        return spell(chars, value, anchored_end);
+    }
+    (0..=value.len()).any(|start| spell(chars, &value[start..], anchored_end))
+}
+
+/// Whether the literal runs, separated by `*`, match `value`: by trying every length for every
+/// star (exponential in the worst case; the property test's inputs are short).
+fn glob(parts: &[Vec<u8>], value: &[u8], first: bool) -> bool {
+    match parts.split_first() {
+        None => value.is_empty(),
+        Some((part, rest)) if first => {
+            value.starts_with(part) && glob(rest, &value[part.len()..], false)
+        }
+        // After a star: the star takes `skip` bytes, then this part must follow.
+        Some((part, rest)) => (0..=value.len()).any(|skip| {
+            let after = &value[skip..];
+            after.starts_with(part)
+                && (!rest.is_empty() || after.len() == part.len())
+                && glob(rest, &after[part.len()..], false)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use super::super::wildcard::Wildcard;
+
+    #[test]
+    fn the_plain_glob_agrees_with_the_wildcard_rules() {
+        let m = |w: &str, v: &str| glob(Wildcard::parse(w).unwrap().parts(), v.as_bytes(), true);
+        assert!(m("a*b", "ab") && m("a*b", "axxb") && !m("a*b", "axxbc"));
+        assert!(m("*", "") && m("*", "anything") && m("", "") && !m("", "x"));
+        assert!(m("*x*y*", "axbyc") && !m("*x*y*", "ayxb"));
+        assert!(m("a\\*b", "a*b") && !m("a\\*b", "axb"));
+    }
+
+    #[test]
+    fn the_case_match_tries_every_spelling() {
+        let c = CaseFold::new("Straße");
+        assert!(case_match(&c, "STRASSE".as_bytes(), true, true));
+        assert!(case_match(&c, "STRASSE 5".as_bytes(), true, false));
+        assert!(
+            !case_match(&c, b"strasse", true, true),
+            "ß is ß or SS, not ss"
+        );
+        assert!(case_match(
+            &CaseFold::new("ße"),
+            "GROSSE".as_bytes(),
+            false,
+            true
+        ));
+        assert!(!case_match(&c, "STRAS".as_bytes(), true, false));
     }
 }

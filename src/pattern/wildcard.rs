@@ -66,6 +66,11 @@ impl Wildcard {
         true
     }
 
+    /// The literal runs between the stars, in order.
+    pub(crate) fn parts(&self) -> &[Vec<u8>] {
+        &self.parts
+    }
+
     fn tokens(&self) -> Vec<Option<u8>> {
         let mut tokens = Vec::new();
         for (i, part) in self.parts.iter().enumerate() {
