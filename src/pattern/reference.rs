@@ -174,9 +174,7 @@ fn satisfies(condition: &Condition, leaf: Leaf<'_>) -> bool {
 /// a string only by the string forms; booleans and `null` never.
 fn excluded_by(excluded: &AnythingBut, leaf: Leaf<'_>) -> bool {
     match (excluded, leaf) {
-        (AnythingBut::Numbers(values), Leaf::Num(_, v)) => {
-            v.is_some_and(|v| values.iter().any(|x| *x == v))
-        }
+        (AnythingBut::Numbers(values), Leaf::Num(_, v)) => v.is_some_and(|v| values.contains(&v)),
         (AnythingBut::Strings(list), Leaf::Str(v)) => list.iter().any(|s| s == v),
         (AnythingBut::Prefixes(list), Leaf::Str(v)) => {
             list.iter().any(|p| v.starts_with(p.as_str()))
@@ -252,8 +250,8 @@ fn glob(parts: &[Vec<u8>], value: &[u8], first: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::wildcard::Wildcard;
+    use super::*;
 
     #[test]
     fn the_plain_glob_agrees_with_the_wildcard_rules() {
