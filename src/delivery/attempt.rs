@@ -202,8 +202,8 @@ impl Engine {
             Some(target) if target.disabled => Decision::untried(Transition::Hold),
             Some(target) => match prepare(&claim, &target, OffsetDateTime::now_utc()) {
                 Prepared::Skip(decision) => decision,
-                Prepared::Send(request) => {
-                    let sent = self.send(&target, &request).await;
+                Prepared::Send(mut request) => {
+                    let sent = self.send(&target, &mut request).await;
                     decide(request, sent, &self.config.backoff, &mut rand::rng())
                 }
             },
@@ -229,8 +229,9 @@ impl Engine {
         }
     }
 
-    /// Step 2: sends the request once the target's concurrency limit lets it.
-    async fn send(&self, target: &TargetRuntime, request: &Request) -> Sent {
+    /// Step 2: sends the request once the target's concurrency limit lets it (the headers go
+    /// with it; the payload stays for the record).
+    async fn send(&self, target: &TargetRuntime, request: &mut Request) -> Sent {
         let limit = self.limit_for(target.id, target.max_concurrency);
         let _permit = limit.acquire_owned().await;
         let clock = Instant::now();
@@ -239,7 +240,7 @@ impl Engine {
             .send(Outgoing {
                 method: &target.method,
                 url: &target.url,
-                headers: request.headers.clone(),
+                headers: std::mem::take(&mut request.headers),
                 body: request.payload.clone(),
                 timeout: target.timeout,
             })
