@@ -325,14 +325,13 @@ fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_URL {
         return Err(format!("must be at most {MAX_URL} characters"));
     }
-    let uri: axum::http::Uri = url
-        .parse()
-        .map_err(|e| format!("is not a valid URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
+    // The parser the delivery client sends with (reqwest's), so what is saved can be sent.
+    let parsed = url::Url::parse(url).map_err(|e| format!("is not a valid URL: {e}"))?;
+    match parsed.scheme() {
+        "http" | "https" => {}
         _ => return Err("must be an absolute http:// or https:// URL".to_owned()),
     }
-    match uri.host() {
+    match parsed.host_str() {
         Some(host) if !host.is_empty() => Ok(()),
         _ => Err("must name a host".to_owned()),
     }
@@ -366,7 +365,7 @@ fn parse_headers(
             errors.push(FieldError::new(at.clone(), reason));
             ok = false;
         };
-        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             fail(format!("{name:?} is not a valid header name"));
             continue;
         }
@@ -377,7 +376,7 @@ fn parse_headers(
             continue;
         }
         match value {
-            Value::String(text) if axum::http::HeaderValue::from_str(&text).is_ok() => {
+            Value::String(text) if http::HeaderValue::from_str(&text).is_ok() => {
                 headers.insert(name, text);
             }
             Value::String(_) => fail("is not a valid header value".to_owned()),
