@@ -3,6 +3,10 @@
 //! other requests waiting at that moment (group commit, [`Writer`]). Only after it commits does the
 //! caller answer, so an acknowledged event is never lost. Deliveries that find a free worker slot
 //! in this process are stored already leased to it and handed to its engine after the commit.
+//!
+//! Bad input fails alone: every text that Postgres could refuse is checked per entry before the
+//! group (`Envelope::parse`), and should the database still refuse a group's statement, each
+//! request of the group is written on its own, so only the one holding the refused row fails.
 
 use std::sync::Arc;
 
@@ -142,7 +146,7 @@ pub struct Writer {
 struct Job {
     events: Vec<store::events::NewEvent>,
     deliveries: Vec<store::events::NewDelivery>,
-    done: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
+    done: Answer,
 }
 
 /// The most events one group-commit statement stores.
@@ -179,10 +183,7 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
-                let result = write_group(&pool, engine.as_deref(), &mut group).await;
-                for job in group {
-                    let _ = job.done.send(result.clone());
-                }
+                write_group(&pool, engine.as_deref(), group).await;
             }
         });
         Writer { jobs }
@@ -211,31 +212,86 @@ impl Writer {
     }
 }
 
-async fn write_group(
+/// Stores a group in one statement and answers each request. If the database refuses the
+/// statement (a row it would not take), nothing of it was stored: each request is then written
+/// alone, so only the request that holds the refused row fails. Other failures (the database
+/// unreachable) fail the whole group.
+async fn write_group(pool: &PgPool, engine: Option<&Engine>, group: Vec<Job>) {
+    let mut answers = Vec::with_capacity(group.len());
+    let mut events = Vec::new();
+    let mut deliveries = Vec::new();
+    let mut bounds = Vec::with_capacity(group.len());
+    for job in group {
+        bounds.push((job.events.len(), job.deliveries.len()));
+        events.extend(job.events);
+        deliveries.extend(job.deliveries);
+        answers.push(job.done);
+    }
+    let refused = match store_rows(pool, engine, &events, deliveries).await {
+        Ok(()) => return answer_all(answers, &Ok(())),
+        Err((error, _)) if answers.len() == 1 || !refused_by_database(&error) => {
+            return answer_all(answers, &Err(error));
+        }
+        Err((error, deliveries)) => {
+            tracing::warn!(
+                error = %crate::telemetry::error_chain(&*error),
+                requests = answers.len(),
+                "the database refused a group commit; writing its requests one by one"
+            );
+            deliveries
+        }
+    };
+    let mut events = events.into_iter();
+    let mut deliveries = refused.into_iter();
+    for ((event_count, delivery_count), done) in bounds.into_iter().zip(answers) {
+        let mine: Vec<_> = events.by_ref().take(event_count).collect();
+        let theirs: Vec<_> = deliveries.by_ref().take(delivery_count).collect();
+        let result = store_rows(pool, engine, &mine, theirs)
+            .await
+            .map_err(|(error, _)| error);
+        let _ = done.send(result);
+    }
+}
+
+type Answer = oneshot::Sender<Result<(), Arc<sqlx::Error>>>;
+
+fn answer_all(answers: Vec<Answer>, result: &Result<(), Arc<sqlx::Error>>) {
+    for done in answers {
+        let _ = done.send(result.clone());
+    }
+}
+
+/// Whether Postgres itself refused the statement (as opposed to never getting it).
+fn refused_by_database(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(_))
+}
+
+/// One statement for these events and deliveries; the deliveries come back when it failed.
+async fn store_rows(
     pool: &PgPool,
     engine: Option<&Engine>,
-    group: &mut [Job],
-) -> Result<(), Arc<sqlx::Error>> {
-    let events: Vec<store::events::NewEvent> = group
-        .iter_mut()
-        .flat_map(|j| std::mem::take(&mut j.events))
-        .collect();
-    let deliveries: Vec<store::events::NewDelivery> = group
-        .iter_mut()
-        .flat_map(|j| std::mem::take(&mut j.deliveries))
-        .collect();
-    let mut conn = pool.acquire().await.map_err(Arc::new)?;
+    events: &[store::events::NewEvent],
+    deliveries: Vec<store::events::NewDelivery>,
+) -> Result<(), (Arc<sqlx::Error>, Vec<store::events::NewDelivery>)> {
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(error) => return Err((Arc::new(error), deliveries)),
+    };
     let grant = engine.map(|e| e.grant(deliveries.len()));
-    store::events::insert(
+    let stored = store::events::insert(
         &mut conn,
-        &events,
+        events,
         &deliveries,
         grant.as_ref().map(Grant::leased_to),
     )
-    .await
-    .map_err(Arc::new)?;
-    if let (Some(engine), Some(grant)) = (engine, grant) {
-        engine.hand_over(grant, &events, deliveries);
+    .await;
+    match stored {
+        Ok(()) => {
+            if let (Some(engine), Some(grant)) = (engine, grant) {
+                engine.hand_over(grant, events, deliveries);
+            }
+            Ok(())
+        }
+        Err(error) => Err((Arc::new(error), deliveries)),
     }
-    Ok(())
 }

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::extract::{ApiPath, ApiQuery, JsonText};
 use super::problem::ApiError;
+use crate::domain::fields::check_text;
 use crate::domain::{BusName, FieldError};
 use crate::state::AppState;
 use crate::store::{self, buses::BusRow, buses::Deleted};
@@ -95,12 +96,8 @@ async fn put(
             description: String::new(),
         },
     };
-    if input.description.chars().count() > MAX_DESCRIPTION {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "/description",
-            format!("must be at most {MAX_DESCRIPTION} characters"),
-        )]));
-    }
+    check_text(&input.description, MAX_DESCRIPTION)
+        .map_err(|why| ApiError::validation(vec![FieldError::new("/description", why)]))?;
     let mut tx = state.pool.begin().await?;
     let created = store::buses::upsert(&mut tx, name.as_str(), &input.description).await?;
     let row = store::buses::get(&mut tx, name.as_str())

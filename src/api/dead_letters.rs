@@ -15,13 +15,18 @@ use super::events::AttemptOut;
 use super::extract::{ApiPath, ApiQuery, JsonText, parse_body};
 use super::problem::ApiError;
 use crate::delivery::DeadReason;
-use crate::domain::{DeliveryId, EventId, FieldError};
+use crate::domain::fields::check_text;
+use crate::domain::{BusName, DeliveryId, EventId, FieldError, NameError, RuleName, TargetId};
 use crate::state::AppState;
 use crate::store::dead_letters::{self, Cursor, DeadLetterSummary, Filter};
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
 const MAX_IDS: usize = 1000;
+/// A discard's reason (when given), checked before it reaches the database.
+fn check_reason(reason: Option<&str>) -> Result<(), String> {
+    reason.map_or(Ok(()), |r| check_text(r, dead_letters::MAX_DISCARD_REASON))
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -61,6 +66,23 @@ impl FilterIn {
         };
         let since = time("since", self.since);
         let until = time("until", self.until);
+        // Names that cannot exist are refused (which also keeps what Postgres cannot store out).
+        let checks = [
+            ("bus", self.bus.as_deref().map(|v| BusName::parse(v).err())),
+            (
+                "rule",
+                self.rule.as_deref().map(|v| RuleName::parse(v).err()),
+            ),
+            (
+                "target_id",
+                self.target_id.as_deref().map(|v| TargetId::parse(v).err()),
+            ),
+        ];
+        for (field, refused) in checks {
+            if let Some(Some(NameError(why))) = refused {
+                errors.push(FieldError::new(format!("{at}/{field}"), why));
+            }
+        }
         if let Some(reason) = &self.dead_reason
             && DeadReason::parse(reason).is_none()
         {
@@ -314,6 +336,8 @@ async fn discard_many(
     JsonText(body): JsonText,
 ) -> Result<Response, ApiError> {
     let (selection, reason) = selection(&body)?;
+    check_reason(reason.as_deref())
+        .map_err(|why| ApiError::validation(vec![FieldError::new("/reason", why)]))?;
     let mut conn = state.pool.acquire().await?;
     let n = match selection {
         Selection::Ids(ids) => {
@@ -338,6 +362,7 @@ async fn discard(
     ApiQuery(query): ApiQuery<DiscardQuery>,
 ) -> Result<Response, ApiError> {
     let uuid = parse_id(&id)?;
+    check_reason(query.reason.as_deref()).map_err(|why| ApiError::parameter("reason", why))?;
     let mut conn = state.pool.acquire().await?;
     if dead_letters::discard_ids(&mut conn, &[uuid], query.reason.as_deref()).await? == 0 {
         return Err(not_found(&id));

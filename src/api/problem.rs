@@ -161,12 +161,20 @@ impl From<ValidationErrors> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        if crate::store::refused_text(&error) {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unstorable-text",
+                "Unstorable text",
+                "a text in the request contains a NUL character (\\u0000), which cannot be stored",
+            );
+        }
         ApiError::internal(&error)
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        ApiError::internal(&StoreError::from(error))
+        ApiError::from(StoreError::from(error))
     }
 }

@@ -174,6 +174,15 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let limit = super::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    // A prefix of a rule name is a rule name itself (or nothing).
+    if !query.prefix.is_empty() {
+        RuleName::parse(&query.prefix).map_err(|e| ApiError::parameter("prefix", e))?;
+    }
+    if let Some(token) = &query.next_token {
+        RuleName::parse(token).map_err(|_| {
+            ApiError::parameter("next_token", "is not a next_token this API gave out")
+        })?;
+    }
     let mut conn = state.pool.acquire().await?;
     if store::buses::get(&mut conn, &bus).await?.is_none() {
         return Err(bus_not_found(&bus));

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::EventId;
+use super::fields::unstorable;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -180,6 +181,9 @@ fn required_string(
         return Err(EntryError::invalid(format!(
             "{name}: must be 1 to {max} characters"
         )));
+    }
+    if let Some(why) = unstorable(&text) {
+        return Err(EntryError::invalid(format!("{name}: {why}")));
     }
     Ok(text)
 }

@@ -43,6 +43,23 @@ impl ValidationErrors {
     }
 }
 
+/// Why Postgres could not store this text, if it could not: a NUL character (JSON's `\u0000`),
+/// which a `text` or `jsonb` value cannot hold. Every text that reaches the database unescaped
+/// is checked with this first, so the request fails alone with the field named, never the
+/// statement (which may carry other clients' rows).
+pub fn unstorable(text: &str) -> Option<&'static str> {
+    text.contains('\0')
+        .then_some("must not contain a NUL character (\\u0000)")
+}
+
+/// A free text of at most `max` characters that Postgres can store (a description, a reason).
+pub fn check_text(text: &str, max: usize) -> Result<(), String> {
+    if text.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    unstorable(text).map_or(Ok(()), |why| Err(why.to_owned()))
+}
+
 /// `base` + `/` + `key`, escaped as RFC 6901 requires.
 pub fn pointer(base: &str, key: &str) -> String {
     format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
@@ -86,10 +103,17 @@ impl Fields {
         (raw.get() != "null").then_some(raw)
     }
 
+    /// A string member; one Postgres could not store is refused like a non-string.
     pub fn take_string(&mut self, name: &str, errors: &mut Vec<FieldError>) -> Option<String> {
         let raw = self.take(name)?;
         match serde_json::from_str::<String>(raw.get()) {
-            Ok(text) => Some(text),
+            Ok(text) => match unstorable(&text) {
+                Some(why) => {
+                    errors.push(FieldError::new(pointer(&self.base, name), why));
+                    None
+                }
+                None => Some(text),
+            },
             Err(_) => {
                 errors.push(FieldError::new(
                     pointer(&self.base, name),

@@ -325,6 +325,7 @@ fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_URL {
         return Err(format!("must be at most {MAX_URL} characters"));
     }
+
     // The parser the delivery client sends with (reqwest's), so what is saved can be sent.
     let parsed = url::Url::parse(url).map_err(|e| format!("is not a valid URL: {e}"))?;
     match parsed.scheme() {

@@ -10,6 +10,9 @@ use super::events::{ATTEMPT_COLUMNS, StoredAttempt};
 use super::notify;
 use crate::domain::{DeliveryId, EventId};
 
+/// The longest reason an operator may give for a discard (kept with the delivery).
+pub const MAX_DISCARD_REASON: usize = 1024;
+
 /// Which dead letters: every field optional.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

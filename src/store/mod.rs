@@ -36,6 +36,22 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Whether Postgres refused a text it was given (a NUL character, SQLSTATE 22021 in `text`,
+/// 22P05 in `jsonb`) anywhere in the error's chain: the request's fault, not the server's. Inputs
+/// are checked before they reach the database; this is the net under those checks.
+pub fn refused_text(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(sqlx::Error::Database(db)) = error.downcast_ref::<sqlx::Error>()
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
 /// For keyset pages read with one row more than `limit`: cuts the rows back to `limit` and gives
 /// the last row kept when there is a further page (the row the next page starts after).
 pub fn page_end<T>(rows: &mut Vec<T>, limit: usize) -> Option<&T> {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::InputTransform;
-use crate::domain::fields::{FieldError, Fields, pointer};
+use crate::domain::fields::{FieldError, Fields, pointer, unstorable};
 use crate::pattern::Json;
 
 pub const MAX_INPUT_BYTES: usize = 8192;
@@ -195,6 +195,10 @@ fn check_json_path(path: &str, max: usize, at: &str, errors: &mut Vec<FieldError
             at,
             format!("must be at most {max} characters"),
         ));
+        return false;
+    }
+    if let Some(why) = unstorable(path) {
+        errors.push(FieldError::new(at, why));
         return false;
     }
     match jsonpath_rust::parser::parse_json_path(path) {

@@ -16,6 +16,7 @@ use super::page::{
 use super::{Session, pretty_json};
 use crate::delivery::DeadReason;
 use crate::domain::DeliveryId;
+use crate::domain::fields::check_text;
 use crate::state::AppState;
 use crate::store;
 use crate::store::dead_letters::{self, Cursor, DeadLetterSummary, Filter};
@@ -263,9 +264,18 @@ pub async fn discard(
 ) -> Page {
     check_csrf(&session, &form.csrf)?;
     let uuid = dead_letter_id(&id)?;
+    let reason = non_empty(&form.reason);
+    if let Some(Err(why)) = reason
+        .as_deref()
+        .map(|r| check_text(r, dead_letters::MAX_DISCARD_REASON))
+    {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("The reason {why}."),
+        ));
+    }
     let mut conn = state.pool.acquire().await?;
-    let n =
-        dead_letters::discard_ids(&mut conn, &[uuid], non_empty(&form.reason).as_deref()).await?;
+    let n = dead_letters::discard_ids(&mut conn, &[uuid], reason.as_deref()).await?;
     to_list("", &format!("Discarded {n} dead letter(s)."))
 }
 

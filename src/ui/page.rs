@@ -36,8 +36,14 @@ impl IntoResponse for PageError {
     }
 }
 
-impl<E: std::error::Error> From<E> for PageError {
+impl<E: std::error::Error + 'static> From<E> for PageError {
     fn from(error: E) -> PageError {
+        if store::refused_text(&error) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "A text in the request contains a NUL character, which cannot be stored.",
+            );
+        }
         PageError(Box::new(db_error(error)))
     }
 }

@@ -9,6 +9,7 @@ mod crash_safety;
 mod dead_letters;
 mod delivery;
 mod embedded;
+mod hostile;
 mod ingest;
 mod openapi;
 mod retention;

@@ -12,14 +12,14 @@ use crate::support::{TestApp, app::answer};
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
-fn spec() -> Value {
+pub(crate) fn spec() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml");
     let text = std::fs::read_to_string(&path).expect("openapi.yaml is readable");
     serde_norway::from_str(&text).expect("openapi.yaml is valid YAML")
 }
 
 /// (path, method) → whether the operation is open (its `security` is empty).
-fn operations(spec: &Value) -> BTreeMap<(String, String), bool> {
+pub(crate) fn operations(spec: &Value) -> BTreeMap<(String, String), bool> {
     let mut ops = BTreeMap::new();
     for (path, item) in spec["paths"].as_object().expect("paths") {
         for method in METHODS {
