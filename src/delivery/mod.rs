@@ -64,6 +64,33 @@ pub struct DeliveryConfig {
 /// Claims this process holds the leases of, each with the worker slot it will run in.
 type Slotted = Vec<(Claim, OwnedSemaphorePermit)>;
 
+/// The waits before each try of a store call whose failure would leave deliveries to their
+/// leases (minutes): a database that is briefly out of connections should not cost that.
+const STORE_TRIES_MS: [u64; 4] = [0, 100, 400, 1600];
+
+/// Runs `call` until it succeeds or [`STORE_TRIES_MS`] is spent; the last error otherwise.
+async fn with_tries<T, E, F>(what: &str, mut call: impl FnMut() -> F) -> Result<T, E>
+where
+    E: std::error::Error + 'static,
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let mut last = None;
+    for wait_ms in STORE_TRIES_MS {
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "{what} failed; trying again");
+                last = Some(error);
+            }
+        }
+    }
+    match last {
+        Some(error) => Err(error),
+        None => call().await,
+    }
+}
+
 pub struct Engine {
     pool: PgPool,
     metrics: Arc<crate::metrics::Metrics>,

@@ -4,7 +4,6 @@
 //! to the leases: the deliveries are sent again (at-least-once, same `webhook-id`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -47,20 +46,11 @@ impl Engine {
         let (outcomes, notes): (Vec<Outcome>, Vec<Note>) =
             batch.into_iter().map(|f| (f.outcome, f.note)).unzip();
         // The tries happened: recording them is worth a few retries before the leases decide.
-        let mut applied = None;
-        for wait_ms in [0, 100, 400, 1600] {
-            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-            match deliveries::finish_many(&self.pool, self.owner, &outcomes).await {
-                Ok(ids) => {
-                    applied = Some(ids);
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(error = %error_chain(&error), outcomes = outcomes.len(), "recording outcomes failed; trying again")
-                }
-            }
-        }
-        let Some(applied) = applied else {
+        let recorded = super::with_tries("recording outcomes", || {
+            deliveries::finish_many(&self.pool, self.owner, &outcomes)
+        })
+        .await;
+        let Ok(applied) = recorded else {
             tracing::error!(
                 outcomes = outcomes.len(),
                 "recording outcomes failed; their leases will expire and they will be retried"

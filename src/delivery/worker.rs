@@ -186,12 +186,15 @@ impl Worker {
         let mut refs: Vec<TargetRef> = slotted.iter().map(|(c, _)| c.target_ref).collect();
         refs.sort_unstable();
         refs.dedup();
+        let pool = &self.engine.pool;
         let targets: HashMap<TargetRef, Arc<TargetRuntime>> =
-            store::deliveries::targets(&self.engine.pool, &refs)
-                .await?
-                .into_iter()
-                .map(|t| (t.id, Arc::new(t)))
-                .collect();
+            super::with_tries("reading the targets of deliveries to start", || {
+                store::deliveries::targets(pool, &refs)
+            })
+            .await?
+            .into_iter()
+            .map(|t| (t.id, Arc::new(t)))
+            .collect();
         for (claim, slot) in slotted {
             let target = targets.get(&claim.target_ref).cloned();
             let engine = self.engine.clone();
