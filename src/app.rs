@@ -48,8 +48,16 @@ impl Application {
         config: Config,
         database: PgConnectOptions,
     ) -> Result<Application, StartError> {
-        let pool = store::connect(database.clone(), config.db_pool_size).await?;
-        store::migrate(&pool).await?;
+        // Migrations may run long (a backfill): on a connection of their own, exempt from the
+        // statement timeout that every connection of the router's pool has.
+        let migrating = store::connect(database.clone(), 1).await?;
+        store::migrate(&migrating).await?;
+        migrating.close().await;
+        let timeouts = store::Timeouts {
+            acquire: config.db_acquire_timeout,
+            statement: config.db_statement_timeout,
+        };
+        let pool = store::connect_serving(database.clone(), config.db_pool_size, timeouts).await?;
         let generated_token = match config.admin_token {
             Some(_) => None,
             None => auth::ensure_first_token(&pool).await?,
@@ -97,6 +105,7 @@ impl Application {
             )),
             pool,
             snapshots,
+            request_timeout: config.request_timeout,
         };
         Ok(Application {
             listener,

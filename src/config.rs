@@ -121,6 +121,22 @@ pub struct ServeArgs {
     /// Database connections per process.
     #[arg(long, env = "SWITCHYARD_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
+    /// How long work waits for a database connection, in milliseconds; a request that waits that
+    /// long is answered 503 with Retry-After.
+    #[arg(long, env = "SWITCHYARD_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+    /// The longest one database statement may run, in milliseconds (Postgres's
+    /// `statement_timeout` on every connection of the router; migrations are exempt).
+    #[arg(
+        long,
+        env = "SWITCHYARD_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub db_statement_timeout_ms: u64,
+    /// The longest a request may take, in milliseconds; past it the answer is 503 with
+    /// Retry-After (a database that accepted the connection and then hung, say).
+    #[arg(long, env = "SWITCHYARD_REQUEST_TIMEOUT_MS", default_value_t = 15_000)]
+    pub request_timeout_ms: u64,
     /// Apply the rule files in this folder at start (like `switchyard rules apply`, without pruning).
     #[arg(long, env = "SWITCHYARD_RULES")]
     pub rules: Option<PathBuf>,
@@ -166,6 +182,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub rules_refresh: Duration,
     pub db_pool_size: u32,
+    pub db_acquire_timeout: Duration,
+    pub db_statement_timeout: Duration,
+    pub request_timeout: Duration,
     pub rules_dir: Option<PathBuf>,
     pub delivery: DeliveryConfig,
     /// History older than this is removed; `None` keeps everything.
@@ -223,6 +242,24 @@ impl ServeArgs {
         }
         if self.db_pool_size < 2 {
             errors.push("SWITCHYARD_DB_POOL_SIZE must be at least 2".to_owned());
+        }
+        if !(50..=60_000).contains(&self.db_acquire_timeout_ms) {
+            errors.push(format!(
+                "SWITCHYARD_DB_ACQUIRE_TIMEOUT_MS must be from 50 to 60000; got {}",
+                self.db_acquire_timeout_ms
+            ));
+        }
+        if !(100..=3_600_000).contains(&self.db_statement_timeout_ms) {
+            errors.push(format!(
+                "SWITCHYARD_DB_STATEMENT_TIMEOUT_MS must be from 100 to 3600000; got {}",
+                self.db_statement_timeout_ms
+            ));
+        }
+        if self.request_timeout_ms <= self.db_acquire_timeout_ms {
+            errors.push(format!(
+                "SWITCHYARD_REQUEST_TIMEOUT_MS ({}) must be longer than SWITCHYARD_DB_ACQUIRE_TIMEOUT_MS ({})",
+                self.request_timeout_ms, self.db_acquire_timeout_ms
+            ));
         }
         if let Some(dir) = &self.rules
             && !dir.is_dir()
@@ -289,6 +326,9 @@ impl ServeArgs {
                 },
                 rules_refresh: Duration::from_millis(self.rules_refresh_ms),
                 db_pool_size: self.db_pool_size,
+                db_acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+                db_statement_timeout: Duration::from_millis(self.db_statement_timeout_ms),
+                request_timeout: Duration::from_millis(self.request_timeout_ms),
                 rules_dir: self.rules.clone(),
                 delivery: DeliveryConfig {
                     workers,

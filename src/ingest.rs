@@ -168,10 +168,19 @@ impl Writer {
                         None => return,
                     },
                 };
+                // A request that was answered already (its deadline passed while it queued)
+                // has nobody to tell: nothing of it is stored.
+                if first.done.is_closed() {
+                    tracing::debug!("dropping the events of a request that timed out");
+                    continue;
+                }
                 let mut group = vec![first];
                 let mut size = group[0].events.len();
                 while size < GROUP_EVENTS {
                     match queue.try_recv() {
+                        Ok(job) if job.done.is_closed() => {
+                            tracing::debug!("dropping the events of a request that timed out");
+                        }
                         Ok(job) if size + job.events.len() <= GROUP_EVENTS => {
                             size += job.events.len();
                             group.push(job);

@@ -18,4 +18,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Group commit of ingested events.
     pub writer: Arc<Writer>,
+    /// A request that takes longer is answered 503 with Retry-After.
+    pub request_timeout: std::time::Duration,
 }

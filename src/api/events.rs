@@ -102,7 +102,9 @@ async fn put_events(
     .map_err(|error| match error {
         IngestError::BusNotFound(bus) => bus_not_found(&bus),
         IngestError::Store(error) => ApiError::from(error),
-        other @ (IngestError::Write(_) | IngestError::WriterStopped) => ApiError::internal(&other),
+        other @ (IngestError::Write(_) | IngestError::WriterStopped) => {
+            ApiError::from_failure(&other)
+        }
     })?;
     let failed = outcomes
         .iter()

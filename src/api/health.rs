@@ -22,16 +22,23 @@ async fn healthz() -> Response {
     Json(serde_json::json!({ "status": "ok" })).into_response()
 }
 
+/// `/readyz` answers within this, ready or not.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
-    match store::is_ready(&state.pool).await {
-        Ok(true) => Ok(Json(serde_json::json!({ "status": "ready" })).into_response()),
-        Ok(false) => Err(ApiError::unavailable(
+    match tokio::time::timeout(READY_WITHIN, store::is_ready(&state.pool)).await {
+        Ok(Ok(true)) => Ok(Json(serde_json::json!({ "status": "ready" })).into_response()),
+        Ok(Ok(false)) => Err(ApiError::unavailable(
             "database migrations are not all applied",
         )),
-        Err(error) => {
+        Ok(Err(error)) => {
             tracing::warn!(error = %crate::telemetry::error_chain(&error), "readiness check failed");
             Err(ApiError::unavailable("the database does not answer"))
         }
+        Err(_) => Err(ApiError::unavailable(format!(
+            "the database did not answer within {} ms",
+            READY_WITHIN.as_millis()
+        ))),
     }
 }
 

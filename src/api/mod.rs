@@ -12,10 +12,11 @@ mod rules;
 mod test_pattern;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, Request, StatusCode};
-use axum::middleware;
-use axum::response::IntoResponse;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -72,6 +74,26 @@ pub fn router(state: AppState) -> Router {
                 })),
         )
         .with_state(state)
+}
+
+/// Every request is answered within the request timeout: past it, 503 with Retry-After (the
+/// database accepted a connection and then hung, say), as a problem or, for the UI, a page.
+async fn deadline(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
+    let ui = request.uri().path().starts_with("/ui");
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let ms = state.request_timeout.as_millis();
+            tracing::warn!(timeout_ms = ms as u64, "request timed out");
+            if ui {
+                return crate::ui::unavailable_page();
+            }
+            ApiError::unavailable(format!(
+                "the request did not complete within {ms} ms; the database may be unavailable"
+            ))
+            .into_response()
+        }
+    }
 }
 
 async fn fallback() -> ApiError {

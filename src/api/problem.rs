@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::{FieldError, ValidationErrors};
-use crate::store::StoreError;
+use crate::store::{Fault, StoreError};
 use crate::telemetry::error_chain;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -19,7 +19,12 @@ pub struct ApiError {
     pub title: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Seconds to send as `Retry-After` (with 503s).
+    pub retry_after: Option<u32>,
 }
+
+/// `Retry-After` of a 503 when the database is unavailable, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -45,6 +50,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -112,13 +118,35 @@ impl ApiError {
         )
     }
 
+    /// The database cannot serve the request now: 503 with `Retry-After`.
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Service unavailable",
-            detail,
-        )
+        ApiError {
+            retry_after: Some(RETRY_AFTER_SECONDS),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                detail,
+            )
+        }
+    }
+
+    /// A failure that concerns the database: the request's text Postgres cannot store (400),
+    /// the database unreachable (503), or anything else (an opaque, logged 500).
+    pub fn from_failure(error: &(dyn std::error::Error + 'static)) -> ApiError {
+        match crate::store::fault(error) {
+            Some(Fault::RefusedText) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unstorable-text",
+                "Unstorable text",
+                "a text in the request contains a NUL character (\\u0000), which cannot be stored",
+            ),
+            Some(Fault::Unavailable) => {
+                tracing::warn!(error = %error_chain(error), "the database is unavailable");
+                ApiError::unavailable("the database is unavailable; try again shortly")
+            }
+            None => ApiError::internal(error),
+        }
     }
 }
 
@@ -149,6 +177,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -161,15 +194,7 @@ impl From<ValidationErrors> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        if crate::store::refused_text(&error) {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unstorable-text",
-                "Unstorable text",
-                "a text in the request contains a NUL character (\\u0000), which cannot be stored",
-            );
-        }
-        ApiError::internal(&error)
+        ApiError::from_failure(&error)
     }
 }
 

@@ -178,6 +178,11 @@ impl EmbeddedPostgres {
         Ok(cluster)
     }
 
+    /// The postmaster's process id (also its process group's: backends share it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Connection options for `database` on this cluster, as its superuser.
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
         PgConnectOptions::new()

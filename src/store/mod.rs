@@ -36,20 +36,51 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Whether Postgres refused a text it was given (a NUL character, SQLSTATE 22021 in `text`,
-/// 22P05 in `jsonb`) anywhere in the error's chain: the request's fault, not the server's. Inputs
-/// are checked before they reach the database; this is the net under those checks.
-pub fn refused_text(error: &(dyn std::error::Error + 'static)) -> bool {
+/// What a database failure means for the one who asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Postgres refused a text it was given (a NUL character: SQLSTATE 22021 in `text`, 22P05
+    /// in `jsonb`): the request's fault. Inputs are checked before they reach the database;
+    /// this is the net under those checks.
+    RefusedText,
+    /// The database cannot be reached or did not answer in time (no connection within the
+    /// acquire timeout, a broken connection, a statement cancelled by its timeout, a server
+    /// shutting down or refusing connections): worth trying again later.
+    Unavailable,
+}
+
+/// The [`Fault`] behind an error, looking through its whole chain; `None` for anything else.
+pub fn fault(error: &(dyn std::error::Error + 'static)) -> Option<Fault> {
     let mut cause = Some(error);
     while let Some(error) = cause {
-        if let Some(sqlx::Error::Database(db)) = error.downcast_ref::<sqlx::Error>()
-            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
-        {
-            return true;
+        let sqlx_error = error.downcast_ref::<sqlx::Error>().or_else(|| {
+            error
+                .downcast_ref::<std::sync::Arc<sqlx::Error>>()
+                .map(|a| &**a)
+        });
+        match sqlx_error {
+            Some(sqlx::Error::Database(db)) => match db.code().as_deref() {
+                Some("22021" | "22P05") => return Some(Fault::RefusedText),
+                Some(code)
+                    if code.starts_with("08")
+                        || matches!(code, "57014" | "57P01" | "57P02" | "57P03" | "53300") =>
+                {
+                    return Some(Fault::Unavailable);
+                }
+                _ => {}
+            },
+            Some(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => return Some(Fault::Unavailable),
+            _ => {}
         }
         cause = error.source();
     }
-    false
+    None
 }
 
 /// For keyset pages read with one row more than `limit`: cuts the rows back to `limit` and gives
@@ -63,7 +94,32 @@ pub fn page_end<T>(rows: &mut Vec<T>, limit: usize) -> Option<&T> {
     }
 }
 
-/// A connection pool on `options`.
+/// How the router's own pool waits: for a connection (`acquire`), and for one statement
+/// (Postgres's `statement_timeout`, set on every connection).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub acquire: Duration,
+    pub statement: Duration,
+}
+
+/// The router's pool on `options`: `max_connections`, with `timeouts`.
+pub async fn connect_serving(
+    options: PgConnectOptions,
+    max_connections: u32,
+    timeouts: Timeouts,
+) -> Result<PgPool, StoreError> {
+    let statement = format!("{}ms", timeouts.statement.as_millis());
+    let options = options.options([("statement_timeout", statement.as_str())]);
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(timeouts.acquire)
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// A connection pool on `options` for tools and background connections (no statement timeout;
+/// a connection is waited for up to 10 s).
 pub async fn connect(
     options: PgConnectOptions,
     max_connections: u32,

@@ -26,6 +26,11 @@ use crate::state::AppState;
 use crate::store;
 
 pub const COOKIE: &str = "sy_session";
+
+/// The page that answers when the database cannot serve the UI now (503, Retry-After).
+pub fn unavailable_page() -> Response {
+    page::unavailable().into_response()
+}
 /// How long a UI session lasts.
 pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 

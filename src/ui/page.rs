@@ -2,7 +2,7 @@
 //! error page), CSRF checks, and the small formatting helpers.
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -38,14 +38,28 @@ impl IntoResponse for PageError {
 
 impl<E: std::error::Error + 'static> From<E> for PageError {
     fn from(error: E) -> PageError {
-        if store::refused_text(&error) {
-            return refuse(
+        match store::fault(&error) {
+            Some(store::Fault::RefusedText) => refuse(
                 StatusCode::BAD_REQUEST,
                 "A text in the request contains a NUL character, which cannot be stored.",
-            );
+            ),
+            Some(store::Fault::Unavailable) => unavailable(),
+            None => PageError(Box::new(db_error(error))),
         }
-        PageError(Box::new(db_error(error)))
     }
+}
+
+/// The database cannot serve the page now.
+pub fn unavailable() -> PageError {
+    let mut page = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The database is unavailable; reload in a moment.",
+    );
+    page.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::api::problem::RETRY_AFTER_SECONDS),
+    );
+    PageError(Box::new(page))
 }
 
 /// A refusal with its own status and words.

@@ -12,6 +12,7 @@ mod embedded;
 mod hostile;
 mod ingest;
 mod openapi;
+mod outage;
 mod retention;
 mod rules;
 mod rules_apply;

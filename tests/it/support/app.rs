@@ -34,6 +34,7 @@ pub struct Answer {
     pub status: StatusCode,
     pub content_type: String,
     pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl TestApp {
@@ -65,7 +66,8 @@ impl TestApp {
         TestApp::spawn_on(db, flags).await
     }
 
-    async fn spawn_on(db: TestDb, flags: &[&str]) -> TestApp {
+    /// The application on a database of the caller's (a cluster of the test's own).
+    pub async fn spawn_on(db: TestDb, flags: &[&str]) -> TestApp {
         init_logs();
         let mut argv = vec![
             "switchyard",
@@ -78,6 +80,16 @@ impl TestApp {
         ];
         if !flags.contains(&"--workers") {
             argv.extend_from_slice(&["--workers", "0"]);
+        }
+        // Dozens of applications share one Postgres and two cores during a run: waits for a
+        // connection are longer than a production router's defaults allow for.
+        if !flags.contains(&"--db-acquire-timeout-ms") {
+            argv.extend_from_slice(&[
+                "--db-acquire-timeout-ms",
+                "10000",
+                "--request-timeout-ms",
+                "30000",
+            ]);
         }
         argv.extend_from_slice(flags);
         let config = Args::parse_from(argv)
@@ -221,6 +233,7 @@ pub fn delivering_flags<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status();
+    let headers = response.headers().clone();
     let content_type = response
         .headers()
         .get("content-type")
@@ -238,6 +251,7 @@ pub async fn answer(response: reqwest::Response) -> Answer {
         status,
         content_type,
         body,
+        headers,
     }
 }
 

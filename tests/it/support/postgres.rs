@@ -156,3 +156,108 @@ pub async fn fresh_database() -> TestDb {
         name,
     }
 }
+
+/// A cluster of the test's own, for tests that freeze or stop their database without touching
+/// the one every other test shares. A thread holds it (the cluster's parent-death signal follows
+/// the thread that started it) until the handle is dropped, which thaws it first.
+pub struct OwnCluster {
+    pub db: TestDb,
+    /// The postmaster's process id.
+    pub postmaster: i32,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OwnCluster {
+    pub fn start() -> OwnCluster {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let dir = std::env::temp_dir()
+                .join(format!("switchyard-own-{}", uuid::Uuid::new_v4().simple()))
+                .join("pg");
+            let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
+                data_dir: dir.clone(),
+                durable: false,
+            })
+            .unwrap_or_else(|e| panic!("starting a PostgreSQL of the test's own: {e}"));
+            let admin = cluster.connect_options("postgres");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime
+                .block_on(embedded::ensure_database(&admin, "switchyard"))
+                .expect("create its database");
+            let pid = cluster.pid().expect("the cluster runs") as i32;
+            ready_tx
+                .send((
+                    cluster.connect_options("switchyard"),
+                    cluster.url("switchyard"),
+                    pid,
+                ))
+                .expect("the test waits");
+            let _ = stopped.recv();
+            drop(cluster);
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir_all(parent);
+            }
+        });
+        let (options, url, postmaster) = ready_rx.recv().expect("the cluster started");
+        OwnCluster {
+            db: TestDb {
+                name: "switchyard".into(),
+                options,
+                url,
+            },
+            postmaster,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Freezes the whole cluster (the postmaster, which then forks nothing, and every process
+    /// it started: each backend runs in a session of its own), as a hung server would be.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let mut pids = vec![self.postmaster];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            // `/proc/<pid>/stat`: "pid (comm) state ppid ..."; comm may hold spaces.
+            let parent = std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after = stat.rsplit_once(')')?.1.to_owned();
+                    after.split_whitespace().nth(1)?.parse::<i32>().ok()
+                });
+            if parent == Some(self.postmaster) {
+                pids.push(pid);
+            }
+        }
+        for pid in pids {
+            // SAFETY: kill has no memory-safety preconditions; the pids are the cluster's.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.thaw();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
