@@ -70,6 +70,15 @@ pub enum EmbeddedError {
     },
     #[error("the local PostgreSQL did not start; its log ({log}) ends with:\n{tail}")]
     NotStarted { log: PathBuf, tail: String },
+    #[error(
+        "another PostgreSQL (pid {pid}) still runs on {data_dir} after {waited:?}: is another \
+         `switchyard serve` using this data folder? Stop it, or choose another SWITCHYARD_DATA_DIR"
+    )]
+    StillRunning {
+        pid: i32,
+        data_dir: PathBuf,
+        waited: Duration,
+    },
 }
 
 fn io_err(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmbeddedError {
@@ -110,6 +119,7 @@ impl EmbeddedPostgres {
         if !data_dir.join("PG_VERSION").exists() {
             initdb(&bindir, &data_dir, run_as, options.durable)?;
         }
+        wait_for_previous(&data_dir)?;
         let socket_dir = socket_dir(&data_dir, run_as)?;
         let log_path = data_dir.with_extension("log");
         let log = fs::OpenOptions::new()
@@ -256,6 +266,49 @@ impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A postmaster of an earlier run may still hold the data folder: after `kill -9` of its router
+/// it got the parent-death signal and is shutting down, which takes a moment. Starting now
+/// would fail on its lock file (and a readiness probe could even reach the old server), so wait
+/// for it to exit, up to [`STOP_TIMEOUT`], and say so. A lock file whose process is gone, or is
+/// not a PostgreSQL, is left to PostgreSQL, which removes a stale one itself.
+fn wait_for_previous(data_dir: &Path) -> Result<(), EmbeddedError> {
+    let Some(pid) = fs::read_to_string(data_dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok())
+    else {
+        return Ok(());
+    };
+    let is_postgres = || {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.windows(8).any(|w| w == b"postgres"))
+    };
+    if !is_postgres() {
+        return Ok(());
+    }
+    tracing::warn!(
+        pid,
+        dir = %data_dir.display(),
+        "a PostgreSQL of an earlier run still holds the data folder; waiting for it to shut down"
+    );
+    let started = Instant::now();
+    while is_postgres() {
+        if started.elapsed() > STOP_TIMEOUT {
+            return Err(EmbeddedError::StillRunning {
+                pid,
+                data_dir: data_dir.to_owned(),
+                waited: started.elapsed(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!(
+        pid,
+        waited_ms = started.elapsed().as_millis() as u64,
+        "the earlier PostgreSQL has shut down"
+    );
+    Ok(())
 }
 
 /// Creates `database` on the cluster reachable with `admin` options, if it does not exist yet.

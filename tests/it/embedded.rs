@@ -64,3 +64,38 @@ async fn serve_runs_its_own_postgres_and_keeps_data_across_restarts() {
     terminate(child);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[tokio::test]
+async fn serve_restarts_at_once_after_kill_9() {
+    let data_dir = std::env::temp_dir().join(format!(
+        "switchyard-restart-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let client = crate::support::http_client();
+    let (mut child, base) = serve(&data_dir);
+    let put = client
+        .put(format!("{base}/v1/buses/default/rules/kept"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"event_pattern": {"source": ["shop"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    for round in 0..3 {
+        // SIGKILL: no shutdown; the local PostgreSQL gets its parent-death signal and begins a
+        // shutdown of its own, still holding the data folder when the next router starts.
+        child.kill().expect("kill -9");
+        child.wait().expect("reaped");
+        let (next, base) = serve(&data_dir);
+        child = next;
+        let rule = client
+            .get(format!("{base}/v1/buses/default/rules/kept"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rule.status(), 200, "round {round}: the rule survived");
+    }
+    terminate(child);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
