@@ -106,6 +106,7 @@ impl Application {
             pool,
             snapshots,
             request_timeout: config.request_timeout,
+            http: config.http,
         };
         Ok(Application {
             listener,
@@ -162,15 +163,13 @@ impl Application {
         let router = crate::api::router(self.state);
         tracing::info!(addr = %self.listener.local_addr().map_err(StartError::Serve)?, "listening");
         let mut stopped = stop_rx;
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-            .map_err(StartError::Serve);
+        crate::server::serve(self.listener, router, self.config.http, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await;
         let _ = stop_on_exit.send(true);
         let _ = engine.join().await;
-        served
+        Ok(())
     }
 }
 

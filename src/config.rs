@@ -137,6 +137,25 @@ pub struct ServeArgs {
     /// Retry-After (a database that accepted the connection and then hung, say).
     #[arg(long, env = "SWITCHYARD_REQUEST_TIMEOUT_MS", default_value_t = 15_000)]
     pub request_timeout_ms: u64,
+    /// How long a client may take to send a request's head, in milliseconds; then the
+    /// connection is closed.
+    #[arg(
+        long,
+        env = "SWITCHYARD_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request's whole body, in milliseconds; then the
+    /// answer is 408.
+    #[arg(
+        long,
+        env = "SWITCHYARD_BODY_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub body_read_timeout_ms: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
     /// Apply the rule files in this folder at start (like `switchyard rules apply`, without pruning).
     #[arg(long, env = "SWITCHYARD_RULES")]
     pub rules: Option<PathBuf>,
@@ -185,11 +204,20 @@ pub struct Config {
     pub db_acquire_timeout: Duration,
     pub db_statement_timeout: Duration,
     pub request_timeout: Duration,
+    pub http: HttpLimits,
     pub rules_dir: Option<PathBuf>,
     pub delivery: DeliveryConfig,
     /// History older than this is removed; `None` keeps everything.
     pub retention: Option<Duration>,
     pub prune_interval: Duration,
+}
+
+/// What a client may take of the HTTP server.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub max_connections: usize,
 }
 
 /// Every configuration problem, one per line.
@@ -253,6 +281,23 @@ impl ServeArgs {
             errors.push(format!(
                 "SWITCHYARD_DB_STATEMENT_TIMEOUT_MS must be from 100 to 3600000; got {}",
                 self.db_statement_timeout_ms
+            ));
+        }
+        for (name, value) in [
+            (
+                "SWITCHYARD_HEADER_READ_TIMEOUT_MS",
+                self.header_read_timeout_ms,
+            ),
+            ("SWITCHYARD_BODY_READ_TIMEOUT_MS", self.body_read_timeout_ms),
+        ] {
+            if !(100..=600_000).contains(&value) {
+                errors.push(format!("{name} must be from 100 to 600000; got {value}"));
+            }
+        }
+        if !(1..=100_000).contains(&self.max_connections) {
+            errors.push(format!(
+                "SWITCHYARD_MAX_CONNECTIONS must be from 1 to 100000; got {}",
+                self.max_connections
             ));
         }
         if self.request_timeout_ms <= self.db_acquire_timeout_ms {
@@ -329,6 +374,11 @@ impl ServeArgs {
                 db_acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
                 db_statement_timeout: Duration::from_millis(self.db_statement_timeout_ms),
                 request_timeout: Duration::from_millis(self.request_timeout_ms),
+                http: HttpLimits {
+                    header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+                    body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+                    max_connections: self.max_connections,
+                },
                 rules_dir: self.rules.clone(),
                 delivery: DeliveryConfig {
                     workers,

@@ -18,6 +18,7 @@ pub mod pattern;
 pub mod retention;
 pub mod rules_files;
 pub mod ruleset;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -20,4 +20,6 @@ pub struct AppState {
     pub writer: Arc<Writer>,
     /// A request that takes longer is answered 503 with Retry-After.
     pub request_timeout: std::time::Duration,
+    /// What a client may take of the HTTP server (the body-read deadline is applied per route).
+    pub http: crate::config::HttpLimits,
 }

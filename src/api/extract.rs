@@ -52,12 +52,30 @@ impl<S: Send + Sync> FromRequest<S> for JsonText {
                         "the request body is larger than this route accepts",
                     )
                 }
-                other => ApiError::bad_body(other.body_text()),
+                other => body_failure(other),
             })?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::bad_body("the body is not valid UTF-8"))?;
         Ok(JsonText(text))
     }
+}
+
+/// A body that could not be read: 408 when it did not arrive within the body-read deadline,
+/// else 400 with what went wrong.
+fn body_failure(rejection: BytesRejection) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "Request timeout",
+                "the request body did not arrive within SWITCHYARD_BODY_READ_TIMEOUT_MS",
+            );
+        }
+        cause = error.source();
+    }
+    ApiError::bad_body(rejection.body_text())
 }
 
 /// An optional JSON body: a request with neither a body nor a `Content-Type` gives `None`.
@@ -72,7 +90,7 @@ impl<S: Send + Sync> OptionalFromRequest<S> for JsonText {
         }
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|rejection| ApiError::bad_body(rejection.body_text()))?;
+            .map_err(body_failure)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             Ok(None)
         } else {

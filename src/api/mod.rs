@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(RequestBodyDeadlineLayer::new(state.http.body_read_timeout))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(
             ServiceBuilder::new()
