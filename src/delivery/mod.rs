@@ -76,7 +76,11 @@ where
 {
     let mut last = None;
     for wait_ms in STORE_TRIES_MS {
-        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        // Even a zero sleep waits for the timer's next tick (a millisecond): the first try
+        // goes at once.
+        if wait_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
         match call().await {
             Ok(value) => return Ok(value),
             Err(error) => {
