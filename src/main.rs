@@ -40,7 +40,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(serve) => {
             let config = serve.validate()?;
-            let (_cluster, options) = open_database(&config.database)?;
+            let (_cluster, options) = open_database(&config.database, false)?;
             runtime()?.block_on(async {
                 let mut app = Application::build(config, options).await?;
                 if let Some(token) = app.take_generated_token() {
@@ -123,8 +123,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Connection options for the configured database. With no DATABASE_URL this starts the local
 /// cluster, on this (the main) thread: the cluster stops when that thread's process ends.
+/// `share_running`: an admin command uses the cluster a running router started on this folder.
 fn open_database(
     database: &Database,
+    share_running: bool,
 ) -> anyhow::Result<(Option<EmbeddedPostgres>, sqlx::postgres::PgConnectOptions)> {
     match database {
         Database::Url(options) => Ok((None, (**options).clone())),
@@ -132,6 +134,7 @@ fn open_database(
             let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
                 data_dir: cluster_dir.clone(),
                 durable: true,
+                share_running,
             })
             .context("starting the local PostgreSQL")?;
             runtime()?
@@ -140,7 +143,7 @@ fn open_database(
                     EMBEDDED_DATABASE,
                 ))
                 .context("creating the database")?;
-            tracing::info!(dir = %cluster_dir.display(), "local PostgreSQL started");
+            tracing::info!(dir = %cluster_dir.display(), "local PostgreSQL ready");
             let options = cluster.connect_options(EMBEDDED_DATABASE);
             Ok((Some(cluster), options))
         }
@@ -153,7 +156,7 @@ where
     Fut: Future<Output = anyhow::Result<ExitCode>>,
 {
     let database = database.validate().map_err(anyhow::Error::msg)?;
-    let (_cluster, options) = open_database(&database)?;
+    let (_cluster, options) = open_database(&database, true)?;
     runtime()?.block_on(async {
         let pool = store::connect(options, 2)
             .await

@@ -79,6 +79,11 @@ pub enum EmbeddedError {
         data_dir: PathBuf,
         waited: Duration,
     },
+    #[error(
+        "a router already runs the local PostgreSQL (pid {pid}) of {data_dir}: add processes on \
+         the same database with DATABASE_URL, or choose another SWITCHYARD_DATA_DIR"
+    )]
+    InUse { pid: i32, data_dir: PathBuf },
 }
 
 fn io_err(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmbeddedError {
@@ -93,6 +98,9 @@ pub struct EmbeddedOptions {
     pub data_dir: PathBuf,
     /// `false` turns off fsync and synchronous commit: for throwaway test clusters only.
     pub durable: bool,
+    /// When a router already runs the cluster of this folder, use it (admin commands beside a
+    /// running `serve`) instead of refusing (a second `serve`).
+    pub share_running: bool,
 }
 
 /// A running local cluster; stopped (fast shutdown) when dropped.
@@ -119,9 +127,28 @@ impl EmbeddedPostgres {
         if !data_dir.join("PG_VERSION").exists() {
             initdb(&bindir, &data_dir, run_as, options.durable)?;
         }
-        wait_for_previous(&data_dir)?;
         let socket_dir = socket_dir(&data_dir, run_as)?;
         let log_path = data_dir.with_extension("log");
+        if let Some(pid) = holder(&data_dir) {
+            let running = EmbeddedPostgres {
+                child: None,
+                socket_dir: socket_dir.clone(),
+                log_path: log_path.clone(),
+            };
+            // A router's cluster: its parent is alive and takes connections. One whose router
+            // died (`kill -9`) is shutting down, whether or not it still answers this instant.
+            if router_alive(pid) && running.accepts_connections() {
+                if !options.share_running {
+                    return Err(EmbeddedError::InUse {
+                        pid,
+                        data_dir: data_dir.clone(),
+                    });
+                }
+                tracing::info!(pid, dir = %data_dir.display(), "using the local PostgreSQL of the running router");
+                return Ok(running);
+            }
+            wait_for_exit(pid, &data_dir)?;
+        }
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -210,6 +237,25 @@ impl EmbeddedPostgres {
         )
     }
 
+    /// Whether the server on this cluster's socket takes a connection now (within a few
+    /// seconds): not one that is starting up or shutting down.
+    fn accepts_connections(&self) -> bool {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return false;
+        };
+        let options = self.connect_options("postgres");
+        runtime.block_on(async {
+            matches!(
+                tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options))
+                    .await,
+                Ok(Ok(_))
+            )
+        })
+    }
+
     fn wait_until_ready(&mut self, log_start: u64) -> Result<(), EmbeddedError> {
         let deadline = Instant::now() + START_TIMEOUT;
         let options = self.connect_options("postgres");
@@ -268,32 +314,48 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
-/// A postmaster of an earlier run may still hold the data folder: after `kill -9` of its router
-/// it got the parent-death signal and is shutting down, which takes a moment. Starting now
-/// would fail on its lock file (and a readiness probe could even reach the old server), so wait
-/// for it to exit, up to [`STOP_TIMEOUT`], and say so. A lock file whose process is gone, or is
-/// not a PostgreSQL, is left to PostgreSQL, which removes a stale one itself.
-fn wait_for_previous(data_dir: &Path) -> Result<(), EmbeddedError> {
-    let Some(pid) = fs::read_to_string(data_dir.join("postmaster.pid"))
+/// The live PostgreSQL that holds the data folder (its pid in `postmaster.pid`), if any. A lock
+/// file whose process is gone, or is not a PostgreSQL, is left to PostgreSQL, which removes a
+/// stale one itself.
+fn holder(data_dir: &Path) -> Option<i32> {
+    let pid = fs::read_to_string(data_dir.join("postmaster.pid"))
         .ok()
-        .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok())
-    else {
-        return Ok(());
-    };
-    let is_postgres = || {
-        fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|cmdline| cmdline.windows(8).any(|w| w == b"postgres"))
-    };
-    if !is_postgres() {
-        return Ok(());
-    }
+        .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok())?;
+    is_postgres(pid).then_some(pid)
+}
+
+/// Whether the process that started this postmaster is still alive (a router of ours).
+fn router_alive(pid: i32) -> bool {
+    let parent = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            let after = stat.rsplit_once(')')?.1.to_owned();
+            after.split_whitespace().nth(1)?.parse::<i32>().ok()
+        });
+    parent.is_some_and(|ppid| {
+        fs::read(format!("/proc/{ppid}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.windows(10).any(|w| w == b"switchyard"))
+    })
+}
+
+fn is_postgres(pid: i32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.windows(8).any(|w| w == b"postgres"))
+}
+
+/// A postmaster that holds the folder without taking connections is one of an earlier run
+/// shutting down: after `kill -9` of its router it got the parent-death signal, which takes a
+/// moment. Starting now would fail on its lock file (and a readiness probe could even reach the
+/// old server), so wait for it to exit, up to [`STOP_TIMEOUT`], and say so.
+fn wait_for_exit(pid: i32, data_dir: &Path) -> Result<(), EmbeddedError> {
     tracing::warn!(
         pid,
         dir = %data_dir.display(),
         "a PostgreSQL of an earlier run still holds the data folder; waiting for it to shut down"
     );
     let started = Instant::now();
-    while is_postgres() {
+    while is_postgres(pid) {
         if started.elapsed() > STOP_TIMEOUT {
             return Err(EmbeddedError::StillRunning {
                 pid,

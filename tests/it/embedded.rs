@@ -99,3 +99,63 @@ async fn serve_restarts_at_once_after_kill_9() {
     terminate(child);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+#[tokio::test]
+async fn admin_commands_use_the_local_postgres_of_a_running_router() {
+    let data_dir = std::env::temp_dir().join(format!(
+        "switchyard-beside-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let client = crate::support::http_client();
+    let (child, base) = serve(&data_dir);
+    for round in 0..3 {
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["token", "create", "--name", &format!("beside-{round}")])
+            .env_remove("DATABASE_URL")
+            .env("SWITCHYARD_DATA_DIR", &data_dir)
+            .env("SWITCHYARD_LOG", "warn")
+            .output()
+            .expect("run token create");
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "round {round} took {:?}",
+            started.elapsed()
+        );
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let buses = client
+            .get(format!("{base}/v1/buses"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            buses.status(),
+            200,
+            "the new token works on the running router"
+        );
+    }
+    // The command left the router's PostgreSQL running.
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    // A second router on the same folder is refused at once, saying why.
+    let started = std::time::Instant::now();
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env("SWITCHYARD_DATA_DIR", &data_dir)
+        .env("SWITCHYARD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .expect("run a second serve");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("already runs"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    terminate(child);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}

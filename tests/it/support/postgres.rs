@@ -38,6 +38,7 @@ fn cluster() -> &'static Cluster {
                         let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
                             data_dir: dir,
                             durable: false,
+                            share_running: false,
                         })
                         .unwrap_or_else(|e| panic!("starting the test PostgreSQL: {e}"));
                         let admin = cluster.connect_options("postgres");
@@ -179,6 +180,7 @@ impl OwnCluster {
             let cluster = EmbeddedPostgres::start(&EmbeddedOptions {
                 data_dir: dir.clone(),
                 durable: false,
+                share_running: false,
             })
             .unwrap_or_else(|e| panic!("starting a PostgreSQL of the test's own: {e}"));
             let admin = cluster.connect_options("postgres");
