@@ -8,6 +8,37 @@ use serde_json::json;
 
 use crate::support::ADMIN_TOKEN;
 
+/// A data folder of the test's own under the system's temporary folder.
+fn data_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "switchyard-{name}-{}",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// Creates the rule `default/kept`; the status of the answer.
+async fn put_kept_rule(client: &reqwest::Client, base: &str) -> reqwest::StatusCode {
+    client
+        .put(format!("{base}/v1/buses/default/rules/kept"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"event_pattern": {"source": ["shop"]}}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The status of reading the rule `default/kept`.
+async fn kept_rule(client: &reqwest::Client, base: &str) -> reqwest::StatusCode {
+    client
+        .get(format!("{base}/v1/buses/default/rules/kept"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// Starts the binary on its own Postgres in `data_dir`; returns it and its base URL.
 fn serve(data_dir: &Path) -> (Child, String) {
     crate::support::binary::serve(|command| {
@@ -26,10 +57,7 @@ fn terminate(mut child: Child) {
 
 #[tokio::test]
 async fn serve_runs_its_own_postgres_and_keeps_data_across_restarts() {
-    let data_dir = std::env::temp_dir().join(format!(
-        "switchyard-serve-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let data_dir = data_dir("serve");
     let client = crate::support::http_client();
 
     let (child, base) = serve(&data_dir);
@@ -37,14 +65,7 @@ async fn serve_runs_its_own_postgres_and_keeps_data_across_restarts() {
         data_dir.join("pg/PG_VERSION").exists(),
         "the cluster lives under the data folder"
     );
-    let put = client
-        .put(format!("{base}/v1/buses/default/rules/kept"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"event_pattern": {"source": ["shop"]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 201);
+    assert_eq!(put_kept_rule(&client, &base).await, 201);
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     terminate(child);
@@ -54,33 +75,21 @@ async fn serve_runs_its_own_postgres_and_keeps_data_across_restarts() {
     );
 
     let (child, base) = serve(&data_dir);
-    let rule = client
-        .get(format!("{base}/v1/buses/default/rules/kept"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rule.status(), 200, "the rule survived the restart");
+    assert_eq!(
+        kept_rule(&client, &base).await,
+        200,
+        "the rule survived the restart"
+    );
     terminate(child);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
 #[tokio::test]
 async fn serve_restarts_at_once_after_kill_9() {
-    let data_dir = std::env::temp_dir().join(format!(
-        "switchyard-restart-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let data_dir = data_dir("restart");
     let client = crate::support::http_client();
     let (mut child, base) = serve(&data_dir);
-    let put = client
-        .put(format!("{base}/v1/buses/default/rules/kept"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"event_pattern": {"source": ["shop"]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 201);
+    assert_eq!(put_kept_rule(&client, &base).await, 201);
     for round in 0..3 {
         // SIGKILL: no shutdown; the local PostgreSQL gets its parent-death signal and begins a
         // shutdown of its own, still holding the data folder when the next router starts.
@@ -88,13 +97,11 @@ async fn serve_restarts_at_once_after_kill_9() {
         child.wait().expect("reaped");
         let (next, base) = serve(&data_dir);
         child = next;
-        let rule = client
-            .get(format!("{base}/v1/buses/default/rules/kept"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(rule.status(), 200, "round {round}: the rule survived");
+        assert_eq!(
+            kept_rule(&client, &base).await,
+            200,
+            "round {round}: the rule survived"
+        );
     }
     terminate(child);
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -102,10 +109,7 @@ async fn serve_restarts_at_once_after_kill_9() {
 
 #[tokio::test]
 async fn admin_commands_use_the_local_postgres_of_a_running_router() {
-    let data_dir = std::env::temp_dir().join(format!(
-        "switchyard-beside-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let data_dir = data_dir("beside");
     let client = crate::support::http_client();
     let (child, base) = serve(&data_dir);
     for round in 0..3 {

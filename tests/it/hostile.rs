@@ -127,24 +127,7 @@ async fn a_nul_character_is_refused_field_by_field_and_never_answers_5xx() {
     assert_eq!(filtered.status, StatusCode::BAD_REQUEST, "{filtered:?}");
 
     // The admin UI: a filter in the URL and a discard reason in a form.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = client
-        .post(format!("{}/ui/login", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={ADMIN_TOKEN}&next=%2Fui"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
+    let (client, cookie, _) = app.ui_session().await;
     let page = client
         .get(format!("{}/ui?bus=a%00b&target_id=a%00b", app.base))
         .header("cookie", &cookie)

@@ -90,29 +90,10 @@ async fn every_page_needs_a_session_which_a_valid_token_opens() {
 
     // Forms that change things need the session's CSRF token.
     switchyard::delivery::client::install_crypto_provider();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = client
-        .post(format!("{}/ui/login", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={ADMIN_TOKEN}&next=%2Fui"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (client, cookie, set_cookie) = app.ui_session().await;
     assert!(
-        login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .contains("HttpOnly; SameSite=Strict")
+        set_cookie.contains("HttpOnly; SameSite=Strict"),
+        "{set_cookie}"
     );
     let forged = client
         .post(format!("{}/ui/dead-letters/action", app.base))

@@ -191,6 +191,30 @@ impl TestApp {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// Signs in to the admin UI over plain HTTP: a client that does not follow redirects, and
+    /// the session cookie (`sy_session=…`) with the full `Set-Cookie` value it came in.
+    pub async fn ui_session(&self) -> (reqwest::Client, String, String) {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
+        let login = client
+            .post(format!("{}/ui/login", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={ADMIN_TOKEN}&next=%2Fui"))
+            .send()
+            .await
+            .expect("the login is answered");
+        let set_cookie = login
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session cookie")
+            .to_owned();
+        let cookie = set_cookie.split(';').next().unwrap_or_default().to_owned();
+        (client, cookie, set_cookie)
+    }
+
     /// Creates or replaces a rule, asserting success.
     pub async fn put_rule(&self, bus: &str, name: &str, rule: Value) -> Value {
         let answer = self
