@@ -107,6 +107,7 @@ impl Application {
             snapshots,
             request_timeout: config.request_timeout,
             http: config.http,
+            behind_tls: config.behind_tls,
         };
         Ok(Application {
             listener,

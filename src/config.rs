@@ -156,6 +156,10 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// The router is reached through HTTPS (a proxy terminates TLS): the UI's session cookie is
+    /// marked `Secure`.
+    #[arg(long, env = "SWITCHYARD_BEHIND_TLS")]
+    pub behind_tls: bool,
     /// Apply the rule files in this folder at start (like `switchyard rules apply`, without pruning).
     #[arg(long, env = "SWITCHYARD_RULES")]
     pub rules: Option<PathBuf>,
@@ -205,6 +209,7 @@ pub struct Config {
     pub db_statement_timeout: Duration,
     pub request_timeout: Duration,
     pub http: HttpLimits,
+    pub behind_tls: bool,
     pub rules_dir: Option<PathBuf>,
     pub delivery: DeliveryConfig,
     /// History older than this is removed; `None` keeps everything.
@@ -379,6 +384,7 @@ impl ServeArgs {
                     body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
                     max_connections: self.max_connections,
                 },
+                behind_tls: self.behind_tls,
                 rules_dir: self.rules.clone(),
                 delivery: DeliveryConfig {
                     workers,

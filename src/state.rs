@@ -22,4 +22,6 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     /// What a client may take of the HTTP server (the body-read deadline is applied per route).
     pub http: crate::config::HttpLimits,
+    /// Reached through HTTPS: the UI's cookie is `Secure`.
+    pub behind_tls: bool,
 }

@@ -72,8 +72,9 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     let csrf: String = csrf.iter().map(|b| format!("{b:02x}")).collect();
     let mut conn = state.pool.acquire().await?;
     store::sessions::create(&mut conn, &sha256(&id), &csrf, SESSION_TTL).await?;
+    let secure = if state.behind_tls { "; Secure" } else { "" };
     let cookie = format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}",
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}{secure}",
         SESSION_TTL.as_secs()
     );
     let mut response = Redirect::to(&next).into_response();

@@ -16,6 +16,7 @@ mod outage;
 mod retention;
 mod rules;
 mod rules_apply;
+mod security_headers;
 mod slow_clients;
 mod snapshots;
 mod ui;
