@@ -96,7 +96,10 @@ impl Application {
             metrics.clone(),
         )?);
         let state = AppState {
-            auth: Arc::new(Auth::new(pool.clone(), config.admin_token.as_deref())),
+            auth: Arc::new(
+                Auth::new(pool.clone(), config.admin_token.as_deref())
+                    .throttled(config.auth_failures_per_minute, metrics.clone()),
+            ),
             ingest: Arc::new(config.ingest.clone()),
             metrics,
             writer: Arc::new(crate::ingest::Writer::start(

@@ -56,6 +56,13 @@ pub enum TokenCommand {
         /// A name to recognise the token by.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// What the token may do: `admin` (everything), `publish` (post events) or `read`
+        /// (GET routes and the pattern tester).
+        #[arg(long, default_value = "admin", value_parser = crate::auth::Scope::parse_arg)]
+        scope: crate::auth::Scope,
+        /// Limit the token to this bus (repeat for several); without it, every bus.
+        #[arg(long = "bus", value_name = "BUS")]
+        buses: Vec<String>,
         #[command(flatten)]
         database: DatabaseArgs,
     },

@@ -156,6 +156,14 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Wrong tokens allowed per client address per minute; past it, that address is answered
+    /// 429 until the minute is over. 0: no throttling.
+    #[arg(
+        long,
+        env = "SWITCHYARD_AUTH_FAILURES_PER_MINUTE",
+        default_value_t = 20
+    )]
+    pub auth_failures_per_minute: u32,
     /// The router is reached through HTTPS (a proxy terminates TLS): the UI's session cookie is
     /// marked `Secure`.
     #[arg(long, env = "SWITCHYARD_BEHIND_TLS")]
@@ -210,6 +218,7 @@ pub struct Config {
     pub request_timeout: Duration,
     pub http: HttpLimits,
     pub behind_tls: bool,
+    pub auth_failures_per_minute: u32,
     pub rules_dir: Option<PathBuf>,
     pub delivery: DeliveryConfig,
     /// History older than this is removed; `None` keeps everything.
@@ -385,6 +394,7 @@ impl ServeArgs {
                     max_connections: self.max_connections,
                 },
                 behind_tls: self.behind_tls,
+                auth_failures_per_minute: self.auth_failures_per_minute,
                 rules_dir: self.rules.clone(),
                 delivery: DeliveryConfig {
                     workers,

@@ -22,5 +22,6 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod transform;
 pub mod ui;

@@ -58,13 +58,25 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
         Command::Token {
-            command: TokenCommand::Create { name, database },
-        } => with_pool(&database, |pool| async move {
-            store::migrate(&pool).await?;
-            let token = auth::create_token(&pool, &name).await?;
-            println!("{token}");
-            Ok(ExitCode::SUCCESS)
-        }),
+            command:
+                TokenCommand::Create {
+                    name,
+                    scope,
+                    buses,
+                    database,
+                },
+        } => {
+            let buses = (!buses.is_empty()).then_some(buses);
+            let new = auth::NewToken::check(name, scope.as_str(), buses)
+                .map_err(|e| anyhow::anyhow!("the token is not valid: {e}"))?;
+            with_pool(&database, |pool| async move {
+                store::migrate(&pool).await?;
+                let mut conn = pool.acquire().await?;
+                let (_, token) = auth::create_token(&mut conn, &new).await?;
+                println!("{token}");
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         Command::Rules {
             command:
                 RulesCommand::Apply {

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub held: AtomicU64,
     pub leases_lost: AtomicU64,
     pub events_pruned: AtomicU64,
+    pub auth_failures: AtomicU64,
+    pub auth_throttled: AtomicU64,
 }
 
 impl Metrics {
@@ -72,6 +74,18 @@ impl Metrics {
             "counter",
             "Events removed with their deliveries and attempts, past retention, by this process.",
             &[("", get(&self.events_pruned))],
+        );
+        metric(
+            "switchyard_auth_failures_total",
+            "counter",
+            "Requests and sign-ins with a token that is not valid, seen by this process.",
+            &[("", get(&self.auth_failures))],
+        );
+        metric(
+            "switchyard_auth_throttled_total",
+            "counter",
+            "Requests and sign-ins refused by this process because their address sent too many wrong tokens.",
+            &[("", get(&self.auth_throttled))],
         );
         metric(
             "switchyard_deliveries_pending",

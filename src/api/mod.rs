@@ -10,6 +10,7 @@ mod health;
 pub mod problem;
 mod rules;
 mod test_pattern;
+mod tokens;
 
 use axum::Router;
 use axum::body::Body;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dead_letters::routes())
         .merge(events::routes(state.ingest.max_request_bytes))
         .merge(test_pattern::routes())
+        .merge(tokens::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

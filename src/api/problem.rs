@@ -107,6 +107,25 @@ impl ApiError {
         )
     }
 
+    /// The token is valid but may not do this; `detail` names the missing scope or bus.
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// Too many wrong tokens from the client's address: 429 with `Retry-After`.
+    pub fn throttled(wait: std::time::Duration) -> ApiError {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u32;
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-failed-authentications",
+                "Too many failed authentications",
+                format!("too many wrong tokens came from this address; try again in {seconds} s"),
+            )
+        }
+    }
+
     /// Something failed on our side: logged with its cause chain, answered opaquely.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> ApiError {
         tracing::error!(error = %error_chain(error), "request failed");

@@ -1,8 +1,10 @@
 //! Signing in with an API token, and out.
 
+use std::net::SocketAddr;
+
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Form, Query, State};
+use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use rand::RngCore;
@@ -10,7 +12,7 @@ use serde::Deserialize;
 
 use super::page::{CsrfForm, Page, check_csrf, render};
 use super::{COOKIE, SESSION_TTL, Session, session_cookie};
-use crate::auth::sha256;
+use crate::auth::{Principal, Scope, Verdict, sha256};
 use crate::state::AppState;
 use crate::store;
 
@@ -51,19 +53,79 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Page {
+pub async fn login(
+    State(state): State<AppState>,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<LoginForm>,
+) -> Page {
     let next = safe_next(form.next.as_deref()).to_owned();
     let token = form.token.trim();
-    let accepted = !token.is_empty() && matches!(state.auth.accepts(token).await, Ok(true));
-    if !accepted {
-        let page = LoginPage {
-            next: &next,
-            error: Some("That token is not valid."),
-        };
-        let mut response = render(&page)?;
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return Ok(response);
-    }
+    let principal = if token.is_empty() {
+        None
+    } else {
+        match state
+            .auth
+            .verdict(connection.map(|c| c.0.ip()), token)
+            .await?
+        {
+            Verdict::Accepted(principal) => Some(principal),
+            Verdict::Refused => None,
+            Verdict::Throttled(wait) => {
+                let seconds = wait.as_secs().max(1);
+                let message = format!(
+                    "Too many wrong tokens came from this address; try again in {seconds} s."
+                );
+                let mut response = render(&LoginPage {
+                    next: &next,
+                    error: Some(&message),
+                })?;
+                *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                return Ok(response);
+            }
+        }
+    };
+    let refusal = match &principal {
+        None => Some((
+            StatusCode::UNAUTHORIZED,
+            "That token is not valid.".to_owned(),
+        )),
+        Some(p) if !p.may(Scope::Read) => Some((
+            StatusCode::FORBIDDEN,
+            format!(
+                "Token {:?} has the `{}` scope: the UI needs a token with the `read` or `admin` scope.",
+                p.name,
+                p.scope.as_str()
+            ),
+        )),
+        Some(Principal {
+            buses: Some(buses),
+            name,
+            ..
+        }) => Some((
+            StatusCode::FORBIDDEN,
+            format!(
+                "Token {name:?} is limited to the buses {}: the UI shows every bus and needs a token that is not limited to buses.",
+                buses.join(", ")
+            ),
+        )),
+        Some(_) => None,
+    };
+    let principal = match (principal, refusal) {
+        (Some(principal), None) => principal,
+        (_, refusal) => {
+            let (status, message) = refusal.unwrap_or((StatusCode::UNAUTHORIZED, String::new()));
+            let page = LoginPage {
+                next: &next,
+                error: Some(&message),
+            };
+            let mut response = render(&page)?;
+            *response.status_mut() = status;
+            return Ok(response);
+        }
+    };
     let mut id = [0u8; 32];
     rand::rng().fill_bytes(&mut id);
     let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -71,7 +133,14 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     rand::rng().fill_bytes(&mut csrf);
     let csrf: String = csrf.iter().map(|b| format!("{b:02x}")).collect();
     let mut conn = state.pool.acquire().await?;
-    store::sessions::create(&mut conn, &sha256(&id), &csrf, SESSION_TTL).await?;
+    store::sessions::create(
+        &mut conn,
+        &sha256(&id),
+        &csrf,
+        &principal.token_sha256,
+        SESSION_TTL,
+    )
+    .await?;
     let secure = if state.behind_tls { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}{secure}",

@@ -15,12 +15,12 @@ mod rules;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::auth::sha256;
+use crate::auth::{Principal, Scope, sha256};
 use crate::pattern::Json;
 use crate::state::AppState;
 use crate::store;
@@ -85,6 +85,8 @@ async fn security_headers(mut response: Response) -> Response {
 pub struct Session {
     pub id_sha256: [u8; 32],
     pub csrf: String,
+    /// The token that opened the session, as it is now.
+    pub principal: Principal,
 }
 
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
@@ -116,21 +118,54 @@ async fn require_session(
         return to_login(&request);
     };
     let id_sha256 = sha256(&id);
-    let csrf = match state.pool.acquire().await {
-        Ok(mut conn) => store::sessions::csrf(&mut conn, &id_sha256).await,
-        Err(error) => Err(error),
+    let session = match live_session(&state, id_sha256).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return to_login(&request),
+        Err(error) => return error.into_response(),
     };
-    match csrf {
-        Ok(Some(csrf)) => {
-            request.extensions_mut().insert(Session { id_sha256, csrf });
-            next.run(request).await
-        }
-        Ok(None) => to_login(&request),
-        Err(error) => page::error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("the database does not answer: {error}"),
-        ),
+    // A read token's session looks; only an admin's changes anything (signing out aside).
+    if request.method() == Method::POST
+        && request.uri().path() != "/ui/logout"
+        && !session.principal.may(Scope::Admin)
+    {
+        return page::refuse(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "This session was opened with token {:?}, whose scope is `{}`: changes need a token \
+                 with the `admin` scope.",
+                session.principal.name,
+                session.principal.scope.as_str()
+            ),
+        )
+        .into_response();
     }
+    request.extensions_mut().insert(session);
+    next.run(request).await
+}
+
+/// The session with this id, if it has not expired and the token that opened it is still
+/// accepted (not revoked; for the configured admin token, not rotated).
+async fn live_session(
+    state: &AppState,
+    id_sha256: [u8; 32],
+) -> Result<Option<Session>, page::PageError> {
+    let mut conn = state.pool.acquire().await?;
+    let Some((csrf, token_sha256)) = store::sessions::find(&mut conn, &id_sha256).await? else {
+        return Ok(None);
+    };
+    drop(conn);
+    let Ok(token_sha256) = <[u8; 32]>::try_from(token_sha256.as_slice()) else {
+        return Ok(None);
+    };
+    Ok(state
+        .auth
+        .by_digest(token_sha256)
+        .await?
+        .map(|principal| Session {
+            id_sha256,
+            csrf,
+            principal,
+        }))
 }
 
 async fn css() -> Response {

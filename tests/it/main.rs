@@ -19,5 +19,7 @@ mod rules_apply;
 mod security_headers;
 mod slow_clients;
 mod snapshots;
+mod throttle;
+mod tokens;
 mod ui;
 mod workers;

@@ -175,6 +175,6 @@ async fn token_create_makes_a_token_the_api_accepts() {
         .await
         .unwrap();
     let auth = switchyard::auth::Auth::new(pool, None);
-    assert!(auth.accepts(&token).await.unwrap());
-    assert!(!auth.accepts("sy_0000").await.unwrap());
+    assert!(auth.authenticate(&token).await.unwrap().is_some());
+    assert!(auth.authenticate("sy_0000").await.unwrap().is_none());
 }

@@ -148,10 +148,21 @@ impl TestApp {
 
     /// Sends a request with the admin token; `body` as JSON when given.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        self.call_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// Sends a request with `token`; `body` as JSON when given.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN);
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -194,6 +205,11 @@ impl TestApp {
     /// Signs in to the admin UI over plain HTTP: a client that does not follow redirects, and
     /// the session cookie (`sy_session=…`) with the full `Set-Cookie` value it came in.
     pub async fn ui_session(&self) -> (reqwest::Client, String, String) {
+        self.ui_session_as(ADMIN_TOKEN).await
+    }
+
+    /// Signs in to the UI with `token`, asserting that the sign-in is accepted.
+    pub async fn ui_session_as(&self, token: &str) -> (reqwest::Client, String, String) {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -201,7 +217,7 @@ impl TestApp {
         let login = client
             .post(format!("{}/ui/login", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("token={ADMIN_TOKEN}&next=%2Fui"))
+            .body(format!("token={token}&next=%2Fui"))
             .send()
             .await
             .expect("the login is answered");

@@ -1,0 +1,85 @@
+//! `/v1/tokens…`: create (the secret is in that answer only), list (never secrets) and revoke
+//! API tokens. Every route needs the `admin` scope.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::extract::{ApiPath, JsonText};
+use super::problem::ApiError;
+use crate::auth::{self, NewToken};
+use crate::state::AppState;
+use crate::store::{self, tokens::TokenRow};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tokens", get(list).post(create))
+        .route("/tokens/{id}", delete(revoke))
+}
+
+#[derive(Serialize)]
+struct TokenOut {
+    id: Uuid,
+    name: String,
+    scope: String,
+    /// `null`: every bus.
+    buses: Option<Vec<String>>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<TokenRow> for TokenOut {
+    fn from(row: TokenRow) -> Self {
+        TokenOut {
+            id: row.id,
+            name: row.name,
+            scope: row.scope,
+            buses: row.buses,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let tokens: Vec<TokenOut> = store::tokens::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(TokenOut::from)
+        .collect();
+    Ok(Json(serde_json::json!({ "tokens": tokens })).into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    JsonText(text): JsonText,
+) -> Result<Response, ApiError> {
+    let new = NewToken::parse(&text).map_err(|e| ApiError::validation(e.0))?;
+    let mut conn = state.pool.acquire().await?;
+    let (row, secret) = auth::create_token(&mut conn, &new).await?;
+    let mut body = serde_json::to_value(TokenOut::from(row)).map_err(|e| ApiError::internal(&e))?;
+    body["token"] = secret.into();
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::parameter("id", "must be a token id (a UUID)"))?;
+    let mut conn = state.pool.acquire().await?;
+    match store::tokens::revoke(&mut conn, id).await? {
+        Some(row) => Ok(Json(TokenOut::from(row)).into_response()),
+        None => Err(ApiError::not_found(format!("no token with id {id}"))),
+    }
+}
