@@ -64,7 +64,8 @@ impl Application {
         };
         if let Some(dir) = &config.rules_dir {
             let files = rules_files::load_dir(dir)?;
-            let plan = rules_files::apply(&pool, &files, false, false).await?;
+            let actor = crate::audit::Actor::command("serve --rules");
+            let plan = rules_files::apply(&pool, &actor, &files, false, false).await?;
             for change in &plan.changes {
                 tracing::info!(%change, dir = %dir.display(), "rule files applied");
             }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::audit::{self, Action, Actor};
 use crate::domain::fields::{Fields, check_text};
 use crate::domain::{BusName, FieldError, ValidationErrors};
 use crate::metrics::Metrics;
@@ -303,6 +304,46 @@ pub async fn create_token(
     )
     .await?;
     Ok((row, secret))
+}
+
+/// Creates a token and records it in the audit log under `actor`, in one transaction. The API,
+/// the UI and `switchyard token create` all create tokens through here.
+pub async fn issue_token(
+    pool: &PgPool,
+    actor: &Actor,
+    token: &NewToken,
+) -> Result<(TokenRow, String), StoreError> {
+    let mut tx = pool.begin().await?;
+    let (row, secret) = create_token(&mut tx, token).await?;
+    let detail = serde_json::json!({ "name": row.name, "scope": row.scope, "buses": row.buses });
+    let resource = format!("tokens/{}", row.id);
+    audit::record(&mut tx, actor, Action::TokenCreate, &resource, detail).await?;
+    tx.commit().await?;
+    Ok((row, secret))
+}
+
+/// Revokes a token (ending its UI sessions) and records it, in one transaction. `None`: no
+/// such token.
+pub async fn revoke_token(
+    pool: &PgPool,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Option<TokenRow>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let Some(row) = store::tokens::revoke(&mut tx, id).await? else {
+        return Ok(None);
+    };
+    let detail = serde_json::json!({ "name": row.name });
+    audit::record(
+        &mut tx,
+        actor,
+        Action::TokenRevoke,
+        &format!("tokens/{id}"),
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(row))
 }
 
 /// At first start with no admin token configured and none stored, makes one. Returns it so the

@@ -9,7 +9,7 @@ use switchyard::cli::{self, Cli, Command, PatternCommand, RulesCommand, TokenCom
 use switchyard::config::{Database, DatabaseArgs, EMBEDDED_DATABASE};
 use switchyard::pattern::{self, TestOutcome};
 use switchyard::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
-use switchyard::{auth, rules_files, store, telemetry};
+use switchyard::{audit, auth, rules_files, store, telemetry};
 
 fn main() -> ExitCode {
     let args = Cli::parse();
@@ -71,8 +71,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("the token is not valid: {e}"))?;
             with_pool(&database, |pool| async move {
                 store::migrate(&pool).await?;
-                let mut conn = pool.acquire().await?;
-                let (_, token) = auth::create_token(&mut conn, &new).await?;
+                let actor = audit::Actor::command("token create");
+                let (_, token) = auth::issue_token(&pool, &actor, &new).await?;
                 println!("{token}");
                 Ok(ExitCode::SUCCESS)
             })
@@ -89,7 +89,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let files = rules_files::load_dir(&dir)?;
             with_pool(&database, |pool| async move {
                 store::migrate(&pool).await?;
-                let plan = rules_files::apply(&pool, &files, prune, dry_run).await?;
+                let actor = audit::Actor::command("rules apply");
+                let plan = rules_files::apply(&pool, &actor, &files, prune, dry_run).await?;
                 let verb = if dry_run { "would " } else { "" };
                 for change in &plan.changes {
                     println!("{verb}{change}");

@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde_json::json;
 use serde_json::value::RawValue;
 use sqlx::PgPool;
 
+use crate::audit::{self, Action, Actor};
 use crate::delivery::signing;
 use crate::domain::{self, BusName, Rule, RuleName};
 use crate::store::{self, StoreError};
@@ -180,9 +182,11 @@ pub struct Plan {
     pub unchanged: usize,
 }
 
-/// Makes the database match `files` (or with `dry_run` only says how), in one transaction.
+/// Makes the database match `files` (or with `dry_run` only says how), in one transaction,
+/// recording each change in the audit log under `actor`.
 pub async fn apply(
     pool: &PgPool,
+    actor: &Actor,
     files: &[RuleFile],
     prune: bool,
     dry_run: bool,
@@ -236,15 +240,25 @@ pub async fn apply(
         match change {
             Change::CreateBus(bus) => {
                 store::buses::ensure(&mut tx, bus).await?;
+                let detail = json!({ "created": true, "from": "rule files" });
+                let resource = audit::bus_resource(bus);
+                audit::record(&mut tx, actor, Action::BusPut, &resource, detail).await?;
             }
             Change::Create { bus, name } | Change::Update { bus, name } => {
                 if let Some(file) = by_key.get(&(bus.clone(), name.clone())) {
                     let secrets = signing::generate_secrets(file.rule.targets.len());
                     store::rules::put(&mut tx, bus, name, &file.rule, &secrets).await?;
+                    let created = matches!(change, Change::Create { .. });
+                    let detail = json!({ "created": created, "state": file.rule.state.as_str(), "from": "rule files" });
+                    let resource = audit::rule_resource(bus, name);
+                    audit::record(&mut tx, actor, Action::RulePut, &resource, detail).await?;
                 }
             }
             Change::Delete { bus, name } => {
                 store::rules::delete(&mut tx, bus, name).await?;
+                let detail = json!({ "from": "rule files" });
+                let resource = audit::rule_resource(bus, name);
+                audit::record(&mut tx, actor, Action::RuleDelete, &resource, detail).await?;
             }
         }
     }

@@ -1,16 +1,17 @@
 //! `/v1/buses…`: create, read, list, delete buses.
 
-use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::extract::{ApiPath, ApiQuery, JsonText};
 use super::problem::ApiError;
+use crate::audit::{self, Action, Actor};
+use crate::auth::Principal;
 use crate::domain::fields::check_text;
 use crate::domain::{BusName, FieldError};
 use crate::state::AppState;
@@ -84,6 +85,7 @@ async fn read(
 
 async fn put(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(bus): ApiPath<String>,
     body: Option<JsonText>,
 ) -> Result<Response, ApiError> {
@@ -103,6 +105,16 @@ async fn put(
     let row = store::buses::get(&mut tx, name.as_str())
         .await?
         .ok_or_else(|| bus_not_found(&bus))?;
+    let detail = serde_json::json!({ "created": created, "description": input.description });
+    let resource = audit::bus_resource(&bus);
+    audit::record(
+        &mut tx,
+        &Actor::of(&principal),
+        Action::BusPut,
+        &resource,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     state.snapshots.refresh().await?;
     let status = if created {
@@ -115,6 +127,7 @@ async fn put(
 
 async fn delete(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(bus): ApiPath<String>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Response, ApiError> {
@@ -125,6 +138,18 @@ async fn delete(
     }
     let mut tx = state.pool.begin().await?;
     let outcome = store::buses::delete(&mut tx, &bus, query.force).await?;
+    if matches!(outcome, Deleted::Deleted) {
+        let detail = serde_json::json!({ "force": query.force });
+        let resource = audit::bus_resource(&bus);
+        audit::record(
+            &mut tx,
+            &Actor::of(&principal),
+            Action::BusDelete,
+            &resource,
+            detail,
+        )
+        .await?;
+    }
     tx.commit().await?;
     match outcome {
         Deleted::Deleted => {

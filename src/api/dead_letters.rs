@@ -1,11 +1,10 @@
 //! `/v1/dead-letters…`: inspect, redrive and discard deliveries that died.
 
-use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -14,11 +13,13 @@ use time::format_description::well_known::Rfc3339;
 use super::events::AttemptOut;
 use super::extract::{ApiPath, ApiQuery, JsonText, parse_body};
 use super::problem::ApiError;
+use crate::audit::{self, Actor};
+use crate::auth::Principal;
 use crate::delivery::DeadReason;
 use crate::domain::fields::check_text;
 use crate::domain::{BusName, DeliveryId, EventId, FieldError, NameError, RuleName, TargetId};
 use crate::state::AppState;
-use crate::store::dead_letters::{self, Cursor, DeadLetterSummary, Filter};
+use crate::store::dead_letters::{self, Cursor, DeadLetterSummary, Filter, Selection};
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 500;
@@ -259,11 +260,12 @@ async fn read(
 
 async fn redrive_one(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let uuid = parse_id(&id)?;
-    let mut conn = state.pool.acquire().await?;
-    match dead_letters::redrive_ids(&mut conn, &[uuid]).await? {
+    let selection = Selection::Ids(vec![uuid]);
+    match audit::redrive(&state.pool, &Actor::of(&principal), &selection).await? {
         0 => Err(not_found(&id)),
         n => Ok(Json(serde_json::json!({ "redriven": n })).into_response()),
     }
@@ -277,11 +279,6 @@ struct BulkIn {
     filter: Option<FilterIn>,
     /// For discards: why (kept with the delivery).
     reason: Option<String>,
-}
-
-enum Selection {
-    Ids(Vec<DeliveryId>),
-    Matching(Filter),
 }
 
 fn selection(body: &str) -> Result<(Selection, Option<String>), ApiError> {
@@ -313,6 +310,7 @@ fn selection(body: &str) -> Result<(Selection, Option<String>), ApiError> {
 
 async fn redrive_many(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     JsonText(body): JsonText,
 ) -> Result<Response, ApiError> {
     let (selection, reason) = selection(&body)?;
@@ -322,31 +320,21 @@ async fn redrive_many(
             "is only for discards",
         )]));
     }
-    let mut conn = state.pool.acquire().await?;
-    let n = match selection {
-        Selection::Ids(ids) => dead_letters::redrive_ids(&mut conn, &ids).await?,
-        Selection::Matching(filter) => dead_letters::redrive_matching(&mut conn, &filter).await?,
-    };
+    let n = audit::redrive(&state.pool, &Actor::of(&principal), &selection).await?;
     tracing::info!(redriven = n, "dead letters redriven");
     Ok(Json(serde_json::json!({ "redriven": n })).into_response())
 }
 
 async fn discard_many(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     JsonText(body): JsonText,
 ) -> Result<Response, ApiError> {
     let (selection, reason) = selection(&body)?;
     check_reason(reason.as_deref())
         .map_err(|why| ApiError::validation(vec![FieldError::new("/reason", why)]))?;
-    let mut conn = state.pool.acquire().await?;
-    let n = match selection {
-        Selection::Ids(ids) => {
-            dead_letters::discard_ids(&mut conn, &ids, reason.as_deref()).await?
-        }
-        Selection::Matching(filter) => {
-            dead_letters::discard_matching(&mut conn, &filter, reason.as_deref()).await?
-        }
-    };
+    let actor = Actor::of(&principal);
+    let n = audit::discard(&state.pool, &actor, &selection, reason.as_deref()).await?;
     tracing::info!(discarded = n, "dead letters discarded");
     Ok(Json(serde_json::json!({ "discarded": n })).into_response())
 }
@@ -358,13 +346,15 @@ struct DiscardQuery {
 
 async fn discard(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<DiscardQuery>,
 ) -> Result<Response, ApiError> {
     let uuid = parse_id(&id)?;
     check_reason(query.reason.as_deref()).map_err(|why| ApiError::parameter("reason", why))?;
-    let mut conn = state.pool.acquire().await?;
-    if dead_letters::discard_ids(&mut conn, &[uuid], query.reason.as_deref()).await? == 0 {
+    let selection = Selection::Ids(vec![uuid]);
+    let actor = Actor::of(&principal);
+    if audit::discard(&state.pool, &actor, &selection, query.reason.as_deref()).await? == 0 {
         return Err(not_found(&id));
     }
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -1,6 +1,7 @@
 //! The HTTP API: one file per resource, each with its wire types, handlers and `routes()`.
 //! Every `/v1` route requires a bearer token; every error is problem+json.
 
+mod audit;
 mod auth;
 mod buses;
 mod dead_letters;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes(state.ingest.max_request_bytes))
         .merge(test_pattern::routes())
         .merge(tokens::routes())
+        .merge(audit::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -2,19 +2,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::buses::bus_not_found;
 use super::extract::{ApiPath, ApiQuery, JsonText};
 use super::problem::ApiError;
+use crate::audit::{self, Action, Actor};
+use crate::auth::Principal;
 use crate::delivery::signing;
 use crate::domain::{self, InputTransform, RuleName, Target};
 use crate::state::AppState;
@@ -217,6 +219,7 @@ async fn read(
 
 async fn put(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath((bus, rule)): ApiPath<(String, String)>,
     JsonText(body): JsonText,
 ) -> Result<Response, ApiError> {
@@ -233,6 +236,17 @@ async fn put(
     let record = store::rules::get(&mut tx, &bus, name.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no rule named {rule:?} on bus {bus:?}")))?;
+    let detail =
+        json!({ "created": status == StatusCode::CREATED, "state": parsed.state.as_str() });
+    let resource = audit::rule_resource(&bus, &rule);
+    audit::record(
+        &mut tx,
+        &Actor::of(&principal),
+        Action::RulePut,
+        &resource,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     // Read your writes: this process matches with the new rule before it answers.
     state.snapshots.refresh().await?;
@@ -247,10 +261,22 @@ async fn put(
 
 async fn delete(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath((bus, rule)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let mut tx = state.pool.begin().await?;
     let deleted = store::rules::delete(&mut tx, &bus, &rule).await?;
+    if deleted {
+        let resource = audit::rule_resource(&bus, &rule);
+        audit::record(
+            &mut tx,
+            &Actor::of(&principal),
+            Action::RuleDelete,
+            &resource,
+            Value::Null,
+        )
+        .await?;
+    }
     tx.commit().await?;
     if !deleted {
         let mut conn = state.pool.acquire().await?;
@@ -290,11 +316,22 @@ async fn find_target(
 /// Re-enables a target (disabled after it answered 410 Gone) and releases its held deliveries.
 async fn enable_target(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath((bus, rule, target)): ApiPath<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let mut tx = state.pool.begin().await?;
     let id = find_target(&mut tx, &bus, &rule, &target).await?;
     let released = store::deliveries::enable_target(&mut tx, id).await?;
+    let resource = audit::target_resource(&bus, &rule, &target);
+    let detail = json!({ "released": released });
+    audit::record(
+        &mut tx,
+        &Actor::of(&principal),
+        Action::TargetEnable,
+        &resource,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(bus, rule, target, released, "target enabled");
     Ok(Json(serde_json::json!({ "enabled": true, "released": released })).into_response())
@@ -313,6 +350,7 @@ const MAX_OVERLAP_SECONDS: u64 = 7 * 86_400;
 /// Gives a target a new signing secret; both sign until the overlap ends.
 async fn rotate_secret(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath((bus, rule, target)): ApiPath<(String, String, String)>,
     body: Option<JsonText>,
 ) -> Result<Response, ApiError> {
@@ -332,6 +370,16 @@ async fn rotate_secret(
     let secret = signing::generate_secret();
     let overlap_for = std::time::Duration::from_secs(overlap);
     let expires = store::rules::rotate_secret(&mut tx, id, &secret, overlap_for).await?;
+    let resource = audit::target_resource(&bus, &rule, &target);
+    let detail = json!({ "overlap_seconds": overlap });
+    audit::record(
+        &mut tx,
+        &Actor::of(&principal),
+        Action::TargetRotateSecret,
+        &resource,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(bus, rule, target, overlap, "target secret rotated");
     let expires = expires

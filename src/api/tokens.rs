@@ -1,19 +1,19 @@
 //! `/v1/tokens…`: create (the secret is in that answer only), list (never secrets) and revoke
 //! API tokens. Every route needs the `admin` scope.
 
-use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
+use axum::{Extension, Json, Router};
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::extract::{ApiPath, JsonText};
 use super::problem::ApiError;
-use crate::auth::{self, NewToken};
+use crate::audit::Actor;
+use crate::auth::{self, NewToken, Principal};
 use crate::state::AppState;
 use crate::store::{self, tokens::TokenRow};
 
@@ -61,11 +61,11 @@ async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     JsonText(text): JsonText,
 ) -> Result<Response, ApiError> {
     let new = NewToken::parse(&text).map_err(|e| ApiError::validation(e.0))?;
-    let mut conn = state.pool.acquire().await?;
-    let (row, secret) = auth::create_token(&mut conn, &new).await?;
+    let (row, secret) = auth::issue_token(&state.pool, &Actor::of(&principal), &new).await?;
     let mut body = serde_json::to_value(TokenOut::from(row)).map_err(|e| ApiError::internal(&e))?;
     body["token"] = secret.into();
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -73,12 +73,12 @@ async fn create(
 
 async fn revoke(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::parameter("id", "must be a token id (a UUID)"))?;
-    let mut conn = state.pool.acquire().await?;
-    match store::tokens::revoke(&mut conn, id).await? {
+    match auth::revoke_token(&state.pool, &Actor::of(&principal), id).await? {
         Some(row) => Ok(Json(TokenOut::from(row)).into_response()),
         None => Err(ApiError::not_found(format!("no token with id {id}"))),
     }

@@ -254,6 +254,33 @@ pub async fn discard_matching(
     .rows_affected())
 }
 
+/// Which dead letters a bulk operation takes: these, or every one the filter matches.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Ids(Vec<DeliveryId>),
+    Matching(Filter),
+}
+
+/// Redrives the selection; how many were dead.
+pub async fn redrive(conn: &mut PgConnection, selection: &Selection) -> Result<u64, sqlx::Error> {
+    match selection {
+        Selection::Ids(ids) => redrive_ids(conn, ids).await,
+        Selection::Matching(filter) => redrive_matching(conn, filter).await,
+    }
+}
+
+/// Discards the selection; how many were dead.
+pub async fn discard(
+    conn: &mut PgConnection,
+    selection: &Selection,
+    reason: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    match selection {
+        Selection::Ids(ids) => discard_ids(conn, ids, reason).await,
+        Selection::Matching(filter) => discard_matching(conn, filter, reason).await,
+    }
+}
+
 /// Dead letters of the last 24 hours per target of a rule.
 pub async fn recent_by_target(
     conn: &mut PgConnection,

@@ -3,6 +3,7 @@
 //! so callers compose them. Queries are runtime-checked (`query_as` + `FromRow`): a clean clone
 //! builds without a database.
 
+pub mod audit;
 pub mod buses;
 pub mod dead_letters;
 pub mod deliveries;

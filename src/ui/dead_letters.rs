@@ -14,12 +14,13 @@ use super::page::{
     render, rfc3339, truncate, url_encode,
 };
 use super::{Session, pretty_json};
+use crate::audit::{self, Actor};
 use crate::delivery::DeadReason;
 use crate::domain::DeliveryId;
 use crate::domain::fields::check_text;
 use crate::state::AppState;
 use crate::store;
-use crate::store::dead_letters::{self, Cursor, DeadLetterSummary, Filter};
+use crate::store::dead_letters::{self, Cursor, DeadLetterSummary, Filter, Selection};
 
 const PAGE: i64 = 50;
 
@@ -243,8 +244,8 @@ pub async fn redrive(
 ) -> Page {
     check_csrf(&session, &form.csrf)?;
     let uuid = dead_letter_id(&id)?;
-    let mut conn = state.pool.acquire().await?;
-    let n = dead_letters::redrive_ids(&mut conn, &[uuid]).await?;
+    let selection = Selection::Ids(vec![uuid]);
+    let n = audit::redrive(&state.pool, &Actor::of(&session.principal), &selection).await?;
     to_list("", &format!("Redrove {n} dead letter(s)."))
 }
 
@@ -274,8 +275,9 @@ pub async fn discard(
             &format!("The reason {why}."),
         ));
     }
-    let mut conn = state.pool.acquire().await?;
-    let n = dead_letters::discard_ids(&mut conn, &[uuid], reason.as_deref()).await?;
+    let selection = Selection::Ids(vec![uuid]);
+    let actor = Actor::of(&session.principal);
+    let n = audit::discard(&state.pool, &actor, &selection, reason.as_deref()).await?;
     to_list("", &format!("Discarded {n} dead letter(s)."))
 }
 
@@ -307,25 +309,20 @@ pub async fn bulk_action(
         .filter(|(k, _)| k == "id")
         .filter_map(|(_, v)| v.parse().ok())
         .collect();
-    let by_filter = get("scope") == "filter";
-    let filter = params.filter();
-    let mut conn = state.pool.acquire().await?;
+    let selection = if get("scope") == "filter" {
+        Selection::Matching(params.filter())
+    } else {
+        Selection::Ids(ids)
+    };
+    let actor = Actor::of(&session.principal);
     const WHY: Option<&str> = Some("discarded in the admin UI");
-    let notice = match (get("action").as_str(), by_filter) {
-        ("redrive", true) => {
-            let n = dead_letters::redrive_matching(&mut conn, &filter).await?;
+    let notice = match get("action").as_str() {
+        "redrive" => {
+            let n = audit::redrive(&state.pool, &actor, &selection).await?;
             format!("Redrove {n} dead letter(s).")
         }
-        ("redrive", false) => {
-            let n = dead_letters::redrive_ids(&mut conn, &ids).await?;
-            format!("Redrove {n} dead letter(s).")
-        }
-        ("discard", true) => {
-            let n = dead_letters::discard_matching(&mut conn, &filter, WHY).await?;
-            format!("Discarded {n} dead letter(s).")
-        }
-        ("discard", false) => {
-            let n = dead_letters::discard_ids(&mut conn, &ids, WHY).await?;
+        "discard" => {
+            let n = audit::discard(&state.pool, &actor, &selection, WHY).await?;
             format!("Discarded {n} dead letter(s).")
         }
         _ => return Err(refuse(StatusCode::BAD_REQUEST, "Unknown action.")),

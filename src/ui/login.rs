@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::page::{CsrfForm, Page, check_csrf, render};
 use super::{COOKIE, SESSION_TTL, Session, session_cookie};
+use crate::audit::{self, Action, Actor};
 use crate::auth::{Principal, Scope, Verdict, sha256};
 use crate::state::AppState;
 use crate::store;
@@ -132,15 +133,25 @@ pub async fn login(
     let mut csrf = [0u8; 16];
     rand::rng().fill_bytes(&mut csrf);
     let csrf: String = csrf.iter().map(|b| format!("{b:02x}")).collect();
-    let mut conn = state.pool.acquire().await?;
+    let mut tx = state.pool.begin().await?;
     store::sessions::create(
-        &mut conn,
+        &mut tx,
         &sha256(&id),
         &csrf,
         &principal.token_sha256,
         SESSION_TTL,
     )
     .await?;
+    let actor = Actor::of(&principal);
+    audit::record(
+        &mut tx,
+        &actor,
+        Action::SessionSignIn,
+        "ui",
+        serde_json::Value::Null,
+    )
+    .await?;
+    tx.commit().await?;
     let secure = if state.behind_tls { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}{secure}",

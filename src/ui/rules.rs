@@ -12,6 +12,7 @@ use super::page::{
     truncate, url_encode,
 };
 use super::{Session, pretty_json};
+use crate::audit::{self, Action, Actor};
 use crate::domain::InputTransform;
 use crate::state::AppState;
 use crate::store;
@@ -166,6 +167,10 @@ pub async fn enable_target(
         .await?
         .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "There is no such target."))?;
     let released = store::deliveries::enable_target(&mut tx, id).await?;
+    let resource = audit::target_resource(&bus, &rule, &target);
+    let detail = serde_json::json!({ "released": released });
+    let actor = Actor::of(&session.principal);
+    audit::record(&mut tx, &actor, Action::TargetEnable, &resource, detail).await?;
     tx.commit().await?;
     let notice = format!("Enabled {target}; released {released} held deliveries.");
     Ok(Redirect::to(&format!(

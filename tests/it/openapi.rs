@@ -473,6 +473,13 @@ async fn every_answer_has_exactly_the_documented_shape() {
             Some(json!({"name": "", "scope": "root"})),
         ),
         (Method::GET, "/v1/tokens", "/v1/tokens".into(), None),
+        (Method::GET, "/v1/audit", "/v1/audit?limit=2".into(), None),
+        (
+            Method::GET,
+            "/v1/audit",
+            "/v1/audit?action=nope".into(),
+            None,
+        ),
         (
             Method::DELETE,
             "/v1/tokens/{id}",
