@@ -6,12 +6,14 @@
 //! form that changes something carries the session's CSRF token. Everything from events and
 //! responses is rendered as escaped text.
 
+mod audit;
 mod dead_letters;
 mod events;
 mod login;
 mod page;
 mod pattern_tester;
 mod rules;
+mod tokens;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -52,6 +54,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(pattern_tester::form).post(pattern_tester::test),
         )
         .route("/ui/events", get(events::trace))
+        .route("/ui/tokens", get(tokens::list).post(tokens::create))
+        .route("/ui/tokens/{id}/revoke", post(tokens::revoke))
+        .route("/ui/audit", get(audit::list))
         .route("/ui/logout", post(login::logout))
         .route_layer(middleware::from_fn_with_state(state, require_session));
     Router::new()

@@ -22,6 +22,8 @@ pub struct Chrome {
     pub overview: Overview,
     pub csrf: String,
     pub section: &'static str,
+    /// The session's token may change things (and see tokens and the audit log).
+    pub admin: bool,
 }
 
 /// A page, or the error page that replaces it. `?` turns any error into the logged, opaque 500.
@@ -78,6 +80,7 @@ pub async fn chrome(
         overview,
         csrf: session.csrf.clone(),
         section,
+        admin: session.principal.may(crate::auth::Scope::Admin),
     })
 }
 

@@ -326,6 +326,19 @@ async fn the_ui_admits_read_tokens_to_look_and_refuses_publish_tokens() {
         .unwrap();
     assert_eq!(rules.status(), StatusCode::OK);
     let body = rules.text().await.unwrap();
+    assert!(
+        !body.contains("/ui/tokens"),
+        "no Tokens link for a read session"
+    );
+    for admin_page in ["/ui/tokens", "/ui/audit"] {
+        let refused = client
+            .get(format!("{}{admin_page}", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{admin_page}");
+    }
     let csrf = body
         .split("name=\"csrf\" value=\"")
         .nth(1)

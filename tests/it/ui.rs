@@ -382,3 +382,82 @@ async fn markup_in_events_and_responses_is_shown_as_text_and_never_runs() {
     }
     browser.close().await;
 }
+
+#[tokio::test]
+async fn tokens_are_made_and_revoked_in_the_ui_and_the_audit_log_says_who() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser.goto(&format!("{}/ui/tokens", app.base)).await;
+    browser.fill("#token-name", "deploy bot").await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#token-scope"))
+        .await
+        .expect("the scope menu")
+        .select_by_value("publish")
+        .await
+        .expect("choose publish");
+    browser.fill("#token-buses", "default").await;
+    browser.click_to_page("#create").await;
+    let secret = browser.text("#secret").await;
+    assert!(secret.starts_with("sy_") && secret.len() == 67, "{secret}");
+    assert!(browser.text("#tokens").await.contains("deploy bot"));
+    browser.screenshot("tokens.png").await;
+
+    // The token works as made: publish, on the default bus only.
+    let post = |token: String| {
+        let url = format!("{}/v1/buses/default/events", app.base);
+        let client = app.client.clone();
+        async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"source": "ci", "detail-type": "deployed", "detail": {}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(post(secret.clone()).await, 200);
+    let read = app
+        .client
+        .get(format!("{}/v1/buses", app.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 403);
+
+    let question = click_and_confirm(&browser, "#tokens form.inline button.revoke").await;
+    assert!(question.contains("deploy bot"), "{question}");
+    assert!(browser.text("#notice").await.contains("Revoked"));
+    assert!(browser.text("#tokens").await.contains("revoked"));
+    assert_eq!(post(secret).await, 401);
+
+    browser.click_to_page("a[href='/ui/audit']").await;
+    let log = browser.text("#audit").await;
+    for action in ["token.revoke", "token.create", "session.sign-in"] {
+        assert!(log.contains(action), "{action} in {log}");
+    }
+    assert!(log.contains("SWITCHYARD_ADMIN_TOKEN"), "{log}");
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#filter-action"))
+        .await
+        .expect("the action menu")
+        .select_by_value("token.create")
+        .await
+        .expect("choose token.create");
+    browser.click_to_page("#apply-filter").await;
+    let rows = browser
+        .client
+        .find_all(fantoccini::Locator::Css("#audit tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert!(browser.text("#audit").await.contains("deploy bot"));
+    browser.screenshot("audit.png").await;
+    browser.close().await;
+}
