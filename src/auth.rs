@@ -160,7 +160,7 @@ impl NewToken {
         buses: Option<Vec<String>>,
     ) -> Result<NewToken, ValidationErrors> {
         let mut errors = Vec::new();
-        if name.trim().is_empty() {
+        if name.is_empty() {
             errors.push(FieldError::new("/name", "must not be empty"));
         } else if let Err(why) = check_text(&name, MAX_NAME) {
             errors.push(FieldError::new("/name", why));

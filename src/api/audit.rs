@@ -81,7 +81,7 @@ struct ListOut {
     next_cursor: Option<String>,
 }
 
-/// An empty parameter (`?cursor=`) is the same as none.
+/// A text filter: empty is the same as none (`?actor=` filters nothing).
 fn given(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
@@ -91,7 +91,7 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let limit = super::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
-    let before = match given(query.cursor) {
+    let before = match query.cursor {
         Some(text) => Some(
             text.parse::<i64>()
                 .ok()
@@ -110,7 +110,7 @@ async fn list(
         Ok(value)
     };
     let time = |name: &str, value: Option<String>| -> Result<Option<OffsetDateTime>, ApiError> {
-        given(value)
+        value
             .map(|text| {
                 OffsetDateTime::parse(&text, &Rfc3339).map_err(|_| {
                     ApiError::parameter(name, format!("{text:?} is not an RFC 3339 timestamp"))
@@ -118,7 +118,7 @@ async fn list(
             })
             .transpose()
     };
-    let action = match given(query.action) {
+    let action = match query.action {
         Some(action) if Action::parse(&action).is_none() => {
             let known: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
             return Err(ApiError::parameter(
@@ -128,7 +128,8 @@ async fn list(
         }
         action => action,
     };
-    let token_id = given(query.token_id)
+    let token_id = query
+        .token_id
         .map(|id| {
             Uuid::parse_str(&id)
                 .map_err(|_| ApiError::parameter("token_id", "must be a token id (a UUID)"))

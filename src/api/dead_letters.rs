@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::events::AttemptOut;
-use super::extract::{ApiPath, ApiQuery, JsonText, parse_body};
+use super::extract::{ApiPath, ApiQuery, JsonText, not_null, object, parse_body};
 use super::problem::ApiError;
 use crate::audit::{self, Actor};
 use crate::auth::Principal;
@@ -42,11 +42,17 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterIn {
+    #[serde(default, deserialize_with = "not_null")]
     bus: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     rule: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     target_id: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     dead_reason: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     since: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     until: Option<String>,
 }
 
@@ -275,9 +281,12 @@ async fn redrive_one(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BulkIn {
+    #[serde(default, deserialize_with = "not_null")]
     ids: Option<Vec<DeliveryId>>,
+    #[serde(default, deserialize_with = "object")]
     filter: Option<FilterIn>,
     /// For discards: why (kept with the delivery).
+    #[serde(default, deserialize_with = "not_null")]
     reason: Option<String>,
 }
 

@@ -5,6 +5,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::problem::ApiError;
@@ -134,8 +135,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Parses a small JSON body into `T`; a refused value is named by its JSON pointer.
+/// For `#[serde(default, deserialize_with = "not_null")]`: an optional field may be left out,
+/// but `null` is refused like any other value of the wrong type (openapi.yaml does not allow it).
+pub fn not_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// For `#[serde(default, deserialize_with = "object")]`: an optional member that must be a JSON
+/// object (serde would also fill a struct from an array, by position) and not `null`.
+pub fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    let members = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+    T::deserialize(serde_json::Value::Object(members))
+        .map(Some)
+        .map_err(D::Error::custom)
+}
+
+/// Parses a small JSON body into `T`, which must be an object (serde would also fill a struct
+/// from an array); a refused value is named by its JSON pointer.
 pub fn parse_body<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, ApiError> {
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+        && !text.trim_start().starts_with('{')
+    {
+        return Err(ApiError::validation(vec![crate::domain::FieldError::new(
+            "",
+            "must be a JSON object",
+        )]));
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let inner = e.inner();

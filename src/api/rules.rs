@@ -341,7 +341,8 @@ async fn enable_target(
 #[serde(deny_unknown_fields)]
 struct RotateIn {
     /// How long the previous secret keeps signing, in seconds (default a day).
-    overlap_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    overlap_seconds: Option<Value>,
 }
 
 const DEFAULT_OVERLAP_SECONDS: u64 = 86_400;
@@ -358,13 +359,16 @@ async fn rotate_secret(
         Some(JsonText(text)) => super::extract::parse_body(&text)?,
         None => RotateIn::default(),
     };
-    let overlap = input.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
-    if overlap > MAX_OVERLAP_SECONDS {
+    let overlap = match &input.overlap_seconds {
+        None => Some(DEFAULT_OVERLAP_SECONDS),
+        Some(value) => crate::domain::fields::whole_number(value),
+    };
+    let Some(overlap) = overlap.filter(|o| *o <= MAX_OVERLAP_SECONDS) else {
         return Err(ApiError::validation(vec![crate::domain::FieldError::new(
             "/overlap_seconds",
-            format!("must be from 0 to {MAX_OVERLAP_SECONDS}"),
+            format!("must be an integer from 0 to {MAX_OVERLAP_SECONDS}"),
         )]));
-    }
+    };
     let mut tx = state.pool.begin().await?;
     let id = find_target(&mut tx, &bus, &rule, &target).await?;
     let secret = signing::generate_secret();

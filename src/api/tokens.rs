@@ -76,10 +76,11 @@ async fn revoke(
     Extension(principal): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::parameter("id", "must be a token id (a UUID)"))?;
+    // Token ids are UUIDs: anything else names no token.
+    let no_token = || ApiError::not_found(format!("no token with id {id:?}"));
+    let id = Uuid::parse_str(&id).map_err(|_| no_token())?;
     match auth::revoke_token(&state.pool, &Actor::of(&principal), id).await? {
         Some(row) => Ok(Json(TokenOut::from(row)).into_response()),
-        None => Err(ApiError::not_found(format!("no token with id {id}"))),
+        None => Err(no_token()),
     }
 }

@@ -60,6 +60,18 @@ pub fn check_text(text: &str, max: usize) -> Result<(), String> {
     unstorable(text).map_or(Ok(()), |why| Err(why.to_owned()))
 }
 
+/// A whole number as JSON Schema's `integer` has it: any number without a fractional part, so
+/// `262` and `262.0` alike; `None` for anything else (or beyond 2^53, where floats skip integers).
+pub fn whole_number(value: &serde_json::Value) -> Option<u64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=EXACT).contains(f))
+            .map(|f| f as u64)
+    })
+}
+
 /// `base` + `/` + `key`, escaped as RFC 6901 requires.
 pub fn pointer(base: &str, key: &str) -> String {
     format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))

@@ -426,7 +426,7 @@ fn integer_in(
 ) -> Option<u32> {
     match serde_json::from_str::<Value>(raw)
         .ok()
-        .and_then(|v| v.as_u64())
+        .and_then(|v| crate::domain::fields::whole_number(&v))
     {
         Some(n) if (u64::from(min)..=u64::from(max)).contains(&n) => u32::try_from(n).ok(),
         _ => {

@@ -158,7 +158,11 @@ async fn every_change_is_recorded_with_who_what_and_when() {
         actions(&log.body)[..6]
     );
     let empty_cursor = app.get("/v1/audit?cursor=").await;
-    assert_eq!(empty_cursor.status, StatusCode::OK);
+    assert_eq!(
+        empty_cursor.status,
+        StatusCode::BAD_REQUEST,
+        "not a cursor given out"
+    );
     let bad = app.get("/v1/audit?action=rule.create").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(

@@ -17,6 +17,7 @@ mod outage;
 mod retention;
 mod rules;
 mod rules_apply;
+mod schemathesis;
 mod security_headers;
 mod slow_clients;
 mod snapshots;

@@ -301,6 +301,11 @@ fn mismatches(spec: &Value, schema: &Value, value: &Value, at: &str, out: &mut V
                 Some(target) => resolve(spec, target).expect("$ref resolves"),
                 None => branch,
             };
+            // As JSON Schema has it, a branch closed by `additionalProperties: false` refuses
+            // the other branches' properties too.
+            if branch.get("additionalProperties") == Some(&Value::Bool(false)) {
+                mismatches(spec, branch, value, at, out);
+            }
             if let Some(p) = branch["properties"].as_object() {
                 properties.extend(p.clone());
             }

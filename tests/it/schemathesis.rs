@@ -1,0 +1,222 @@
+//! Schemathesis (v4, every check) against the real router: generated requests, valid and not,
+//! to every operation in openapi.yaml, and every answer checked against it (status codes,
+//! bodies, headers, content types, refusal of invalid input, acceptance of valid input,
+//! authentication). Any difference fails the test with schemathesis's report.
+//!
+//! Schemathesis is a Python tool: the test installs the pinned version from PyPI into
+//! `target/schemathesis/` (once per machine) with the system's `python3`; without Python the
+//! test fails, it does not skip. `schemathesis.toml` at the top of the repository says which
+//! resources the operations address and why two operations may answer 400 to schema-valid data.
+//! `SWITCHYARD_SCHEMATHESIS_EXAMPLES` (default 30 per operation and phase) runs more.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::sink::{Reply, Sink};
+use crate::support::{ADMIN_TOKEN, TestApp, wait_for};
+
+const VERSION: &str = "4.32.5";
+
+/// The `st` command of the pinned schemathesis, installed if it is not there yet. A venv's
+/// scripts name its folder, so it is made in place; a marker says the install finished.
+fn schemathesis() -> PathBuf {
+    let venv =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/schemathesis/venv-{VERSION}"));
+    let done = venv.join("installed");
+    let st = venv.join("bin/st");
+    if done.exists() {
+        return st;
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let run = |command: &mut Command, what: &str| {
+        let out = command
+            .output()
+            .unwrap_or_else(|e| panic!("{what}: {e} (python3 is needed for this test)"));
+        assert!(
+            out.status.success(),
+            "{what} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv",
+    );
+    run(
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &format!("schemathesis=={VERSION}"),
+        ]),
+        "pip install schemathesis",
+    );
+    std::fs::write(&done, VERSION).expect("mark the install");
+    st
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_difference_between_openapi_yaml_and_the_router() {
+    let st = tokio::task::spawn_blocking(schemathesis)
+        .await
+        .expect("install schemathesis");
+    // Every operation gets wrong tokens: more than the throttle allows one address.
+    let app = TestApp::delivering(&["--auth-failures-per-minute", "0"]).await;
+    let sink = Sink::start().await;
+    sink.otherwise(Reply::Status(400));
+    app.put_rule(
+        "default",
+        "orders",
+        json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "hook", "url": sink.url, "retry_policy": {"maximum_retry_attempts": 0}}]}),
+    )
+    .await;
+    let posted = app
+        .post_events(
+            "default",
+            json!({"source": "shop", "detail-type": "placed", "detail": {"n": 1}}),
+        )
+        .await;
+    let event = posted["entries"][0]["event_id"]
+        .as_str()
+        .expect("an event id")
+        .to_owned();
+    let dead: String = wait_for("the dead letter", Duration::from_secs(15), || async {
+        let page = app.get("/v1/dead-letters").await;
+        page.body["items"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+
+    let examples =
+        std::env::var("SWITCHYARD_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "30".into());
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(st)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["--no-color", "run", "openapi.yaml", "--url", &base])
+            .args(["--checks", "all", "--max-examples", &examples])
+            .args(["--header", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
+            .env("SWITCHYARD_ST_EVENT", &event)
+            .env("SWITCHYARD_ST_DEAD_LETTER", &dead)
+            .output()
+            .expect("run schemathesis")
+    })
+    .await
+    .expect("schemathesis ran");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "schemathesis found differences:\n{report}"
+    );
+    // It ran every operation, not none.
+    let operations = crate::openapi::operations(&crate::openapi::spec()).len();
+    assert!(
+        report.contains(&format!("Tested: {operations}")),
+        "expected all {operations} operations tested:\n{report}"
+    );
+}
+
+/// What schemathesis found, each as its own quick case (no Python needed), so a regression names
+/// itself.
+#[tokio::test]
+async fn what_schemathesis_found_stays_fixed() {
+    let app = TestApp::spawn().await;
+    app.put_rule(
+        "default",
+        "orders",
+        json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "hook", "url": "http://10.255.255.1/", "timeout_ms": 5000.0}]}),
+    )
+    .await;
+    // JSON Schema's integers include 262.0.
+    let rotated = app
+        .post(
+            "/v1/buses/default/rules/orders/targets/hook/rotate-secret",
+            json!({"overlap_seconds": 262.0}),
+        )
+        .await;
+    assert_eq!(rotated.status, reqwest::StatusCode::OK, "{rotated:?}");
+    for (method, path, body, why) in [
+        (
+            "POST",
+            "/v1/buses/default/rules/orders/targets/hook/rotate-secret",
+            json!({"overlap_seconds": 1.5}),
+            "a fraction",
+        ),
+        (
+            "POST",
+            "/v1/buses/default/rules/orders/targets/hook/rotate-secret",
+            json!({"overlap_seconds": null}),
+            "null",
+        ),
+        (
+            "POST",
+            "/v1/dead-letters/redrive",
+            json!({}),
+            "neither ids nor filter",
+        ),
+        (
+            "POST",
+            "/v1/dead-letters/discard",
+            json!({"filter": {}, "reason": null}),
+            "a null reason",
+        ),
+        (
+            "POST",
+            "/v1/dead-letters/redrive",
+            json!({"filter": {"until": null}}),
+            "a null time",
+        ),
+        (
+            "POST",
+            "/v1/dead-letters/redrive",
+            json!({"filter": ["default"]}),
+            "a filter that is an array",
+        ),
+        (
+            "PUT",
+            "/v1/buses/extra",
+            json!([]),
+            "a body that is an array",
+        ),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let got = app.call(method, path, Some(body)).await;
+        assert_eq!(
+            got.status,
+            reqwest::StatusCode::BAD_REQUEST,
+            "{why}: {got:?}"
+        );
+    }
+    for path in [
+        "/v1/dead-letters?cursor=",
+        "/v1/audit?cursor=",
+        "/v1/audit?until=",
+        "/v1/buses/default/rules?next_token=%5BFiltered%5D",
+    ] {
+        let got = app.get(path).await;
+        assert_eq!(
+            got.status,
+            reqwest::StatusCode::BAD_REQUEST,
+            "{path}: {got:?}"
+        );
+    }
+    let unknown = app.delete("/v1/tokens/None").await;
+    assert_eq!(unknown.status, reqwest::StatusCode::NOT_FOUND);
+    // A body sent without its content type is a documented 415.
+    let untyped = app
+        .call_raw(
+            reqwest::Method::POST,
+            "/v1/dead-letters/redrive",
+            "",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(untyped.status, reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
