@@ -54,6 +54,11 @@ pub struct BenchArgs {
     /// How long to wait after the load for deliveries still under way.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
+    /// After every acknowledged event has arrived, keep the sink listening this long to count
+    /// deliveries that come again (those a killed router sent but could not record are sent
+    /// again when their lease expires).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -180,6 +185,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    tokio::time::sleep(args.settle).await;
     let peak = router.peak_rss_mib();
     server.abort();
 
