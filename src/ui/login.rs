@@ -88,41 +88,14 @@ pub async fn login(
             }
         }
     };
-    let refusal = match &principal {
-        None => Some((
-            StatusCode::UNAUTHORIZED,
-            "That token is not valid.".to_owned(),
-        )),
-        Some(p) if !p.may(Scope::Read) => Some((
-            StatusCode::FORBIDDEN,
-            format!(
-                "Token {:?} has the `{}` scope: the UI needs a token with the `read` or `admin` scope.",
-                p.name,
-                p.scope.as_str()
-            ),
-        )),
-        Some(Principal {
-            buses: Some(buses),
-            name,
-            ..
-        }) => Some((
-            StatusCode::FORBIDDEN,
-            format!(
-                "Token {name:?} is limited to the buses {}: the UI shows every bus and needs a token that is not limited to buses.",
-                buses.join(", ")
-            ),
-        )),
-        Some(_) => None,
-    };
-    let principal = match (principal, refusal) {
-        (Some(principal), None) => principal,
-        (_, refusal) => {
-            let (status, message) = refusal.unwrap_or((StatusCode::UNAUTHORIZED, String::new()));
-            let page = LoginPage {
+    let principal = match principal {
+        Some(p) if p.may(Scope::Read) && p.buses.is_none() => p,
+        other => {
+            let (status, message) = refusal(other.as_ref());
+            let mut response = render(&LoginPage {
                 next: &next,
                 error: Some(&message),
-            };
-            let mut response = render(&page)?;
+            })?;
             *response.status_mut() = status;
             return Ok(response);
         }
@@ -162,6 +135,38 @@ pub async fn login(
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     Ok(response)
+}
+
+/// Why the UI does not admit this token (none: it is not valid). The UI needs `read` or
+/// `admin`, on every bus: its pages show every bus.
+fn refusal(principal: Option<&Principal>) -> (StatusCode, String) {
+    match principal {
+        None => (
+            StatusCode::UNAUTHORIZED,
+            "That token is not valid.".to_owned(),
+        ),
+        Some(Principal {
+            buses: Some(buses),
+            name,
+            ..
+        }) => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "Token {name:?} is limited to the buses {}: the UI shows every bus and needs a \
+                 token that is not limited to buses.",
+                buses.join(", ")
+            ),
+        ),
+        Some(p) => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "Token {:?} has the `{}` scope: the UI needs a token with the `read` or `admin` \
+                 scope.",
+                p.name,
+                p.scope.as_str()
+            ),
+        ),
+    }
 }
 
 pub async fn logout(

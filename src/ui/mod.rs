@@ -128,9 +128,11 @@ async fn require_session(
         Ok(None) => return to_login(&request),
         Err(error) => return error.into_response(),
     };
-    // A read token's session looks; only an admin's changes anything (signing out aside).
+    // A read token's session looks; only an admin's changes anything. Signing out and testing
+    // a pattern (which changes nothing, like the API's test-event-pattern) are posts too.
+    const CHANGE_NOTHING: [&str; 2] = ["/ui/logout", "/ui/pattern-tester"];
     if request.method() == Method::POST
-        && request.uri().path() != "/ui/logout"
+        && !CHANGE_NOTHING.contains(&request.uri().path())
         && !session.principal.may(Scope::Admin)
     {
         return page::refuse(

@@ -355,6 +355,18 @@ async fn the_ui_admits_read_tokens_to_look_and_refuses_publish_tokens() {
         .unwrap();
     assert_eq!(bulk.status(), StatusCode::FORBIDDEN);
     assert!(bulk.text().await.unwrap().contains("admin"));
+    // Testing a pattern changes nothing: a read session may.
+    let tested = client
+        .post(format!("{}/ui/pattern-tester", app.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={csrf}&pattern=%7B%22source%22%3A%5B%22shop%22%5D%7D&event=%7B%22source%22%3A%22shop%22%7D"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tested.status(), StatusCode::OK);
 }
 
 #[tokio::test]
