@@ -112,6 +112,7 @@ impl Application {
             request_timeout: config.request_timeout,
             http: config.http,
             behind_tls: config.behind_tls,
+            retention: config.retention,
         };
         Ok(Application {
             listener,

@@ -8,6 +8,7 @@
 //! group (`Envelope::parse`), and should the database still refuse a group's statement, each
 //! request of the group is written on its own, so only the one holding the refused row fails.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -56,6 +57,9 @@ impl From<sqlx::Error> for IngestError {
 #[derive(Debug)]
 pub enum EntryOutcome {
     Accepted(EventId),
+    /// Its `idempotency_key` was accepted before (within the bus's window) for this event:
+    /// nothing was created.
+    Duplicate(EventId),
     Failed(EntryError),
 }
 
@@ -77,6 +81,9 @@ pub async fn ingest(
     let mut outcomes = Vec::with_capacity(entries.len());
     let mut events = Vec::with_capacity(entries.len());
     let mut deliveries = Vec::new();
+    // Per event, its idempotency key; the first entry of each key in this request.
+    let mut keys: Vec<Option<String>> = Vec::with_capacity(entries.len());
+    let mut firsts: HashMap<String, EventId> = HashMap::new();
     for entry in entries {
         let envelope = match Envelope::parse(entry.get(), &config.limits, now) {
             Ok(envelope) => envelope,
@@ -85,6 +92,14 @@ pub async fn ingest(
                 continue;
             }
         };
+        if let Some(first) = envelope
+            .idempotency_key
+            .as_ref()
+            .and_then(|k| firsts.get(k))
+        {
+            outcomes.push(EntryOutcome::Duplicate(*first));
+            continue;
+        }
         let id = EventId::new();
         let body = envelope.to_event_json(id, &config.account, &config.region);
         let matched = match matcher.matches_str(&body) {
@@ -116,6 +131,10 @@ pub async fn ingest(
             }
         }
         names.sort_unstable();
+        if let Some(key) = &envelope.idempotency_key {
+            firsts.insert(key.clone(), id);
+        }
+        keys.push(envelope.idempotency_key);
         events.push(store::events::NewEvent {
             id,
             bus: bus.to_owned(),
@@ -129,7 +148,16 @@ pub async fn ingest(
         outcomes.push(EntryOutcome::Accepted(id));
     }
     let (accepted, matched) = (events.len(), deliveries.len());
-    if accepted > 0 {
+    if keys.iter().any(Option::is_some) {
+        let held = writer.write_keyed(bus, events, deliveries, keys).await?;
+        for outcome in &mut outcomes {
+            if let EntryOutcome::Accepted(id) | EntryOutcome::Duplicate(id) = *outcome
+                && let Some(holder) = held.get(&id)
+            {
+                *outcome = EntryOutcome::Duplicate(*holder);
+            }
+        }
+    } else if accepted > 0 {
         writer.write(events, deliveries).await?;
     }
     tracing::debug!(accepted, deliveries = matched, "events stored");
@@ -141,6 +169,9 @@ pub async fn ingest(
 /// each request. A request is answered only after the statement that holds its events committed.
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// For requests with idempotency keys, written in a transaction of their own.
+    pool: PgPool,
+    engine: Option<Arc<Engine>>,
 }
 
 struct Job {
@@ -158,7 +189,9 @@ impl Writer {
     /// stored leased to it and handed over after the commit, skipping the claim.
     pub fn start(pool: PgPool, engine: Option<Arc<Engine>>) -> Writer {
         let (jobs, mut queue) = mpsc::channel::<Job>(1024);
+        let (task_pool, task_engine) = (pool.clone(), engine.clone());
         tokio::spawn(async move {
+            let (pool, engine) = (task_pool, task_engine);
             let mut pending: Option<Job> = None;
             loop {
                 let first = match pending.take() {
@@ -195,7 +228,7 @@ impl Writer {
                 write_group(&pool, engine.as_deref(), group).await;
             }
         });
-        Writer { jobs }
+        Writer { jobs, pool, engine }
     }
 
     /// Stores the events and deliveries; returns once they are committed.
@@ -218,6 +251,83 @@ impl Writer {
             Ok(result) => result.map_err(IngestError::Write),
             Err(_) => Err(IngestError::WriterStopped),
         }
+    }
+}
+
+impl Writer {
+    /// Stores the events of one request whose entries carry idempotency keys (`keys[i]` is
+    /// event i's), in a transaction of its own: the keys are taken, and only the events whose
+    /// key was free (or that have none) are stored, with their deliveries. Returns, for each
+    /// event not stored, the event that holds its key. Group commit is for requests without
+    /// keys; these pay a transaction of their own (two round trips more).
+    pub async fn write_keyed(
+        &self,
+        bus: &str,
+        events: Vec<store::events::NewEvent>,
+        deliveries: Vec<store::events::NewDelivery>,
+        keys: Vec<Option<String>>,
+    ) -> Result<HashMap<EventId, EventId>, IngestError> {
+        let mut keyed: Vec<(&str, EventId)> = keys
+            .iter()
+            .zip(&events)
+            .filter_map(|(key, event)| key.as_deref().map(|k| (k, event.id)))
+            .collect();
+        keyed.sort_unstable();
+        let (names, ids): (Vec<&str>, Vec<EventId>) = keyed.iter().copied().unzip();
+        let mut tx = self.pool.begin().await?;
+        let taken: HashSet<String> = store::idempotency::claim(&mut tx, bus, &names, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let lost: HashMap<EventId, &str> = keyed
+            .iter()
+            .filter(|(key, _)| !taken.contains(*key))
+            .map(|(key, id)| (*id, *key))
+            .collect();
+        let (events, deliveries): (Vec<_>, Vec<_>) = (
+            events
+                .into_iter()
+                .filter(|e| !lost.contains_key(&e.id))
+                .collect(),
+            deliveries
+                .into_iter()
+                .filter(|d| !lost.contains_key(&d.event_id))
+                .collect(),
+        );
+        let grant = self.engine.as_ref().map(|e| e.grant(deliveries.len()));
+        store::events::insert(
+            &mut tx,
+            &events,
+            &deliveries,
+            grant.as_ref().map(Grant::leased_to),
+        )
+        .await
+        .map_err(|e| IngestError::Write(Arc::new(e)))?;
+        tx.commit()
+            .await
+            .map_err(|e| IngestError::Write(Arc::new(e)))?;
+        if let (Some(engine), Some(grant)) = (&self.engine, grant) {
+            engine.hand_over(grant, &events, deliveries);
+        }
+        if lost.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // A new statement sees the holders that made these keys wait.
+        let mut conn = self.pool.acquire().await?;
+        let names: Vec<&str> = lost.values().copied().collect();
+        let holders: HashMap<String, EventId> = store::idempotency::holders(&mut conn, bus, &names)
+            .await?
+            .into_iter()
+            .collect();
+        lost.into_iter()
+            .map(|(mine, key)| match holders.get(key) {
+                Some(holder) => Ok((mine, *holder)),
+                // Removed in between (its window ended and retention ran): nothing to point to.
+                None => Err(IngestError::Store(StoreError::Corrupt(format!(
+                    "idempotency key {key:?} lost its event while this request waited"
+                )))),
+            })
+            .collect()
     }
 }
 

@@ -13,6 +13,7 @@ pub struct Metrics {
     pub ingest_requests: AtomicU64,
     pub events_accepted: AtomicU64,
     pub entries_refused: AtomicU64,
+    pub entries_deduplicated: AtomicU64,
     pub delivered: AtomicU64,
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
@@ -56,6 +57,12 @@ impl Metrics {
             "counter",
             "Malformed entries refused by this process.",
             &[("", get(&self.entries_refused))],
+        );
+        metric(
+            "switchyard_entries_deduplicated_total",
+            "counter",
+            "Entries answered with the event their idempotency key already names (nothing created), by this process.",
+            &[("", get(&self.entries_deduplicated))],
         );
         metric(
             "switchyard_delivery_outcomes_total",

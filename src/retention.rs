@@ -40,7 +40,8 @@ pub async fn run(
                     round.events += batch.events;
                     round.deliveries += batch.deliveries;
                     round.attempts += batch.attempts;
-                    if batch.events < BATCH || *shutdown.borrow() {
+                    round.keys += batch.keys;
+                    if (batch.events < BATCH && batch.keys < BATCH) || *shutdown.borrow() {
                         break;
                     }
                     tokio::select! {
@@ -55,11 +56,12 @@ pub async fn run(
                 }
             }
         }
-        if round.events > 0 {
+        if round.events > 0 || round.keys > 0 {
             tracing::info!(
                 events = round.events,
                 deliveries = round.deliveries,
                 attempts = round.attempts,
+                idempotency_keys = round.keys,
                 "pruned history past retention"
             );
         }

@@ -24,4 +24,7 @@ pub struct AppState {
     pub http: crate::config::HttpLimits,
     /// Reached through HTTPS: the UI's cookie is `Secure`.
     pub behind_tls: bool,
+    /// History older than this is removed (`None`: kept); a bus's de-duplication window is at
+    /// most this long.
+    pub retention: Option<std::time::Duration>,
 }

@@ -12,13 +12,17 @@ use super::extract::{ApiPath, ApiQuery, JsonText};
 use super::problem::ApiError;
 use crate::audit::{self, Action, Actor};
 use crate::auth::Principal;
-use crate::domain::fields::check_text;
+use crate::domain::fields::{check_text, whole_number};
 use crate::domain::{BusName, FieldError};
 use crate::state::AppState;
 use crate::store::{self, buses::BusRow, buses::Deleted};
 
 pub const DEFAULT_BUS: &str = "default";
 const MAX_DESCRIPTION: usize = 512;
+/// A bus's de-duplication window unless it says otherwise: a day.
+pub const DEFAULT_DEDUP_WINDOW: u64 = 86_400;
+/// The longest window when history is kept for ever: a year.
+const MAX_DEDUP_WINDOW: u64 = 365 * 86_400;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -30,6 +34,7 @@ pub fn routes() -> Router<AppState> {
 pub struct BusOut {
     name: String,
     description: String,
+    dedup_window_seconds: i32,
     rule_count: i64,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -42,6 +47,7 @@ impl From<BusRow> for BusOut {
         BusOut {
             name: row.name,
             description: row.description,
+            dedup_window_seconds: row.dedup_window_seconds,
             rule_count: row.rule_count,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -54,6 +60,9 @@ impl From<BusRow> for BusOut {
 struct BusIn {
     #[serde(default)]
     description: String,
+    /// How long an idempotency key names its event, in seconds (0: no de-duplication).
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    dedup_window_seconds: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -96,16 +105,41 @@ async fn put(
         }
         _ => BusIn {
             description: String::new(),
+            dedup_window_seconds: None,
         },
     };
-    check_text(&input.description, MAX_DESCRIPTION)
-        .map_err(|why| ApiError::validation(vec![FieldError::new("/description", why)]))?;
+    let mut errors = Vec::new();
+    if let Err(why) = check_text(&input.description, MAX_DESCRIPTION) {
+        errors.push(FieldError::new("/description", why));
+    }
+    // At most the retention: a key must not outlive the event it names.
+    let max_window = state
+        .retention
+        .map_or(MAX_DEDUP_WINDOW, |r| r.as_secs().min(MAX_DEDUP_WINDOW));
+    let window = match &input.dedup_window_seconds {
+        None => Some(DEFAULT_DEDUP_WINDOW),
+        Some(value) => whole_number(value).filter(|w| *w <= max_window),
+    };
+    let Some(window) = window.and_then(|w| i32::try_from(w).ok()) else {
+        errors.push(FieldError::new(
+            "/dedup_window_seconds",
+            format!("must be an integer from 0 to {max_window} (the retention)"),
+        ));
+        return Err(ApiError::validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
     let mut tx = state.pool.begin().await?;
-    let created = store::buses::upsert(&mut tx, name.as_str(), &input.description).await?;
+    let created = store::buses::upsert(&mut tx, name.as_str(), &input.description, window).await?;
     let row = store::buses::get(&mut tx, name.as_str())
         .await?
         .ok_or_else(|| bus_not_found(&bus))?;
-    let detail = serde_json::json!({ "created": created, "description": input.description });
+    let detail = serde_json::json!({
+        "created": created,
+        "description": input.description,
+        "dedup_window_seconds": window,
+    });
     let resource = audit::bus_resource(&bus);
     audit::record(
         &mut tx,

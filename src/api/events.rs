@@ -35,6 +35,11 @@ enum EntryOut {
     Accepted {
         event_id: EventId,
     },
+    Duplicate {
+        event_id: EventId,
+        /// Always true: the entry's idempotency key was accepted before, for this event.
+        duplicate: bool,
+    },
     Failed {
         error_code: &'static str,
         error_message: String,
@@ -112,14 +117,23 @@ async fn put_events(
         .count();
     Metrics::add(&state.metrics.ingest_requests, 1);
     Metrics::add(&state.metrics.entries_refused, failed as u64);
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, EntryOutcome::Duplicate(_)))
+        .count();
+    Metrics::add(&state.metrics.entries_deduplicated, duplicates as u64);
     Metrics::add(
         &state.metrics.events_accepted,
-        (outcomes.len() - failed) as u64,
+        (outcomes.len() - failed - duplicates) as u64,
     );
     let entries: Vec<EntryOut> = outcomes
         .into_iter()
         .map(|outcome| match outcome {
             EntryOutcome::Accepted(event_id) => EntryOut::Accepted { event_id },
+            EntryOutcome::Duplicate(event_id) => EntryOut::Duplicate {
+                event_id,
+                duplicate: true,
+            },
             EntryOutcome::Failed(error) => EntryOut::Failed {
                 error_code: error.code,
                 error_message: error.message,

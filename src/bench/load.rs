@@ -17,6 +17,8 @@ pub(super) struct Loader {
     pub(super) events_url: String,
     pub(super) batch: usize,
     pub(super) rules: u64,
+    /// Every entry carries a unique `idempotency_key` (the keyed write path).
+    pub(super) keyed: bool,
     pub(super) seq: AtomicU64,
     pub(super) failed_entries: AtomicU64,
     pub(super) failed_requests: AtomicU64,
@@ -80,7 +82,11 @@ impl Loader {
         let entries: Vec<Value> = (0..self.batch)
             .map(|_| {
                 let n = self.seq.fetch_add(1, Ordering::Relaxed);
-                json!({"source": "bench", "detail-type": "bench", "detail": {"kind": n % self.rules, "seq": n, "sent_ns": due_ns}})
+                let mut entry = json!({"source": "bench", "detail-type": "bench", "detail": {"kind": n % self.rules, "seq": n, "sent_ns": due_ns}});
+                if self.keyed {
+                    entry["idempotency_key"] = format!("bench-{n}").into();
+                }
+                entry
             })
             .collect();
         let sent = self

@@ -54,6 +54,9 @@ pub struct BenchArgs {
     /// How long to wait after the load for deliveries still under way.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
+    /// Give every entry a unique `idempotency_key`, to measure the keyed write path.
+    #[arg(long)]
+    pub idempotency_keys: bool,
     /// After every acknowledged event has arrived, keep the sink listening this long to count
     /// deliveries that come again (those a killed router sent but could not record are sent
     /// again when their lease expires).
@@ -160,6 +163,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         events_url: format!("{}/v1/buses/{bus}/events", router.base),
         batch: args.batch,
         rules: args.rules as u64,
+        keyed: args.idempotency_keys,
         seq: AtomicU64::new(0),
         failed_entries: AtomicU64::new(0),
         failed_requests: AtomicU64::new(0),

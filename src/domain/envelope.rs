@@ -3,7 +3,9 @@
 //!
 //! A producer sends `source`, `detail-type`, `detail` (a JSON object, or as EventBridge's API
 //! takes it a string holding one), and optionally `time` (RFC 3339) and `resources`; Switchyard
-//! assigns `id`, `version`, `account` and `region`. The detail is kept exactly as sent.
+//! assigns `id`, `version`, `account` and `region`. The detail is kept exactly as sent. An
+//! optional `idempotency_key` de-duplicates the entry on its bus (`ingest`); it is not part of the
+//! event.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,8 @@ pub const MAX_SOURCE: usize = 256;
 pub const MAX_DETAIL_TYPE: usize = 128;
 pub const MAX_RESOURCES: usize = 100;
 pub const MAX_RESOURCE: usize = 2048;
+/// The longest `idempotency_key`, in characters.
+pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvelopeLimits {
@@ -56,6 +60,8 @@ pub struct Envelope {
     pub detail: String,
     pub time: OffsetDateTime,
     pub resources: Vec<String>,
+    /// The producer's key for de-duplication (not part of the event).
+    pub idempotency_key: Option<String>,
 }
 
 impl Envelope {
@@ -119,13 +125,31 @@ impl Envelope {
             }
             None => Vec::new(),
         };
+        let idempotency_key = match take("idempotency_key") {
+            Some(raw) => Some(
+                serde_json::from_str::<String>(raw.get())
+                    .ok()
+                    .filter(|key| {
+                        !key.is_empty()
+                            && key.chars().count() <= MAX_IDEMPOTENCY_KEY
+                            && unstorable(key).is_none()
+                    })
+                    .ok_or_else(|| {
+                        EntryError::invalid(format!(
+                            "idempotency_key: must be a string of 1 to {MAX_IDEMPOTENCY_KEY} \
+                             characters without NUL"
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
         if let Some(name) = members.keys().next() {
             return Err(EntryError::invalid(
                 if ["id", "version", "account", "region"].contains(&name.as_str()) {
                     format!("{name}: is assigned by Switchyard and cannot be sent")
                 } else {
                     format!(
-                        "{name}: is not a known field (an entry has source, detail-type, detail, time and resources)"
+                        "{name}: is not a known field (an entry has source, detail-type, detail, time, resources and idempotency_key)"
                     )
                 },
             ));
@@ -136,6 +160,7 @@ impl Envelope {
             detail,
             time: time.to_offset(time::UtcOffset::UTC),
             resources,
+            idempotency_key,
         })
     }
 

@@ -9,13 +9,15 @@ use super::notify;
 pub struct BusRow {
     pub name: String,
     pub description: String,
+    /// How long an idempotency key names its event (0: no de-duplication).
+    pub dedup_window_seconds: i32,
     pub rules_version: i64,
     pub rule_count: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
-const SELECT: &str = "SELECT b.name, b.description, b.rules_version, b.created_at, b.updated_at, \
+const SELECT: &str = "SELECT b.name, b.description, b.dedup_window_seconds, b.rules_version, b.created_at, b.updated_at, \
      (SELECT count(*) FROM rules r WHERE r.bus = b.name) AS rule_count FROM buses b";
 
 /// Creates or updates a bus; `true` when it was created.
@@ -23,14 +25,17 @@ pub async fn upsert(
     conn: &mut PgConnection,
     name: &str,
     description: &str,
+    dedup_window_seconds: i32,
 ) -> Result<bool, sqlx::Error> {
     let created: bool = sqlx::query_scalar(
-        "INSERT INTO buses (name, description) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description, updated_at = now()
+        "INSERT INTO buses (name, description, dedup_window_seconds) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,
+             dedup_window_seconds = EXCLUDED.dedup_window_seconds, updated_at = now()
          RETURNING (xmax = 0)",
     )
     .bind(name)
     .bind(description)
+    .bind(dedup_window_seconds)
     .fetch_one(&mut *conn)
     .await?;
     if created {

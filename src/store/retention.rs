@@ -1,5 +1,5 @@
 //! Removing old history: events past retention, with their deliveries and attempts, when nothing
-//! of them is owed or waits for an operator.
+//! of them is owed or waits for an operator; idempotency keys past their bus's window.
 
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ pub struct Pruned {
     pub events: i64,
     pub deliveries: i64,
     pub attempts: i64,
+    /// Idempotency keys past their bus's window (or of a bus that is gone).
+    pub keys: i64,
 }
 
 /// Removes up to `limit` of the oldest events received more than `retention` ago whose
@@ -49,10 +51,19 @@ pub async fn prune(
          ), gone_events AS (
              DELETE FROM events WHERE id IN (SELECT id FROM doomed)
              RETURNING 1
+         ), gone_keys AS (
+             DELETE FROM idempotency_keys WHERE (bus, key) IN (
+                 SELECT k.bus, k.key FROM idempotency_keys k LEFT JOIN buses b ON b.name = k.bus
+                 WHERE b.name IS NULL
+                    OR k.created_at < now() - make_interval(secs => b.dedup_window_seconds)
+                 ORDER BY k.created_at
+                 LIMIT $2)
+             RETURNING 1
          )
          SELECT (SELECT count(*) FROM gone_events) AS events,
                 (SELECT count(*) FROM gone_deliveries) AS deliveries,
-                (SELECT count(*) FROM gone_attempts) AS attempts",
+                (SELECT count(*) FROM gone_attempts) AS attempts,
+                (SELECT count(*) FROM gone_keys) AS keys",
     )
     .bind(retention.as_secs_f64())
     .bind(limit)

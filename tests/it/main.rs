@@ -11,6 +11,7 @@ mod dead_letters;
 mod delivery;
 mod embedded;
 mod hostile;
+mod idempotency;
 mod ingest;
 mod openapi;
 mod outage;
