@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::delivery::{Engine, Grant};
+use crate::domain::trace::{EventSpan, Incoming};
 use crate::domain::{DeliveryId, EntryError, Envelope, EnvelopeLimits, EventId};
 use crate::ruleset::Snapshots;
 use crate::store::{self, StoreError};
@@ -53,6 +54,13 @@ impl From<sqlx::Error> for IngestError {
     }
 }
 
+/// The trace context an ingest request came with (`traceparent`, `tracestate`).
+#[derive(Debug, Clone)]
+pub struct RequestTrace {
+    pub parent: Incoming,
+    pub tracestate: Option<String>,
+}
+
 /// The result for one entry, in request order.
 #[derive(Debug)]
 pub enum EntryOutcome {
@@ -71,6 +79,7 @@ pub async fn ingest(
     config: &IngestConfig,
     bus: &str,
     entries: &[&RawValue],
+    context: Option<&RequestTrace>,
 ) -> Result<Vec<EntryOutcome>, IngestError> {
     let rules = snapshots
         .get(bus)
@@ -131,6 +140,14 @@ pub async fn ingest(
             }
         }
         names.sort_unstable();
+        // An entry's own TraceHeader names its producer's span; else the request's context.
+        let span = match (&envelope.trace_header, context) {
+            (Some(own), _) => EventSpan::child_of(Some(own), None),
+            (None, Some(request)) => {
+                EventSpan::child_of(Some(&request.parent), request.tracestate.as_deref())
+            }
+            (None, None) => EventSpan::child_of(None, None),
+        };
         if let Some(key) = &envelope.idempotency_key {
             firsts.insert(key.clone(), id);
         }
@@ -140,6 +157,7 @@ pub async fn ingest(
             bus: bus.to_owned(),
             matched_rules: serde_json::Value::from(names).to_string(),
             delivery_ids: deliveries[first_delivery..].iter().map(|d| d.id).collect(),
+            span,
             body,
             source: envelope.source,
             detail_type: envelope.detail_type,

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
+
+use crate::domain::trace::EventSpan;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -55,8 +58,17 @@ struct PutEventsOut {
 async fn put_events(
     State(state): State<AppState>,
     ApiPath(bus): ApiPath<String>,
+    headers: HeaderMap,
     JsonText(body): JsonText,
 ) -> Result<Response, ApiError> {
+    // W3C Trace Context: a header that does not parse starts a new trace, as the spec asks.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let context = header("traceparent")
+        .and_then(crate::domain::trace::parse_traceparent)
+        .map(|parent| ingest::RequestTrace {
+            parent,
+            tracestate: header("tracestate").map(str::to_owned),
+        });
     let top: BTreeMap<String, &RawValue> = serde_json::from_str(&body).map_err(|e| {
         if e.is_data() {
             ApiError::bad_body("the body must be an event object or {\"entries\": [...]}")
@@ -102,6 +114,7 @@ async fn put_events(
         &state.ingest,
         &bus,
         entries,
+        context.as_ref(),
     )
     .await
     .map_err(|error| match error {
@@ -219,7 +232,21 @@ struct TraceOut {
     #[serde(with = "time::serde::rfc3339")]
     received_at: OffsetDateTime,
     matched_rules: Vec<String>,
+    /// The event's place in a W3C trace (absent for events stored before trace context).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<TraceContextOut>,
     deliveries: Vec<DeliveryOut>,
+}
+
+#[derive(Serialize)]
+struct TraceContextOut {
+    trace_id: String,
+    /// The event's own span; each delivery attempt sends a child of it.
+    span_id: String,
+    /// The producer's span; null when the event started the trace.
+    parent_span_id: Option<String>,
+    traceparent: String,
+    tracestate: Option<String>,
 }
 
 async fn trace(
@@ -232,8 +259,23 @@ async fn trace(
     let trace = store::events::trace(&mut conn, event_id)
         .await?
         .ok_or_else(not_found)?;
+    let span = trace.event.traceparent.as_deref().and_then(|traceparent| {
+        EventSpan::stored(
+            traceparent,
+            trace.event.trace_parent_id.clone(),
+            trace.event.tracestate.clone(),
+        )
+    });
+    let trace_context = span.map(|span| TraceContextOut {
+        traceparent: span.traceparent(),
+        trace_id: span.trace_id,
+        span_id: span.span_id,
+        parent_span_id: span.parent_id,
+        tracestate: span.tracestate,
+    });
     let event = RawValue::from_string(trace.event.body).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(TraceOut {
+        trace: trace_context,
         event,
         bus: trace.event.bus,
         received_at: trace.event.received_at,

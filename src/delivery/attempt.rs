@@ -118,9 +118,11 @@ pub(super) fn prepare(claim: &Claim, target: &TargetRuntime, now: OffsetDateTime
             });
         }
     };
+    // The trace context is ours to send: a target's own `traceparent`/`tracestate` give way.
     let mut headers: Vec<(String, String)> = target
         .headers
         .iter()
+        .filter(|(k, _)| claim.span.is_none() || !is_trace_header(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     headers.extend([
@@ -129,6 +131,12 @@ pub(super) fn prepare(claim: &Claim, target: &TargetRuntime, now: OffsetDateTime
         (signing::WEBHOOK_TIMESTAMP.into(), timestamp.to_string()),
         (signing::WEBHOOK_SIGNATURE.into(), signature),
     ]);
+    if let Some(span) = &claim.span {
+        headers.push(("traceparent".into(), span.attempt_traceparent()));
+        if let Some(state) = &span.tracestate {
+            headers.push(("tracestate".into(), state.clone()));
+        }
+    }
     Prepared::Send(Request {
         attempt,
         budget,
@@ -137,6 +145,10 @@ pub(super) fn prepare(claim: &Claim, target: &TargetRuntime, now: OffsetDateTime
         payload,
         headers,
     })
+}
+
+fn is_trace_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("traceparent") || name.eq_ignore_ascii_case("tracestate")
 }
 
 /// Step 3: what the answer (or its absence) means for the delivery.
@@ -272,6 +284,7 @@ mod tests {
             budget_started_at: now - age,
             body: r#"{"detail":{"n":1}}"#.into(),
             received_at: now,
+            span: None,
         }
     }
 

@@ -190,7 +190,7 @@ impl Engine {
         if grant.is_empty() {
             return;
         }
-        let bodies: HashMap<_, &str> = events.iter().map(|e| (e.id, e.body.as_str())).collect();
+        let bodies: HashMap<_, &NewEvent> = events.iter().map(|e| (e.id, e)).collect();
         // The stored rows take the database's clock at the same moment, give or take the round
         // trip and any skew: the attempt uses this for the age budget and the ingestion time.
         let now = OffsetDateTime::now_utc();
@@ -199,7 +199,7 @@ impl Engine {
             .zip(grant.slots)
             .filter_map(|(d, slot)| {
                 // Always found: each delivery was made from one of these events.
-                let body = (*bodies.get(&d.event_id)?).to_owned();
+                let event = *bodies.get(&d.event_id)?;
                 let claim = Claim {
                     id: d.id,
                     event_id: d.event_id,
@@ -209,8 +209,9 @@ impl Engine {
                     target_ref: d.target_ref,
                     attempts: 1,
                     budget_started_at: now,
-                    body,
+                    body: event.body.clone(),
                     received_at: now,
+                    span: Some(event.span.clone()),
                 };
                 Some((claim, slot))
             })

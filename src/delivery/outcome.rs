@@ -33,6 +33,9 @@ pub struct Claim {
     /// The event as stored.
     pub body: String,
     pub received_at: OffsetDateTime,
+    /// The event's span: each attempt sends a `traceparent` that is its child (`None` for events
+    /// stored before trace context).
+    pub span: Option<crate::domain::trace::EventSpan>,
 }
 
 /// A target as the worker needs it.

@@ -21,6 +21,8 @@ pub const MAX_RESOURCES: usize = 100;
 pub const MAX_RESOURCE: usize = 2048;
 /// The longest `idempotency_key`, in characters.
 pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+/// EventBridge's limit for an entry's `TraceHeader`.
+pub const MAX_TRACE_HEADER: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvelopeLimits {
@@ -62,6 +64,8 @@ pub struct Envelope {
     pub resources: Vec<String>,
     /// The producer's key for de-duplication (not part of the event).
     pub idempotency_key: Option<String>,
+    /// The producer's span, from the entry's `TraceHeader` (not part of the event).
+    pub trace_header: Option<super::trace::Incoming>,
 }
 
 impl Envelope {
@@ -143,13 +147,31 @@ impl Envelope {
             ),
             None => None,
         };
+        let trace_header = match take("TraceHeader") {
+            Some(raw) => Some(
+                serde_json::from_str::<String>(raw.get())
+                    .ok()
+                    .filter(|text| text.len() <= MAX_TRACE_HEADER)
+                    .and_then(|text| {
+                        super::trace::parse_traceparent(&text)
+                            .or_else(|| super::trace::parse_xray(&text))
+                    })
+                    .ok_or_else(|| {
+                        EntryError::invalid(
+                            "TraceHeader: must be a W3C traceparent or an X-Ray trace header \
+                             (Root=1-…;Parent=…), at most 500 characters",
+                        )
+                    })?,
+            ),
+            None => None,
+        };
         if let Some(name) = members.keys().next() {
             return Err(EntryError::invalid(
                 if ["id", "version", "account", "region"].contains(&name.as_str()) {
                     format!("{name}: is assigned by Switchyard and cannot be sent")
                 } else {
                     format!(
-                        "{name}: is not a known field (an entry has source, detail-type, detail, time, resources and idempotency_key)"
+                        "{name}: is not a known field (an entry has source, detail-type, detail, time, resources, idempotency_key and TraceHeader)"
                     )
                 },
             ));
@@ -161,6 +183,7 @@ impl Envelope {
             time: time.to_offset(time::UtcOffset::UTC),
             resources,
             idempotency_key,
+            trace_header,
         })
     }
 

@@ -8,6 +8,7 @@ pub mod fields;
 mod ids;
 mod names;
 mod rule;
+pub mod trace;
 
 pub use envelope::{EntryError, Envelope, EnvelopeLimits};
 pub use fields::{FieldError, ValidationErrors};

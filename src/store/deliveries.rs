@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{StoreError, notify};
 use crate::delivery::{AttemptRecord, Claim, Outcome, TargetRuntime, Transition};
+use crate::domain::trace::EventSpan;
 use crate::domain::{DeliveryId, EventId, TargetRef};
 
 /// A claimed delivery as read.
@@ -26,6 +27,9 @@ struct ClaimRow {
     budget_started_at: OffsetDateTime,
     body: String,
     received_at: OffsetDateTime,
+    traceparent: Option<String>,
+    trace_parent_id: Option<String>,
+    tracestate: Option<String>,
 }
 
 impl From<ClaimRow> for Claim {
@@ -41,6 +45,9 @@ impl From<ClaimRow> for Claim {
             budget_started_at: row.budget_started_at,
             body: row.body,
             received_at: row.received_at,
+            span: row.traceparent.as_deref().and_then(|traceparent| {
+                EventSpan::stored(traceparent, row.trace_parent_id, row.tracestate)
+            }),
         }
     }
 }
@@ -66,7 +73,8 @@ pub async fn claim_due(
          FROM due, events e
          WHERE d.id = due.id AND e.id = d.event_id
          RETURNING d.id, d.event_id, d.bus, d.rule_name, d.target_id, d.target_ref, d.attempts,
-                   d.budget_started_at, e.body, e.received_at",
+                   d.budget_started_at, e.body, e.received_at, e.traceparent, e.trace_parent_id,
+                   e.tracestate",
     )
     .bind(limit)
     .bind(owner)

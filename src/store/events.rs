@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::notify;
+use crate::domain::trace::EventSpan;
 use crate::domain::{DeliveryId, EventId, TargetRef};
 
 /// One accepted event, ready to be stored.
@@ -23,6 +24,8 @@ pub struct NewEvent {
     pub matched_rules: String,
     /// The deliveries created with it (the trace reads them by id).
     pub delivery_ids: Vec<DeliveryId>,
+    /// Its place in a trace: its own span, a child of the producer's.
+    pub span: EventSpan,
 }
 
 /// One delivery of an event to a target.
@@ -68,12 +71,14 @@ pub async fn insert(
     let rows = 0..deliveries.len();
     sqlx::query(
         "WITH stored_events AS (
-             INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids)
+             INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids,
+                                 traceparent, trace_parent_id, tracestate)
              SELECT u.id, u.bus, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb,
-                    u.delivery_ids::uuid[]
+                    u.delivery_ids::uuid[], u.traceparent, u.trace_parent_id, u.tracestate
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::timestamptz[], $7::text[], $8::text[])
-                  AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids)
+                         $6::timestamptz[], $7::text[], $8::text[], $21::text[], $22::text[], $23::text[])
+                  AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids,
+                       traceparent, trace_parent_id, tracestate)
              RETURNING 1
          ), stored_deliveries AS (
              INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
@@ -111,6 +116,9 @@ pub async fn insert(
     .bind(rows.map(|i| leased.filter(|_| is_leased(i)).map(|l| l.lease.as_secs_f64())).collect::<Vec<_>>())
     .bind(notify::DELIVERIES_DUE)
     .bind(&announce)
+    .bind(events.iter().map(|e| e.span.traceparent()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.span.parent_id.as_deref()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.span.tracestate.as_deref()).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
@@ -140,6 +148,10 @@ pub struct StoredEvent {
     #[sqlx(json)]
     pub matched_rules: Vec<String>,
     pub delivery_ids: Vec<DeliveryId>,
+    /// The event's span (`None` for events stored before trace context).
+    pub traceparent: Option<String>,
+    pub trace_parent_id: Option<String>,
+    pub tracestate: Option<String>,
 }
 
 /// A delivery's state, as the trace shows it.
@@ -185,7 +197,9 @@ pub struct Trace {
 
 pub async fn trace(conn: &mut PgConnection, id: EventId) -> Result<Option<Trace>, sqlx::Error> {
     let event: Option<StoredEvent> = sqlx::query_as(
-        "SELECT id, bus, body, received_at, matched_rules, delivery_ids FROM events WHERE id = $1",
+        "SELECT id, bus, body, received_at, matched_rules, delivery_ids, traceparent,
+                trace_parent_id, tracestate
+         FROM events WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::page::{AttemptView, Chrome, Page, chrome, render, rfc3339};
 use super::{Session, pretty_json};
 use crate::domain::EventId;
+use crate::domain::trace::EventSpan;
 use crate::state::AppState;
 use crate::store;
 
@@ -30,6 +31,8 @@ struct EventPage {
     received_at: String,
     event: String,
     matched_rules: Vec<String>,
+    /// The trace id, the event's span and the producer's span ("" when none).
+    trace: (String, String, String),
     deliveries: Vec<DeliveryView>,
 }
 
@@ -54,6 +57,7 @@ pub async fn trace(
         received_at: String::new(),
         event: String::new(),
         matched_rules: Vec::new(),
+        trace: Default::default(),
         deliveries: Vec::new(),
     };
     if let Ok(event_id) = id.parse::<EventId>() {
@@ -64,6 +68,18 @@ pub async fn trace(
             page.received_at = rfc3339(trace.event.received_at);
             page.event = pretty_json(&trace.event.body);
             page.matched_rules = trace.event.matched_rules.clone();
+            if let Some(span) = trace
+                .event
+                .traceparent
+                .as_deref()
+                .and_then(|t| EventSpan::stored(t, trace.event.trace_parent_id.clone(), None))
+            {
+                page.trace = (
+                    span.trace_id,
+                    span.span_id,
+                    span.parent_id.unwrap_or_default(),
+                );
+            }
             page.deliveries = trace
                 .deliveries
                 .iter()

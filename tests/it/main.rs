@@ -24,5 +24,6 @@ mod slow_clients;
 mod snapshots;
 mod throttle;
 mod tokens;
+mod trace_context;
 mod ui;
 mod workers;
