@@ -7,6 +7,10 @@
 //! Bad input fails alone: every text that Postgres could refuse is checked per entry before the
 //! group (`Envelope::parse`), and should the database still refuse a group's statement, each
 //! request of the group is written on its own, so only the one holding the refused row fails.
+//!
+//! A request whose entries carry idempotency keys is written in a transaction of its own instead
+//! ([`Writer::write_keyed`]): its keys and its events commit together, so a key never names an
+//! event that was not stored.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -143,10 +147,10 @@ pub async fn ingest(
         // An entry's own TraceHeader names its producer's span; else the request's context.
         let span = match (&envelope.trace_header, context) {
             (Some(own), _) => EventSpan::child_of(Some(own), None),
-            (None, Some(request)) => {
-                EventSpan::child_of(Some(&request.parent), request.tracestate.as_deref())
-            }
-            (None, None) => EventSpan::child_of(None, None),
+            (None, request) => EventSpan::child_of(
+                request.map(|r| &r.parent),
+                request.and_then(|r| r.tracestate.as_deref()),
+            ),
         };
         if let Some(key) = &envelope.idempotency_key {
             firsts.insert(key.clone(), id);
