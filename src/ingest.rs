@@ -316,21 +316,14 @@ impl Writer {
                 .filter(|d| !lost.contains_key(&d.event_id))
                 .collect(),
         );
-        let grant = self.engine.as_ref().map(|e| e.grant(deliveries.len()));
-        store::events::insert(
-            &mut tx,
-            &events,
-            &deliveries,
-            grant.as_ref().map(Grant::leased_to),
-        )
-        .await
-        .map_err(|e| IngestError::Write(Arc::new(e)))?;
+        let engine = self.engine.as_deref();
+        let grant = insert_leased(&mut tx, engine, &events, &deliveries)
+            .await
+            .map_err(|e| IngestError::Write(Arc::new(e)))?;
         tx.commit()
             .await
             .map_err(|e| IngestError::Write(Arc::new(e)))?;
-        if let (Some(engine), Some(grant)) = (&self.engine, grant) {
-            engine.hand_over(grant, &events, deliveries);
-        }
+        hand_over(engine, grant, &events, deliveries);
         if lost.is_empty() {
             return Ok(HashMap::new());
         }
@@ -418,21 +411,42 @@ async fn store_rows(
         Ok(conn) => conn,
         Err(error) => return Err((Arc::new(error), deliveries)),
     };
-    let grant = engine.map(|e| e.grant(deliveries.len()));
-    let stored = store::events::insert(
-        &mut conn,
-        events,
-        &deliveries,
-        grant.as_ref().map(Grant::leased_to),
-    )
-    .await;
-    match stored {
-        Ok(()) => {
-            if let (Some(engine), Some(grant)) = (engine, grant) {
-                engine.hand_over(grant, events, deliveries);
-            }
+    match insert_leased(&mut conn, engine, events, &deliveries).await {
+        Ok(grant) => {
+            hand_over(engine, grant, events, deliveries);
             Ok(())
         }
         Err(error) => Err((Arc::new(error), deliveries)),
+    }
+}
+
+/// Inserts events and their deliveries, the first of them leased to this process's free
+/// workers (as many as the engine grants). Hand the grant to [`hand_over`] once committed.
+async fn insert_leased(
+    conn: &mut store::PgConnection,
+    engine: Option<&Engine>,
+    events: &[store::events::NewEvent],
+    deliveries: &[store::events::NewDelivery],
+) -> Result<Option<Grant>, sqlx::Error> {
+    let grant = engine.map(|e| e.grant(deliveries.len()));
+    store::events::insert(
+        conn,
+        events,
+        deliveries,
+        grant.as_ref().map(Grant::leased_to),
+    )
+    .await?;
+    Ok(grant)
+}
+
+/// After the commit: the leased deliveries start on this process's workers.
+fn hand_over(
+    engine: Option<&Engine>,
+    grant: Option<Grant>,
+    events: &[store::events::NewEvent],
+    deliveries: Vec<store::events::NewDelivery>,
+) {
+    if let (Some(engine), Some(grant)) = (engine, grant) {
+        engine.hand_over(grant, events, deliveries);
     }
 }

@@ -6,8 +6,6 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
-
-use crate::domain::trace::EventSpan;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -259,14 +257,7 @@ async fn trace(
     let trace = store::events::trace(&mut conn, event_id)
         .await?
         .ok_or_else(not_found)?;
-    let span = trace.event.traceparent.as_deref().and_then(|traceparent| {
-        EventSpan::stored(
-            traceparent,
-            trace.event.trace_parent_id.clone(),
-            trace.event.tracestate.clone(),
-        )
-    });
-    let trace_context = span.map(|span| TraceContextOut {
+    let trace_context = trace.event.span().map(|span| TraceContextOut {
         traceparent: span.traceparent(),
         trace_id: span.trace_id,
         span_id: span.span_id,

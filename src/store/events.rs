@@ -188,6 +188,18 @@ pub struct StoredAttempt {
 pub(super) const ATTEMPT_COLUMNS: &str =
     "delivery_id, attempt, started_at, duration_ms, status, response_headers, response_body, error";
 
+impl StoredEvent {
+    /// The event's place in a trace, if it was stored with one.
+    pub fn span(&self) -> Option<EventSpan> {
+        let traceparent = self.traceparent.as_deref()?;
+        EventSpan::stored(
+            traceparent,
+            self.trace_parent_id.clone(),
+            self.tracestate.clone(),
+        )
+    }
+}
+
 /// An event with its deliveries and their attempts.
 #[derive(Debug)]
 pub struct Trace {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::Session;
 use super::page::{CELL, Chrome, Page, chrome, render, rfc3339, truncate, url_encode};
-use super::tokens::require_admin;
+use super::require_admin;
 use crate::audit::Action;
 use crate::state::AppState;
 use crate::store::audit::{self, AuditFilter};

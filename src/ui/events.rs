@@ -8,7 +8,6 @@ use serde::Deserialize;
 use super::page::{AttemptView, Chrome, Page, chrome, render, rfc3339};
 use super::{Session, pretty_json};
 use crate::domain::EventId;
-use crate::domain::trace::EventSpan;
 use crate::state::AppState;
 use crate::store;
 
@@ -68,12 +67,7 @@ pub async fn trace(
             page.received_at = rfc3339(trace.event.received_at);
             page.event = pretty_json(&trace.event.body);
             page.matched_rules = trace.event.matched_rules.clone();
-            if let Some(span) = trace
-                .event
-                .traceparent
-                .as_deref()
-                .and_then(|t| EventSpan::stored(t, trace.event.trace_parent_id.clone(), None))
-            {
+            if let Some(span) = trace.event.span() {
                 page.trace = (
                     span.trace_id,
                     span.span_id,

@@ -61,42 +61,27 @@ pub async fn login(
 ) -> Page {
     let next = safe_next(form.next.as_deref()).to_owned();
     let token = form.token.trim();
-    let principal = if token.is_empty() {
-        None
+    // An empty form is no guess: it is not counted against the address.
+    let verdict = if token.is_empty() {
+        Verdict::Refused
     } else {
-        match state
-            .auth
-            .verdict(connection.map(|c| c.0.ip()), token)
-            .await?
-        {
-            Verdict::Accepted(principal) => Some(principal),
-            Verdict::Refused => None,
-            Verdict::Throttled(wait) => {
-                let seconds = wait.as_secs().max(1);
-                let message = format!(
-                    "Too many wrong tokens came from this address; try again in {seconds} s."
-                );
-                let mut response = render(&LoginPage {
-                    next: &next,
-                    error: Some(&message),
-                })?;
-                *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-                return Ok(response);
-            }
-        }
+        let address = connection.map(|c| c.0.ip());
+        state.auth.verdict(address, token).await?
     };
-    let principal = match principal {
-        Some(p) if p.may(Scope::Read) && p.buses.is_none() => p,
+    let principal = match verdict {
+        Verdict::Accepted(p) if p.may(Scope::Read) && p.buses.is_none() => p,
         other => {
-            let (status, message) = refusal(other.as_ref());
+            let (status, message, retry_after) = refusal(&other);
             let mut response = render(&LoginPage {
                 next: &next,
                 error: Some(&message),
             })?;
             *response.status_mut() = status;
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
             return Ok(response);
         }
     };
@@ -137,15 +122,24 @@ pub async fn login(
     Ok(response)
 }
 
-/// Why the UI does not admit this token (none: it is not valid). The UI needs `read` or
-/// `admin`, on every bus: its pages show every bus.
-fn refusal(principal: Option<&Principal>) -> (StatusCode, String) {
-    match principal {
-        None => (
+/// Why the UI does not admit this sign-in: the status, the words, and for a throttled address
+/// the seconds to wait. The UI needs `read` or `admin`, on every bus: its pages show every bus.
+fn refusal(verdict: &Verdict) -> (StatusCode, String, Option<u64>) {
+    match verdict {
+        Verdict::Refused => (
             StatusCode::UNAUTHORIZED,
             "That token is not valid.".to_owned(),
+            None,
         ),
-        Some(Principal {
+        Verdict::Throttled(wait) => {
+            let seconds = wait.as_secs().max(1);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many wrong tokens came from this address; try again in {seconds} s."),
+                Some(seconds),
+            )
+        }
+        Verdict::Accepted(Principal {
             buses: Some(buses),
             name,
             ..
@@ -156,8 +150,9 @@ fn refusal(principal: Option<&Principal>) -> (StatusCode, String) {
                  token that is not limited to buses.",
                 buses.join(", ")
             ),
+            None,
         ),
-        Some(p) => (
+        Verdict::Accepted(p) => (
             StatusCode::FORBIDDEN,
             format!(
                 "Token {:?} has the `{}` scope: the UI needs a token with the `read` or `admin` \
@@ -165,6 +160,7 @@ fn refusal(principal: Option<&Principal>) -> (StatusCode, String) {
                 p.name,
                 p.scope.as_str()
             ),
+            None,
         ),
     }
 }

@@ -133,21 +133,27 @@ async fn require_session(
     const CHANGE_NOTHING: [&str; 2] = ["/ui/logout", "/ui/pattern-tester"];
     if request.method() == Method::POST
         && !CHANGE_NOTHING.contains(&request.uri().path())
-        && !session.principal.may(Scope::Admin)
+        && let Err(refusal) = require_admin(&session)
     {
-        return page::refuse(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "This session was opened with token {:?}, whose scope is `{}`: changes need a token \
-                 with the `admin` scope.",
-                session.principal.name,
-                session.principal.scope.as_str()
-            ),
-        )
-        .into_response();
+        return refusal.into_response();
     }
     request.extensions_mut().insert(session);
     next.run(request).await
+}
+
+/// What only an admin's session may do or see: changes, tokens, the audit log.
+pub fn require_admin(session: &Session) -> Result<(), page::PageError> {
+    if session.principal.may(Scope::Admin) {
+        return Ok(());
+    }
+    Err(page::refuse(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "This needs a token with the `admin` scope; this session's token {:?} has `{}`.",
+            session.principal.name,
+            session.principal.scope.as_str()
+        ),
+    ))
 }
 
 /// The session with this id, if it has not expired and the token that opened it is still

@@ -38,21 +38,6 @@ struct TokensPage {
     scopes: Vec<&'static str>,
 }
 
-/// Tokens and the audit log are for admins: a read session is refused.
-pub fn require_admin(session: &Session) -> Result<(), super::page::PageError> {
-    if session.principal.may(Scope::Admin) {
-        return Ok(());
-    }
-    Err(refuse(
-        StatusCode::FORBIDDEN,
-        &format!(
-            "This page needs a token with the `admin` scope; this session's token {:?} has `{}`.",
-            session.principal.name,
-            session.principal.scope.as_str()
-        ),
-    ))
-}
-
 async fn page(
     state: &AppState,
     session: &Session,
@@ -90,7 +75,7 @@ pub async fn list(
     Extension(session): Extension<Session>,
     Query(query): Query<NoticeQuery>,
 ) -> Page {
-    require_admin(&session)?;
+    super::require_admin(&session)?;
     page(&state, &session, query.notice, String::new(), None).await
 }
 
