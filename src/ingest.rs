@@ -127,19 +127,30 @@ pub async fn ingest(
         };
         let mut names = Vec::with_capacity(matched.len());
         let first_delivery = deliveries.len();
+        // Parsed once, only when an ordered target needs a group key.
+        let mut value: Option<serde_json::Value> = None;
         for &index in matched {
             let Some(rule) = rules.rules.rules().get(index as usize) else {
                 continue;
             };
             names.push(rule.name.as_str());
-            for (target_ref, target_id) in &rule.targets {
+            for target in &rule.targets {
+                let group = target.group_by.as_ref().map(|group_by| {
+                    let event = value.get_or_insert_with(|| {
+                        // The matcher just read this text as JSON; should serde_json still
+                        // refuse it (nested deeper than it reads), the key is the empty one.
+                        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+                    });
+                    group_by.key(event)
+                });
                 deliveries.push(store::events::NewDelivery {
                     id: DeliveryId::new(),
                     bus: bus.to_owned(),
                     event_id: id,
                     rule_name: rule.name.clone(),
-                    target_id: target_id.clone(),
-                    target_ref: *target_ref,
+                    target_id: target.id.clone(),
+                    target_ref: target.target_ref,
+                    group,
                 });
             }
         }
@@ -428,7 +439,8 @@ async fn insert_leased(
     events: &[store::events::NewEvent],
     deliveries: &[store::events::NewDelivery],
 ) -> Result<Option<Grant>, sqlx::Error> {
-    let grant = engine.map(|e| e.grant(deliveries.len()));
+    let leasable = deliveries.iter().filter(|d| d.leasable()).count();
+    let grant = engine.map(|e| e.grant(leasable));
     store::events::insert(
         conn,
         events,

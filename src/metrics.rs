@@ -97,7 +97,7 @@ impl Metrics {
         metric(
             "switchyard_deliveries_pending",
             "gauge",
-            "Deliveries waiting, in flight or held (all processes).",
+            "Deliveries waiting (queued in an ordered group or due), in flight or held (all processes).",
             &[("", queue.deliveries_pending.max(0) as u64)],
         );
         metric(

@@ -18,13 +18,25 @@ use crate::domain::TargetRef;
 use crate::pattern::{self, RuleSet};
 use crate::store::{self, StoreError};
 use crate::telemetry::error_chain;
+use crate::transform::GroupBy;
 
 /// One enabled rule as the matcher reports it.
 #[derive(Debug, Clone)]
 pub struct MatchedRule {
     pub name: String,
-    /// `(targets.id, target id)` in the rule's order.
-    pub targets: Vec<(TargetRef, String)>,
+    /// In the rule's order.
+    pub targets: Vec<MatchedTarget>,
+}
+
+/// What ingest needs of a target to make its delivery.
+#[derive(Debug, Clone)]
+pub struct MatchedTarget {
+    /// `targets.id`.
+    pub target_ref: TargetRef,
+    /// The target's id within its rule.
+    pub id: String,
+    /// For an ordered target, what names a delivery's group.
+    pub group_by: Option<GroupBy>,
 }
 
 /// The compiled rules of one bus at one version.
@@ -127,13 +139,32 @@ fn compile(bus: &str, version: i64, rows: Vec<store::rules::MatchableRule>) -> B
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {
         match pattern::parse_with(&row.event_pattern, &limits) {
-            Ok(p) => parsed.push((
-                MatchedRule {
-                    name: row.name,
-                    targets: row.targets.0,
-                },
-                p,
-            )),
+            Ok(p) => {
+                let targets = row
+                    .targets
+                    .0
+                    .into_iter()
+                    .map(|(target_ref, id, group_by)| MatchedTarget {
+                        group_by: group_by.and_then(|path| match GroupBy::compile(&path) {
+                            Ok(group_by) => Some(group_by),
+                            // Checked when saved, like patterns: sent unordered, loudly.
+                            Err(error) => {
+                                tracing::error!(bus, rule = row.name, target = id, %error, "stored ordering.group_by does not compile; delivering unordered");
+                                None
+                            }
+                        }),
+                        target_ref,
+                        id,
+                    })
+                    .collect();
+                parsed.push((
+                    MatchedRule {
+                        name: row.name,
+                        targets,
+                    },
+                    p,
+                ))
+            }
             // Patterns are validated when saved; a stored one that no longer parses is skipped
             // loudly rather than taking the whole bus down.
             Err(error) => {

@@ -201,6 +201,9 @@ struct DeliveryOut {
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     finalized_at: Option<OffsetDateTime>,
+    /// For an ordered target: the group the delivery waits its turn in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_key: Option<String>,
     attempt_log: Vec<AttemptOut>,
 }
 
@@ -218,6 +221,7 @@ impl DeliveryOut {
             dead_reason: d.dead_reason,
             created_at: d.created_at,
             finalized_at: d.finalized_at,
+            group_key: d.group_key,
             attempt_log: attempts.into_iter().map(AttemptOut::from).collect(),
         }
     }

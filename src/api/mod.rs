@@ -7,6 +7,7 @@ mod buses;
 mod dead_letters;
 mod events;
 pub mod extract;
+mod groups;
 mod health;
 pub mod problem;
 mod rules;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .merge(buses::routes())
         .merge(rules::routes())
+        .merge(groups::routes())
         .merge(dead_letters::routes())
         .merge(events::routes(state.ingest.max_request_bytes))
         .merge(test_pattern::routes())

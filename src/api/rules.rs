@@ -60,6 +60,8 @@ struct TargetOut {
     retry_policy: RetryPolicyOut,
     timeout_ms: u32,
     max_concurrency: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ordering: Option<OrderingOut>,
     secret: String,
     #[serde(with = "time::serde::rfc3339::option")]
     previous_secret_expires_at: Option<OffsetDateTime>,
@@ -72,6 +74,12 @@ struct TargetOut {
 struct TransformerOut {
     input_paths_map: BTreeMap<String, String>,
     input_template: String,
+}
+
+#[derive(Serialize)]
+struct OrderingOut {
+    group_by: String,
+    on_dead: &'static str,
 }
 
 #[derive(Serialize)]
@@ -113,6 +121,10 @@ impl TargetOut {
             },
             timeout_ms: target.timeout_ms,
             max_concurrency: target.max_concurrency,
+            ordering: target.ordering.map(|o| OrderingOut {
+                group_by: o.group_by,
+                on_dead: o.on_dead.as_str(),
+            }),
             secret: state.secret,
             previous_secret_expires_at: state.previous_secret_expires_at,
             disabled_at: state.disabled_at,
@@ -296,7 +308,7 @@ async fn rule_not_found(conn: &mut store::PgConnection, bus: &str, rule: &str) -
     }
 }
 
-async fn find_target(
+pub(super) async fn find_target(
     conn: &mut store::PgConnection,
     bus: &str,
     rule: &str,

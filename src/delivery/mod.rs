@@ -114,7 +114,8 @@ pub struct Engine {
 }
 
 /// Free worker slots of this process, reserved for new deliveries that ingest stores already
-/// leased to it. Ingest stores the first [`Grant::len`] of its new deliveries on the terms of
+/// leased to it. Ingest stores the first [`Grant::len`] of its new leasable deliveries
+/// ([`NewDelivery::leasable`]) on the terms of
 /// [`Grant::leased_to`] and, once committed, gives the grant back with them
 /// ([`Engine::hand_over`]). A grant dropped unused returns its slots.
 pub struct Grant {
@@ -184,7 +185,7 @@ impl Engine {
     }
 
     /// After the commit of `events` and their `deliveries`: starts the first `grant.len()`
-    /// deliveries (stored leased to this process) in the granted slots. If the engine has
+    /// leasable deliveries (stored leased to this process) in the granted slots. If the engine has
     /// stopped they wait for their leases (or shutdown released them) like any claim.
     pub fn hand_over(&self, grant: Grant, events: &[NewEvent], deliveries: Vec<NewDelivery>) {
         if grant.is_empty() {
@@ -196,6 +197,7 @@ impl Engine {
         let now = OffsetDateTime::now_utc();
         let slotted: Slotted = deliveries
             .into_iter()
+            .filter(NewDelivery::leasable)
             .zip(grant.slots)
             .filter_map(|(d, slot)| {
                 // Always found: each delivery was made from one of these events.

@@ -8,6 +8,10 @@
 //!    │                  │ ├──Dead(reason)──▶ dead ──redrive──▶ pending │ discard ──▶ discarded
 //!    └──lease expired───┘ └──Hold─────────▶ held (target disabled) ──enable──▶ pending
 //! ```
+//!
+//! An ordered target's deliveries add one state before `pending`: `queued`, behind their
+//! group's head. The store moves the next one to `pending` when the head ends (delivered, dead
+//! unless the target blocks on dead letters, discarded); the worker never sees groups.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -15,8 +15,8 @@ pub use fields::{FieldError, ValidationErrors};
 pub use ids::{DeliveryId, EventId, TargetRef};
 pub use names::{BusName, NameError, RuleName, TargetId};
 pub use rule::{
-    DEFAULT_TIMEOUT_MS, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target, parse_rule,
-    parse_rule_document,
+    DEFAULT_TIMEOUT_MS, OnDead, Ordering, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target,
+    parse_rule, parse_rule_document,
 };
 
 /// What a target receives; the transformation's own type (validated and rendered in

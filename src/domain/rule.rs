@@ -88,6 +88,44 @@ pub struct Target {
     pub retry_policy: RetryPolicy,
     pub timeout_ms: u32,
     pub max_concurrency: u32,
+    /// Per-key FIFO: `None` sends deliveries as they come, concurrently.
+    pub ordering: Option<Ordering>,
+}
+
+/// A target's delivery order: deliveries whose events have the same group key (what `group_by`
+/// selects) are sent one at a time, in the order their events were acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ordering {
+    /// A JSONPath over the event (`$.detail.order_id`); an event where it selects nothing goes
+    /// to the group of the empty key.
+    pub group_by: String,
+    pub on_dead: OnDead,
+}
+
+/// What a group does when its head becomes a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDead {
+    /// The next delivery of the group goes on (the default).
+    Continue,
+    /// The group waits until the dead letter is redriven (and delivered) or discarded.
+    Block,
+}
+
+impl OnDead {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnDead::Continue => "continue",
+            OnDead::Block => "block",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OnDead> {
+        match text {
+            "continue" => Some(OnDead::Continue),
+            "block" => Some(OnDead::Block),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,6 +346,10 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
         }
         None => Some(DEFAULT_MAX_CONCURRENCY),
     };
+    let ordering = match fields.take("ordering") {
+        Some(raw) => parse_ordering(raw.get(), &at("ordering"), errors).map(Some),
+        None => Some(None),
+    };
     fields.refuse_unknown(errors);
     Some(Target {
         id: id?,
@@ -318,6 +360,42 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
         retry_policy: retry_policy?,
         timeout_ms: timeout_ms?,
         max_concurrency: max_concurrency?,
+        ordering: ordering?,
+    })
+}
+
+fn parse_ordering(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<Ordering> {
+    let mut fields = Fields::parse(raw, base, errors)?;
+    let group_by = match fields.take_string("group_by", errors) {
+        Some(path) => transform::validate::check_json_path(
+            &path,
+            transform::validate::MAX_INPUT_PATH,
+            &format!("{base}/group_by"),
+            errors,
+        )
+        .then_some(path),
+        None => {
+            if !fields.had("group_by") {
+                errors.push(FieldError::new(format!("{base}/group_by"), "is required"));
+            }
+            None
+        }
+    };
+    let on_dead = match fields.take_string("on_dead", errors) {
+        Some(text) => OnDead::parse(&text).or_else(|| {
+            errors.push(FieldError::new(
+                format!("{base}/on_dead"),
+                format!("must be \"continue\" or \"block\", not {text:?}"),
+            ));
+            None
+        }),
+        None if fields.had("on_dead") => None,
+        None => Some(OnDead::Continue),
+    };
+    fields.refuse_unknown(errors);
+    Some(Ordering {
+        group_by: group_by?,
+        on_dead: on_dead?,
     })
 }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::events::{ATTEMPT_COLUMNS, StoredAttempt};
 use super::notify;
-use crate::domain::{DeliveryId, EventId};
+use crate::domain::{DeliveryId, EventId, TargetRef};
 
 /// The longest reason an operator may give for a discard (kept with the delivery).
 pub const MAX_DISCARD_REASON: usize = 1024;
@@ -218,40 +218,64 @@ async fn announce(conn: &mut PgConnection, redriven: u64) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// Ends these dead letters as discarded, keeping them; how many were dead.
+/// Ends these dead letters as discarded, keeping them; how many were dead. Run it in a
+/// transaction: a discarded head of a blocked group lets the group go on.
 pub async fn discard_ids(
     conn: &mut PgConnection,
     ids: &[DeliveryId],
     reason: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE deliveries SET state = 'discarded', finalized_at = now(), discard_reason = $2
-         WHERE id = ANY($1) AND state = 'dead'",
-    )
+    let ended = sqlx::query_as(sqlx::AssertSqlSafe(discard_where(
+        "id = ANY($1) AND state = 'dead'",
+        "$2",
+    )))
     .bind(ids)
     .bind(reason)
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *conn)
+    .await?;
+    release_groups(conn, ended).await
 }
 
-/// Discards every dead letter matching the filter; how many.
+/// Discards every dead letter matching the filter; how many. Run it in a transaction.
 pub async fn discard_matching(
     conn: &mut PgConnection,
     filter: &Filter,
     reason: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
-    Ok(bind_filter!(
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE deliveries SET state = 'discarded', finalized_at = now(), discard_reason = $7
-         WHERE {FILTERED}"
-        ))),
+    let ended = bind_filter!(
+        sqlx::query_as(sqlx::AssertSqlSafe(discard_where(FILTERED, "$7"))),
         filter
     )
     .bind(reason)
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *conn)
+    .await?;
+    release_groups(conn, ended).await
+}
+
+/// The discard of the dead letters `condition` selects, with the reason in parameter `reason`;
+/// each row returns its target, group key and whether it held its group.
+fn discard_where(condition: &str, reason: &str) -> String {
+    format!(
+        "WITH ended AS (SELECT id, holds_group FROM deliveries WHERE {condition} FOR UPDATE)
+         UPDATE deliveries d SET state = 'discarded', finalized_at = now(),
+             discard_reason = {reason}, holds_group = false
+         FROM ended WHERE d.id = ended.id
+         RETURNING d.target_ref, d.group_key, ended.holds_group"
+    )
+}
+
+/// Lets the groups whose blocking heads were discarded go on; how many were discarded.
+async fn release_groups(
+    conn: &mut PgConnection,
+    ended: Vec<(TargetRef, Option<String>, bool)>,
+) -> Result<u64, sqlx::Error> {
+    let discarded = ended.len() as u64;
+    let heads: Vec<(TargetRef, String)> = ended
+        .into_iter()
+        .filter_map(|(target, key, held)| Some((target, key.filter(|_| held)?)))
+        .collect();
+    super::groups::release(conn, &heads).await?;
+    Ok(discarded)
 }
 
 /// Which dead letters a bulk operation takes: these, or every one the filter matches.

@@ -178,8 +178,19 @@ pub async fn finish_many(
         errors.push(o.attempt.as_ref().and_then(|a| a.error.as_deref()));
     }
     let mut tx = pool.begin().await?;
-    let applied: Vec<DeliveryId> = sqlx::query_scalar(
-        "UPDATE deliveries d SET
+    // `mine` reads (and locks) each row as it was: whether it held its group. A head keeps
+    // holding while it will be tried again, and when it died on a target that blocks.
+    let rows: Vec<(DeliveryId, TargetRef, Option<String>, bool)> = sqlx::query_as(
+        "WITH u AS (
+             SELECT * FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[],
+                                  $7::text[], $8::int4[], $9::text[])
+                  AS u(id, state, after_ms, reason, hold, payload, status, error)
+         ), mine AS (
+             SELECT d.id, d.holds_group FROM deliveries d JOIN u ON u.id = d.id
+             WHERE d.state = 'in_flight' AND d.lease_owner = $1
+             FOR UPDATE OF d
+         )
+         UPDATE deliveries d SET
              state = u.state,
              lease_owner = NULL, lease_expires_at = NULL,
              attempts = CASE WHEN u.hold THEN d.attempts - 1 ELSE d.attempts END,
@@ -189,11 +200,17 @@ pub async fn finish_many(
              finalized_at = CASE WHEN u.state IN ('delivered', 'dead') THEN now() END,
              last_status = CASE WHEN u.hold THEN d.last_status ELSE u.status END,
              last_error = CASE WHEN u.hold THEN d.last_error ELSE u.error END,
-             payload = COALESCE(u.payload, d.payload)
-         FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[], $7::text[], $8::int4[], $9::text[])
-              AS u(id, state, after_ms, reason, hold, payload, status, error)
-         WHERE d.id = u.id AND d.state = 'in_flight' AND d.lease_owner = $1
-         RETURNING d.id",
+             payload = COALESCE(u.payload, d.payload),
+             holds_group = CASE
+                 WHEN NOT mine.holds_group OR u.state = 'delivered' THEN false
+                 WHEN u.state = 'dead' THEN COALESCE(
+                     (SELECT t.ordering_on_dead = 'block' FROM targets t WHERE t.id = d.target_ref),
+                     false)
+                 ELSE true
+             END
+         FROM u JOIN mine ON mine.id = u.id
+         WHERE d.id = u.id
+         RETURNING d.id, d.target_ref, d.group_key, mine.holds_group AND NOT d.holds_group",
     )
     .bind(owner)
     .bind(&ids)
@@ -206,6 +223,13 @@ pub async fn finish_many(
     .bind(&errors)
     .fetch_all(&mut *tx)
     .await?;
+    let released: Vec<(TargetRef, String)> = rows
+        .iter()
+        .filter(|(_, _, _, released)| *released)
+        .filter_map(|(_, target, key, _)| Some((*target, key.clone()?)))
+        .collect();
+    super::groups::release(&mut tx, &released).await?;
+    let applied: Vec<DeliveryId> = rows.into_iter().map(|(id, ..)| id).collect();
     let tried: Vec<(&Outcome, &AttemptRecord)> = outcomes
         .iter()
         .filter_map(|o| Some((o, o.attempt.as_ref()?)))

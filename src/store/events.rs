@@ -1,5 +1,6 @@
 //! Events and the deliveries ingest creates for them; the event trace.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use sqlx::PgConnection;
@@ -37,10 +38,20 @@ pub struct NewDelivery {
     pub rule_name: String,
     pub target_id: String,
     pub target_ref: TargetRef,
+    /// For an ordered target, the group key the event gave.
+    pub group: Option<String>,
 }
 
-/// Deliveries stored already claimed: the `first` ones, in flight, leased to `owner` for
-/// `lease`, their first try counted (the delivery engine's grant says how many).
+impl NewDelivery {
+    /// Whether it may be stored leased: an ordered delivery waits for its group's turn.
+    pub fn leasable(&self) -> bool {
+        self.group.is_none()
+    }
+}
+
+/// Deliveries stored already claimed: the `first` leasable ones ([`NewDelivery::leasable`]), in
+/// flight, leased to `owner` for `lease`, their first try counted (the delivery engine's grant
+/// says how many).
 #[derive(Debug, Clone, Copy)]
 pub struct LeasedTo {
     pub owner: Uuid,
@@ -49,11 +60,15 @@ pub struct LeasedTo {
 }
 
 /// Writes events and their deliveries (of any buses), and announces due deliveries once per bus,
-/// in ONE statement (two data-modifying CTEs and `pg_notify`): atomic on its own, so the caller
+/// in ONE statement (data-modifying CTEs and `pg_notify`): atomic on its own, so the caller
 /// needs no transaction and pays one round trip. When it returns, the events are durable.
 /// Deliveries covered by `leased` are stored claimed (the caller's own workers send them
 /// without a claim); the rest are pending and announced. Every column travels as an array
 /// with one element per row.
+///
+/// An ordered delivery counts in its group's row (`delivery_groups`, locked in key order, so
+/// concurrent writers never deadlock on each other): the first one of an idle group is its head
+/// (pending), the others queue behind it, numbered in acknowledgement order.
 pub async fn insert(
     conn: &mut PgConnection,
     events: &[NewEvent],
@@ -63,12 +78,44 @@ pub async fn insert(
     if events.is_empty() {
         return Ok(());
     }
-    let first = leased.map_or(0, |l| l.first.min(deliveries.len()));
-    let is_leased = |i: usize| i < first;
-    let mut announce: Vec<&str> = deliveries[first..].iter().map(|d| d.bus.as_str()).collect();
+    let first = leased.map_or(0, |l| l.first);
+    let mut leasable_seen = 0;
+    let is_leased: Vec<bool> = deliveries
+        .iter()
+        .map(|d| {
+            let leased = d.leasable() && leasable_seen < first;
+            leasable_seen += usize::from(d.leasable());
+            leased
+        })
+        .collect();
+    let mut announce: Vec<&str> = deliveries
+        .iter()
+        .zip(&is_leased)
+        .filter(|(_, leased)| !**leased)
+        .map(|(d, _)| d.bus.as_str())
+        .collect();
     announce.sort_unstable();
     announce.dedup();
-    let rows = 0..deliveries.len();
+    // Per group: its bus and how many of these deliveries join it; per delivery, its place.
+    let mut groups: BTreeMap<(TargetRef, &str), (&str, i64)> = BTreeMap::new();
+    let mut places: Vec<Option<i64>> = Vec::with_capacity(deliveries.len());
+    for d in deliveries {
+        places.push(d.group.as_deref().map(|key| {
+            let (_, n) = groups.entry((d.target_ref, key)).or_insert((&d.bus, 0));
+            *n += 1;
+            *n
+        }));
+    }
+    let joining: Vec<i64> = deliveries
+        .iter()
+        .map(|d| {
+            d.group
+                .as_deref()
+                .and_then(|key| groups.get(&(d.target_ref, key)))
+                .map_or(0, |(_, n)| *n)
+        })
+        .collect();
+    let lease = |i: usize| leased.filter(|_| is_leased[i]);
     sqlx::query(
         "WITH stored_events AS (
              INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids,
@@ -80,15 +127,35 @@ pub async fn insert(
                   AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids,
                        traceparent, trace_parent_id, tracestate)
              RETURNING 1
+         ), stored_groups AS (
+             INSERT INTO delivery_groups AS g (target_ref, group_key, bus, owed, last_seq)
+             SELECT u.target_ref, u.group_key, u.bus, u.n, u.n
+             FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::int8[])
+                  AS u(target_ref, group_key, bus, n)
+             -- The order every statement locks groups in (their primary key's).
+             ORDER BY u.target_ref, u.group_key COLLATE \"C\"
+             ON CONFLICT (target_ref, group_key) DO UPDATE
+                 SET owed = g.owed + EXCLUDED.owed, last_seq = g.last_seq + EXCLUDED.last_seq
+             RETURNING g.target_ref, g.group_key, g.owed, g.last_seq
          ), stored_deliveries AS (
              INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
-                                     attempts, lease_owner, lease_expires_at)
-             SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref, u.state,
-                    u.attempts, u.lease_owner, now() + make_interval(secs => u.lease_seconds)
+                                     attempts, lease_owner, lease_expires_at, group_key,
+                                     group_seq, holds_group)
+             SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref,
+                    CASE WHEN u.group_key IS NULL THEN u.state
+                         -- The group owed nothing before: its first new delivery leads.
+                         WHEN g.owed = u.group_n AND u.group_place = 1 THEN 'pending'
+                         ELSE 'queued' END,
+                    u.attempts, u.lease_owner, now() + make_interval(secs => u.lease_seconds),
+                    u.group_key, g.last_seq - u.group_n + u.group_place,
+                    COALESCE(g.owed = u.group_n AND u.group_place = 1, false)
              FROM UNNEST($9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[],
-                         $14::uuid[], $15::text[], $16::int4[], $17::uuid[], $18::float8[])
+                         $14::uuid[], $15::text[], $16::int4[], $17::uuid[], $18::float8[],
+                         $28::text[], $29::int8[], $30::int8[])
                   AS u(id, event_id, bus, rule_name, target_id, target_ref, state, attempts,
-                       lease_owner, lease_seconds)
+                       lease_owner, lease_seconds, group_key, group_place, group_n)
+             LEFT JOIN stored_groups g
+                  ON g.target_ref = u.target_ref AND g.group_key = u.group_key
              RETURNING 1
          )
          SELECT (SELECT count(*) FROM stored_events),
@@ -110,15 +177,22 @@ pub async fn insert(
     .bind(deliveries.iter().map(|d| d.rule_name.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.target_id.as_str()).collect::<Vec<_>>())
     .bind(deliveries.iter().map(|d| d.target_ref).collect::<Vec<_>>())
-    .bind(rows.clone().map(|i| if is_leased(i) { "in_flight" } else { "pending" }).collect::<Vec<_>>())
-    .bind(rows.clone().map(|i| i32::from(is_leased(i))).collect::<Vec<_>>())
-    .bind(rows.clone().map(|i| leased.filter(|_| is_leased(i)).map(|l| l.owner)).collect::<Vec<_>>())
-    .bind(rows.map(|i| leased.filter(|_| is_leased(i)).map(|l| l.lease.as_secs_f64())).collect::<Vec<_>>())
+    .bind(is_leased.iter().map(|&l| if l { "in_flight" } else { "pending" }).collect::<Vec<_>>())
+    .bind(is_leased.iter().map(|&l| i32::from(l)).collect::<Vec<_>>())
+    .bind((0..deliveries.len()).map(|i| lease(i).map(|l| l.owner)).collect::<Vec<_>>())
+    .bind((0..deliveries.len()).map(|i| lease(i).map(|l| l.lease.as_secs_f64())).collect::<Vec<_>>())
     .bind(notify::DELIVERIES_DUE)
     .bind(&announce)
     .bind(events.iter().map(|e| e.span.traceparent()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.span.parent_id.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.span.tracestate.as_deref()).collect::<Vec<_>>())
+    .bind(groups.keys().map(|(target, _)| *target).collect::<Vec<_>>())
+    .bind(groups.keys().map(|(_, key)| *key).collect::<Vec<_>>())
+    .bind(groups.values().map(|(bus, _)| *bus).collect::<Vec<_>>())
+    .bind(groups.values().map(|(_, n)| *n).collect::<Vec<_>>())
+    .bind(deliveries.iter().map(|d| d.group.as_deref()).collect::<Vec<_>>())
+    .bind(&places)
+    .bind(&joining)
     .execute(conn)
     .await?;
     Ok(())
@@ -168,6 +242,8 @@ pub struct StoredDelivery {
     pub dead_reason: Option<String>,
     pub created_at: OffsetDateTime,
     pub finalized_at: Option<OffsetDateTime>,
+    /// For an ordered target: the delivery's group key.
+    pub group_key: Option<String>,
 }
 
 /// One recorded try of a delivery.
@@ -221,7 +297,7 @@ pub async fn trace(conn: &mut PgConnection, id: EventId) -> Result<Option<Trace>
     };
     let deliveries: Vec<StoredDelivery> = sqlx::query_as(
         "SELECT id, rule_name, target_id, state, attempts, next_attempt_at, last_status,
-                last_error, dead_reason, created_at, finalized_at
+                last_error, dead_reason, created_at, finalized_at, group_key
          FROM deliveries WHERE id = ANY($1) ORDER BY rule_name, target_id",
     )
     .bind(&event.delivery_ids)

@@ -9,6 +9,7 @@ pub mod dead_letters;
 pub mod deliveries;
 pub mod embedded;
 pub mod events;
+pub mod groups;
 pub mod idempotency;
 pub mod locks;
 pub mod notify;

@@ -13,7 +13,7 @@ pub struct Overview {
 pub async fn overview(conn: &mut PgConnection) -> Result<Overview, sqlx::Error> {
     sqlx::query_as(
         "SELECT (SELECT count(*) FROM events WHERE received_at > now() - interval '1 hour') AS events_last_hour,
-                (SELECT count(*) FROM deliveries WHERE state IN ('pending', 'in_flight', 'held')) AS deliveries_pending,
+                (SELECT count(*) FROM deliveries WHERE state IN ('queued', 'pending', 'in_flight', 'held')) AS deliveries_pending,
                 (SELECT count(*) FROM deliveries WHERE state = 'dead') AS dead_letters",
     )
     .fetch_one(conn)

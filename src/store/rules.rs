@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{StoreError, notify};
-use crate::domain::{InputTransform, RetryPolicy, Rule, RuleState, Target, TargetId, TargetRef};
+use crate::domain::{
+    InputTransform, OnDead, Ordering, RetryPolicy, Rule, RuleState, Target, TargetId, TargetRef,
+};
 
 /// What the system keeps about a target besides its definition.
 #[derive(Debug, Clone)]
@@ -89,6 +91,8 @@ struct TargetRow {
     maximum_event_age_seconds: i32,
     timeout_ms: i32,
     max_concurrency: i32,
+    ordering_group_by: Option<String>,
+    ordering_on_dead: Option<String>,
 }
 
 impl TargetRow {
@@ -100,6 +104,14 @@ impl TargetRow {
             .into_transform()
             .ok_or_else(|| corrupt("input columns"))?;
         let number = |n: i32, what: &str| u32::try_from(n).map_err(|_| corrupt(what));
+        let ordering = match (self.ordering_group_by, self.ordering_on_dead.as_deref()) {
+            (Some(group_by), Some(on_dead)) => Some(Ordering {
+                group_by,
+                on_dead: OnDead::parse(on_dead).ok_or_else(|| corrupt("ordering_on_dead"))?,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("ordering columns")),
+        };
         let state = TargetState {
             id: self.id,
             secret: self.secret.clone(),
@@ -119,6 +131,7 @@ impl TargetRow {
             },
             timeout_ms: number(self.timeout_ms, "timeout")?,
             max_concurrency: number(self.max_concurrency, "concurrency")?,
+            ordering,
         };
         Ok((target, state))
     }
@@ -129,7 +142,7 @@ const RULE_COLUMNS: &str =
 const TARGET_COLUMNS: &str = "id, secret, previous_secret_expires_at, disabled_at, \
      disabled_reason, rule_id, target_id, url, method, headers, input_kind, input, \
      input_path, input_paths_map, input_template, maximum_retry_attempts, \
-     maximum_event_age_seconds, timeout_ms, max_concurrency";
+     maximum_event_age_seconds, timeout_ms, max_concurrency, ordering_group_by, ordering_on_dead";
 
 async fn with_targets(
     conn: &mut PgConnection,
@@ -307,8 +320,10 @@ pub async fn put(
         sqlx::query(
             "INSERT INTO targets (id, rule_id, target_id, position, url, method, headers, input_kind,
                  input, input_path, input_paths_map, input_template, maximum_retry_attempts,
-                 maximum_event_age_seconds, timeout_ms, max_concurrency, secret)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                 maximum_event_age_seconds, timeout_ms, max_concurrency, secret, ordering_group_by,
+                 ordering_on_dead)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                     $18, $19)
              ON CONFLICT (rule_id, target_id) DO UPDATE SET position = EXCLUDED.position,
                  url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers,
                  input_kind = EXCLUDED.input_kind, input = EXCLUDED.input,
@@ -316,7 +331,9 @@ pub async fn put(
                  input_template = EXCLUDED.input_template,
                  maximum_retry_attempts = EXCLUDED.maximum_retry_attempts,
                  maximum_event_age_seconds = EXCLUDED.maximum_event_age_seconds,
-                 timeout_ms = EXCLUDED.timeout_ms, max_concurrency = EXCLUDED.max_concurrency",
+                 timeout_ms = EXCLUDED.timeout_ms, max_concurrency = EXCLUDED.max_concurrency,
+                 ordering_group_by = EXCLUDED.ordering_group_by,
+                 ordering_on_dead = EXCLUDED.ordering_on_dead",
         )
         .bind(Uuid::now_v7())
         .bind(rule_id)
@@ -335,6 +352,8 @@ pub async fn put(
         .bind(target.timeout_ms as i32)
         .bind(target.max_concurrency as i32)
         .bind(new_secret)
+        .bind(target.ordering.as_ref().map(|o| o.group_by.as_str()))
+        .bind(target.ordering.as_ref().map(|o| o.on_dead.as_str()))
         .execute(&mut *conn)
         .await?;
     }
@@ -361,8 +380,8 @@ pub async fn delete(conn: &mut PgConnection, bus: &str, name: &str) -> Result<bo
 pub struct MatchableRule {
     pub name: String,
     pub event_pattern: String,
-    /// `(targets.id, target id)` in the rule's order.
-    pub targets: sqlx::types::Json<Vec<(TargetRef, String)>>,
+    /// `(targets.id, target id, ordering's group_by)` in the rule's order.
+    pub targets: sqlx::types::Json<Vec<(TargetRef, String, Option<String>)>>,
 }
 
 /// The enabled rules of a bus and the rules version they belong to, read in one snapshot.
@@ -384,7 +403,7 @@ pub async fn load_for_matching(
     };
     let rules: Vec<MatchableRule> = sqlx::query_as(
         "SELECT r.name, r.event_pattern,
-                COALESCE((SELECT jsonb_agg(jsonb_build_array(t.id, t.target_id) ORDER BY t.position)
+                COALESCE((SELECT jsonb_agg(jsonb_build_array(t.id, t.target_id, t.ordering_group_by) ORDER BY t.position)
                           FROM targets t WHERE t.rule_id = r.id), '[]') AS targets
          FROM rules r WHERE r.bus = $1 AND r.state = 'enabled' ORDER BY r.name",
     )

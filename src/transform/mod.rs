@@ -120,6 +120,52 @@ fn select(path: &str, event: &Value) -> Result<Option<Value>, TransformError> {
     })
 }
 
+/// The longest group key stored as it is; a longer one (or one holding a NUL character, which
+/// Postgres cannot store) is stored as `sha256:` and the hex digest of its text. Keys otherwise
+/// start with `"`, a digit, `-`, `[`, `{`, `t`, `f` or `n`, or are plain strings, so a digest
+/// can only share its text with a key of the same text: deliveries of two events may then wait
+/// for each other, never overtake each other.
+pub const MAX_GROUP_KEY: usize = 256;
+
+/// A target's compiled `ordering.group_by`: what names an event's delivery group.
+#[derive(Debug, Clone)]
+pub struct GroupBy {
+    path: String,
+    query: std::sync::Arc<JpQuery>,
+}
+
+impl GroupBy {
+    pub fn compile(path: &str) -> Result<GroupBy, TransformError> {
+        Ok(GroupBy {
+            path: path.to_owned(),
+            query: std::sync::Arc::new(compile(path)?),
+        })
+    }
+
+    /// The event's group key: a selected string as it is, any other selection as JSON text (an
+    /// array when the path selects several values), the empty key when it selects nothing.
+    pub fn key(&self, event: &Value) -> String {
+        let found = jsonpath_rust::query::js_path_process(&self.query, event).unwrap_or_default();
+        let mut values: Vec<&Value> = found.into_iter().map(|r| r.val()).collect();
+        let key = match values.len() {
+            0 => String::new(),
+            1 if is_definite(&self.path) => match values.pop() {
+                Some(Value::String(text)) => text.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            },
+            _ => Value::Array(values.into_iter().cloned().collect()).to_string(),
+        };
+        if key.len() <= MAX_GROUP_KEY && !key.contains('\0') {
+            return key;
+        }
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+}
+
 enum Slot<'a> {
     /// JSON text to insert as is.
     Json(&'a str),
@@ -262,5 +308,32 @@ mod tests {
             render(&t, EVENT, CONTEXT).unwrap(),
             "\"Order o-7 was placed\""
         );
+    }
+
+    #[test]
+    fn a_group_key_is_a_string_as_it_is_else_json_and_hashed_when_unstorable() {
+        let event = serde_json::json!({"detail": {"id": "o-1", "n": 1.5, "tags": ["a", "b"], "nul": "a\u{0}b", "long": "x".repeat(300)}});
+        let key = |path: &str| GroupBy::compile(path).unwrap().key(&event);
+        assert_eq!(key("$.detail.id"), "o-1");
+        assert_eq!(key("$.detail.n"), "1.5");
+        assert_eq!(key("$.detail.tags"), r#"["a","b"]"#);
+        assert_eq!(
+            key("$.detail.tags[*]"),
+            r#"["a","b"]"#,
+            "several values: their array"
+        );
+        assert_eq!(
+            key("$.detail.missing"),
+            "",
+            "nothing selected: the empty key"
+        );
+        for unstorable in [key("$.detail.nul"), key("$.detail.long")] {
+            assert!(
+                unstorable.starts_with("sha256:") && unstorable.len() == 71,
+                "{unstorable}"
+            );
+        }
+        assert_ne!(key("$.detail.nul"), key("$.detail.long"));
+        assert!(GroupBy::compile("$.detail-type").is_err());
     }
 }

@@ -189,7 +189,14 @@ pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-fn check_json_path(path: &str, max: usize, at: &str, errors: &mut Vec<FieldError>) -> bool {
+/// Whether `path` is a storable JSONPath of at most `max` characters; each problem is reported at
+/// `at`.
+pub(crate) fn check_json_path(
+    path: &str,
+    max: usize,
+    at: &str,
+    errors: &mut Vec<FieldError>,
+) -> bool {
     if path.len() > max {
         errors.push(FieldError::new(
             at,

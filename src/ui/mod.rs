@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(rules::enable_target),
         )
         .route(
+            "/ui/rules/{bus}/{rule}/targets/{target}/groups",
+            get(rules::groups),
+        )
+        .route(
             "/ui/pattern-tester",
             get(pattern_tester::form).post(pattern_tester::test),
         )

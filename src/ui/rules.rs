@@ -1,4 +1,5 @@
-//! The rules of a bus, one rule with its targets' health, and re-enabling a disabled target.
+//! The rules of a bus, one rule with its targets' health, re-enabling a disabled target, and
+//! the delivery groups of an ordered target.
 
 use askama::Template;
 use axum::Extension;
@@ -86,6 +87,16 @@ pub struct TargetView {
     pub max_age: u32,
     pub disabled: Option<String>,
     pub dead_last_day: i64,
+    pub ordering: Option<OrderingView>,
+}
+
+/// An ordered target's grouping and how its groups stand.
+pub struct OrderingView {
+    pub group_by: String,
+    pub on_dead: &'static str,
+    /// Groups that owe deliveries, and how many of them are blocked by a dead letter.
+    pub owing: i64,
+    pub blocked: i64,
 }
 
 #[derive(Template)]
@@ -113,12 +124,28 @@ pub async fn detail(
         .await?
         .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "There is no such rule."))?;
     let recent = dead_letters::recent_by_target(&mut conn, &bus, &name).await?;
+    let mut orderings = Vec::with_capacity(record.rule.targets.len());
+    for (t, s) in record.rule.targets.iter().zip(&record.target_states) {
+        orderings.push(match &t.ordering {
+            Some(ordering) => {
+                let (owing, blocked) = store::groups::count(&mut conn, s.id).await?;
+                Some(OrderingView {
+                    group_by: ordering.group_by.clone(),
+                    on_dead: ordering.on_dead.as_str(),
+                    owing,
+                    blocked,
+                })
+            }
+            None => None,
+        });
+    }
     let targets = record
         .rule
         .targets
         .iter()
         .zip(&record.target_states)
-        .map(|(t, s)| TargetView {
+        .zip(orderings)
+        .map(|((t, s), ordering)| TargetView {
             id: t.id.to_string(),
             method: t.method.clone(),
             url: t.url.clone(),
@@ -141,6 +168,7 @@ pub async fn detail(
                 )
             }),
             dead_last_day: recent.get(t.id.as_str()).copied().unwrap_or(0),
+            ordering,
         })
         .collect();
     render(&RulePage {
@@ -180,4 +208,92 @@ pub async fn enable_target(
         url_encode(&notice)
     ))
     .into_response())
+}
+
+const GROUPS_PAGE: i64 = 100;
+
+pub struct GroupRow {
+    pub key: String,
+    pub state: &'static str,
+    pub owed: i64,
+    pub head_id: String,
+    pub head_event: String,
+    pub head_attempts: i32,
+    /// The last answer or error, for people.
+    pub last: String,
+    pub dead_reason: String,
+    pub next_attempt_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "groups.html")]
+struct GroupsPage {
+    chrome: Chrome,
+    bus: String,
+    rule: String,
+    target: String,
+    state: String,
+    groups: Vec<GroupRow>,
+    /// The query string of the next page, if there is one.
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct GroupsQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// The groups of an ordered target that owe deliveries, blocked ones first to find.
+pub async fn groups(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path((bus, rule, target)): Path<(String, String, String)>,
+    Query(query): Query<GroupsQuery>,
+) -> Page {
+    let chrome = chrome(&state, &session, "rules").await?;
+    let mut conn = state.pool.acquire().await?;
+    let id = store::rules::target_ref(&mut conn, &bus, &rule, &target)
+        .await?
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "There is no such target."))?;
+    let wanted = store::groups::GroupState::parse(&query.state);
+    let after = query.after.filter(|a| !a.contains('\0'));
+    let mut rows =
+        store::groups::list(&mut conn, id, wanted, after.as_deref(), GROUPS_PAGE + 1).await?;
+    let next = store::page_end(&mut rows, GROUPS_PAGE as usize).map(|last| {
+        format!(
+            "state={}&after={}",
+            url_encode(wanted.map_or("", |w| w.as_str())),
+            url_encode(&last.group_key)
+        )
+    });
+    let groups = rows
+        .into_iter()
+        .map(|g| GroupRow {
+            state: g.state().as_str(),
+            owed: g.owed,
+            head_id: g.head_id.to_string(),
+            head_event: g.head_event_id.to_string(),
+            head_attempts: g.head_attempts,
+            last: match (g.head_last_status, &g.head_last_error) {
+                (Some(status), _) => format!("HTTP {status}"),
+                (None, Some(error)) => truncate(error, CELL),
+                (None, None) => String::new(),
+            },
+            dead_reason: g.head_dead_reason.clone().unwrap_or_default(),
+            next_attempt_at: rfc3339(g.head_next_attempt_at),
+            key: g.group_key,
+        })
+        .collect();
+    render(&GroupsPage {
+        chrome,
+        bus,
+        rule,
+        target,
+        state: wanted.map_or("", |w| w.as_str()).to_owned(),
+        groups,
+        next,
+    })
 }

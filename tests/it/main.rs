@@ -14,6 +14,7 @@ mod hostile;
 mod idempotency;
 mod ingest;
 mod openapi;
+mod ordering;
 mod outage;
 mod retention;
 mod rules;

@@ -74,6 +74,14 @@ async fn schemathesis_finds_no_difference_between_openapi_yaml_and_the_router() 
         json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "hook", "url": sink.url, "retry_policy": {"maximum_retry_attempts": 0}}]}),
     )
     .await;
+    // Its own rule, which the operations on `orders` (PUT, DELETE) leave alone: a group blocked
+    // by the event's dead letter.
+    app.put_rule(
+        "default",
+        "ordered",
+        json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "hook", "url": sink.url, "retry_policy": {"maximum_retry_attempts": 0}, "ordering": {"group_by": "$.detail.n", "on_dead": "block"}}]}),
+    )
+    .await;
     let posted = app
         .post_events(
             "default",

@@ -269,6 +269,65 @@ async fn a_target_disabled_by_410_is_shown_and_enabled_from_its_rule_page() {
 }
 
 #[tokio::test]
+async fn a_blocked_group_is_shown_and_released_by_redriving_its_dead_letter() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.when_body_has("\"seq\":1", Reply::Status(400));
+    app.put_rule("default", "ordered", json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "hook", "url": sink.url, "retry_policy": {"maximum_retry_attempts": 0}, "ordering": {"group_by": "$.detail.order", "on_dead": "block"}}]})).await;
+    let entries: Vec<_> = (0..3)
+        .map(|seq| json!({"source": "shop", "detail-type": "t", "detail": {"order": "o-<1>", "seq": seq}}))
+        .collect();
+    app.post_events("default", json!({ "entries": entries }))
+        .await;
+    wait_for("the dead letter", LONG, || async {
+        (dead_count(&app).await == 1).then_some(())
+    })
+    .await;
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser
+        .goto(&format!("{}/ui/rules/default/ordered", app.base))
+        .await;
+    let targets = browser.text("#targets").await;
+    assert!(
+        targets.contains("in order per $.detail.order, on a dead letter: block")
+            && targets.contains("1 groups owe, 1 blocked"),
+        "{targets}"
+    );
+    browser.click_to_page("a.groups").await;
+    let groups = browser.text("#groups").await;
+    assert!(
+        groups.contains("o-<1>") && groups.contains("blocked") && groups.contains("HTTP 400"),
+        "the key is shown as text: {groups}"
+    );
+    browser.click_to_page("a.dead-letter").await;
+    sink.forget("\"seq\":1");
+    click_and_confirm(&browser, "#redrive").await;
+    wait_for("the group to finish in order", LONG, || async {
+        let seqs: Vec<u64> = sink
+            .received()
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["detail"]["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        (seqs == [0, 1, 1, 2]).then_some(())
+    })
+    .await;
+    browser
+        .goto(&format!(
+            "{}/ui/rules/default/ordered/targets/hook/groups",
+            app.base
+        ))
+        .await;
+    assert!(browser.exists("#empty").await, "no group owes any more");
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn the_pattern_tester_shows_match_no_match_and_where_a_pattern_is_wrong() {
     let app = TestApp::spawn().await;
     let browser = Browser::open().await;

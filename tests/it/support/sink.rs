@@ -46,6 +46,8 @@ impl Received {
 struct Script {
     queue: VecDeque<Reply>,
     otherwise: Option<Reply>,
+    /// Requests whose body contains the text get this reply, before anything else.
+    by_body: Vec<(String, Reply)>,
     received: Vec<Received>,
 }
 
@@ -81,6 +83,27 @@ impl Sink {
     /// Answers every request not covered by `then` with this reply (default 200).
     pub fn otherwise(&self, reply: Reply) -> &Self {
         self.script.lock().unwrap().otherwise = Some(reply);
+        self
+    }
+
+    /// Answers every request whose body contains `text` with `reply` (until [`Sink::forget`]),
+    /// before the script and the default.
+    pub fn when_body_has(&self, text: &str, reply: Reply) -> &Self {
+        self.script
+            .lock()
+            .unwrap()
+            .by_body
+            .push((text.to_owned(), reply));
+        self
+    }
+
+    /// Stops answering bodies with `text` specially.
+    pub fn forget(&self, text: &str) -> &Self {
+        self.script
+            .lock()
+            .unwrap()
+            .by_body
+            .retain(|(t, _)| t != text);
         self
     }
 
@@ -123,9 +146,13 @@ async fn serve(mut stream: TcpStream, script: Arc<Mutex<Script>>) {
                 body,
                 at: Instant::now(),
             });
-            script
-                .queue
-                .pop_front()
+            let special = script
+                .by_body
+                .iter()
+                .find(|(text, _)| body_has(&script.received, text))
+                .map(|(_, reply)| reply.clone());
+            special
+                .or_else(|| script.queue.pop_front())
                 .or_else(|| script.otherwise.clone())
                 .unwrap_or(Reply::Status(200))
         };
@@ -161,6 +188,11 @@ async fn serve(mut stream: TcpStream, script: Arc<Mutex<Script>>) {
             return;
         }
     }
+}
+
+/// Whether the request just recorded (the last one) has `text` in its body.
+fn body_has(received: &[Received], text: &str) -> bool {
+    received.last().is_some_and(|r| r.body.contains(text))
 }
 
 type Head = (usize, String, String, Vec<(String, String)>);
