@@ -20,7 +20,9 @@ ALTER TABLE deliveries
     ADD CONSTRAINT deliveries_state_check
         CHECK (state IN ('queued', 'pending', 'held', 'in_flight', 'delivered', 'dead', 'discarded')),
     -- The group key the delivery was made with and its place in the group (NULL: unordered).
-    ADD COLUMN group_key text,
+    -- Byte order like delivery_groups.group_key: an index serves a comparison only in its own
+    -- collation, and the two columns are compared.
+    ADD COLUMN group_key text COLLATE "C",
     ADD COLUMN group_seq bigint,
     ADD COLUMN holds_group boolean NOT NULL DEFAULT false,
     ADD CONSTRAINT deliveries_group_whole CHECK ((group_key IS NULL) = (group_seq IS NULL)),

@@ -178,19 +178,12 @@ pub async fn finish_many(
         errors.push(o.attempt.as_ref().and_then(|a| a.error.as_deref()));
     }
     let mut tx = pool.begin().await?;
-    // `mine` reads (and locks) each row as it was: whether it held its group. A head keeps
-    // holding while it will be tried again, and when it died on a target that blocks.
+    // `before` is each row as the statement's snapshot saw it, before this update: whether it
+    // held its group. (The lease makes the row ours, so nothing else changed it meanwhile; if
+    // the lease was lost, the guard below leaves the row alone.) A head keeps holding while it
+    // will be tried again, and when it died on a target that blocks.
     let rows: Vec<(DeliveryId, TargetRef, Option<String>, bool)> = sqlx::query_as(
-        "WITH u AS (
-             SELECT * FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[],
-                                  $7::text[], $8::int4[], $9::text[])
-                  AS u(id, state, after_ms, reason, hold, payload, status, error)
-         ), mine AS (
-             SELECT d.id, d.holds_group FROM deliveries d JOIN u ON u.id = d.id
-             WHERE d.state = 'in_flight' AND d.lease_owner = $1
-             FOR UPDATE OF d
-         )
-         UPDATE deliveries d SET
+        "UPDATE deliveries d SET
              state = u.state,
              lease_owner = NULL, lease_expires_at = NULL,
              attempts = CASE WHEN u.hold THEN d.attempts - 1 ELSE d.attempts END,
@@ -202,15 +195,17 @@ pub async fn finish_many(
              last_error = CASE WHEN u.hold THEN d.last_error ELSE u.error END,
              payload = COALESCE(u.payload, d.payload),
              holds_group = CASE
-                 WHEN NOT mine.holds_group OR u.state = 'delivered' THEN false
+                 WHEN NOT d.holds_group OR u.state = 'delivered' THEN false
                  WHEN u.state = 'dead' THEN COALESCE(
                      (SELECT t.ordering_on_dead = 'block' FROM targets t WHERE t.id = d.target_ref),
                      false)
                  ELSE true
              END
-         FROM u JOIN mine ON mine.id = u.id
-         WHERE d.id = u.id
-         RETURNING d.id, d.target_ref, d.group_key, mine.holds_group AND NOT d.holds_group",
+         FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[], $7::text[], $8::int4[], $9::text[])
+              AS u(id, state, after_ms, reason, hold, payload, status, error)
+         JOIN deliveries before ON before.id = u.id
+         WHERE d.id = u.id AND d.state = 'in_flight' AND d.lease_owner = $1
+         RETURNING d.id, d.target_ref, d.group_key, before.holds_group AND NOT d.holds_group",
     )
     .bind(owner)
     .bind(&ids)
