@@ -19,6 +19,8 @@ pub(super) struct Loader {
     pub(super) rules: u64,
     /// Every entry carries a unique `idempotency_key` (the keyed write path).
     pub(super) keyed: bool,
+    /// Every event carries `group`, its sequence number modulo this (`--ordered-groups`).
+    pub(super) groups: Option<u64>,
     pub(super) seq: AtomicU64,
     pub(super) failed_entries: AtomicU64,
     pub(super) failed_requests: AtomicU64,
@@ -85,6 +87,9 @@ impl Loader {
                 let mut entry = json!({"source": "bench", "detail-type": "bench", "detail": {"kind": n % self.rules, "seq": n, "sent_ns": due_ns}});
                 if self.keyed {
                     entry["idempotency_key"] = format!("bench-{n}").into();
+                }
+                if let Some(groups) = self.groups {
+                    entry["detail"]["group"] = (n % groups).into();
                 }
                 entry
             })

@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// Give every entry a unique `idempotency_key`, to measure the keyed write path.
     #[arg(long)]
     pub idempotency_keys: bool,
+    /// Make every target ordered (`ordering.group_by`), with the events spread over this many
+    /// groups, to measure ordered delivery against unordered.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ordered_groups: Option<u64>,
     /// After every acknowledged event has arrived, keep the sink listening this long to count
     /// deliveries that come again (those a killed router sent but could not record are sent
     /// again when their lease expires).
@@ -144,10 +148,13 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         )));
     }
     for i in 0..args.rules {
-        let rule = json!({
+        let mut rule = json!({
             "event_pattern": {"source": ["bench"], "detail": {"kind": [i]}},
             "targets": [{"id": "sink", "url": sink_url, "retry_policy": {"maximum_retry_attempts": 185}}]
         });
+        if args.ordered_groups.is_some() {
+            rule["targets"][0]["ordering"] = json!({"group_by": "$.detail.group"});
+        }
         let answer = put(format!("/v1/buses/{bus}/rules/rule-{i}"), rule).await?;
         if !answer.status().is_success() {
             return Err(BenchError::Setup(format!(
@@ -164,6 +171,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         batch: args.batch,
         rules: args.rules as u64,
         keyed: args.idempotency_keys,
+        groups: args.ordered_groups,
         seq: AtomicU64::new(0),
         failed_entries: AtomicU64::new(0),
         failed_requests: AtomicU64::new(0),
