@@ -161,6 +161,18 @@ impl Application {
                 stop_rx.clone(),
             )))
         });
+        // Replays are background work like delivery: an API-only process leaves them to others.
+        let _replays = (self.config.delivery.workers > 0).then(|| {
+            AbortOnDrop(tokio::spawn(crate::replay::run(
+                self.state.pool.clone(),
+                self.state.snapshots.clone(),
+                crate::replay::ReplayConfig {
+                    lease: self.config.delivery.lease,
+                    poll: self.config.delivery.poll,
+                },
+                stop_rx.clone(),
+            )))
+        });
         let stop_on_exit = stop_tx.clone();
         let _signal = AbortOnDrop(tokio::spawn(async move {
             shutdown.await;

@@ -21,6 +21,10 @@ pub enum Action {
     BusDelete,
     RulePut,
     RuleDelete,
+    ArchivePut,
+    ArchiveDelete,
+    ReplayStart,
+    ReplayCancel,
     TargetEnable,
     TargetRotateSecret,
     DeadLetterRedrive,
@@ -31,11 +35,15 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 15] = [
         Action::BusPut,
         Action::BusDelete,
         Action::RulePut,
         Action::RuleDelete,
+        Action::ArchivePut,
+        Action::ArchiveDelete,
+        Action::ReplayStart,
+        Action::ReplayCancel,
         Action::TargetEnable,
         Action::TargetRotateSecret,
         Action::DeadLetterRedrive,
@@ -51,6 +59,10 @@ impl Action {
             Action::BusDelete => "bus.delete",
             Action::RulePut => "rule.put",
             Action::RuleDelete => "rule.delete",
+            Action::ArchivePut => "archive.put",
+            Action::ArchiveDelete => "archive.delete",
+            Action::ReplayStart => "replay.start",
+            Action::ReplayCancel => "replay.cancel",
             Action::TargetEnable => "target.enable",
             Action::TargetRotateSecret => "target.rotate-secret",
             Action::DeadLetterRedrive => "dead-letter.redrive",
@@ -117,6 +129,14 @@ pub fn bus_resource(bus: &str) -> String {
 
 pub fn rule_resource(bus: &str, rule: &str) -> String {
     format!("buses/{bus}/rules/{rule}")
+}
+
+pub fn replay_resource(replay: &str) -> String {
+    format!("replays/{replay}")
+}
+
+pub fn archive_resource(bus: &str, archive: &str) -> String {
+    format!("buses/{bus}/archives/{archive}")
 }
 
 pub fn target_resource(bus: &str, rule: &str, target: &str) -> String {

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::delivery::{Engine, Grant};
 use crate::domain::trace::{EventSpan, Incoming};
 use crate::domain::{DeliveryId, EntryError, Envelope, EnvelopeLimits, EventId};
-use crate::ruleset::Snapshots;
+use crate::ruleset::{BusRules, Snapshots};
 use crate::store::{self, StoreError};
 
 /// Settings of the ingest path.
@@ -125,36 +125,8 @@ pub async fn ingest(
                 continue;
             }
         };
-        let mut names = Vec::with_capacity(matched.len());
         let first_delivery = deliveries.len();
-        // Parsed once, only when an ordered target needs a group key.
-        let mut value: Option<serde_json::Value> = None;
-        for &index in matched {
-            let Some(rule) = rules.rules.rules().get(index as usize) else {
-                continue;
-            };
-            names.push(rule.name.as_str());
-            for target in &rule.targets {
-                let group = target.group_by.as_ref().map(|group_by| {
-                    let event = value.get_or_insert_with(|| {
-                        // The matcher just read this text as JSON; should serde_json still
-                        // refuse it (nested deeper than it reads), the key is the empty one.
-                        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
-                    });
-                    group_by.key(event)
-                });
-                deliveries.push(store::events::NewDelivery {
-                    id: DeliveryId::new(),
-                    bus: bus.to_owned(),
-                    event_id: id,
-                    rule_name: rule.name.clone(),
-                    target_id: target.id.clone(),
-                    target_ref: target.target_ref,
-                    group,
-                });
-            }
-        }
-        names.sort_unstable();
+        let names = route(&rules, matched, bus, id, &body, |_| true, &mut deliveries);
         // An entry's own TraceHeader names its producer's span; else the request's context.
         let span = match (&envelope.trace_header, context) {
             (Some(own), _) => EventSpan::child_of(Some(own), None),
@@ -167,12 +139,18 @@ pub async fn ingest(
             firsts.insert(key.clone(), id);
         }
         keys.push(envelope.idempotency_key);
+        let archives = if rules.archives.is_empty() {
+            Vec::new()
+        } else {
+            rules.archives.keeping(&body)
+        };
         events.push(store::events::NewEvent {
             id,
             bus: bus.to_owned(),
             matched_rules: serde_json::Value::from(names).to_string(),
             delivery_ids: deliveries[first_delivery..].iter().map(|d| d.id).collect(),
             span,
+            archives,
             body,
             source: envelope.source,
             detail_type: envelope.detail_type,
@@ -195,6 +173,53 @@ pub async fn ingest(
     }
     tracing::debug!(accepted, deliveries = matched, "events stored");
     Ok(outcomes)
+}
+
+/// The deliveries of an event whose envelope (`body`) matched these rules of `bus` (`matched`
+/// indexes them): one per target of each rule that `admit` lets through (every rule for ingest,
+/// a replay's subset), appended to `deliveries`. Returns the names of those rules, sorted.
+pub(crate) fn route<'r>(
+    rules: &'r BusRules,
+    matched: &[u32],
+    bus: &str,
+    id: EventId,
+    body: &str,
+    admit: impl Fn(&str) -> bool,
+    deliveries: &mut Vec<store::events::NewDelivery>,
+) -> Vec<&'r str> {
+    let mut names = Vec::with_capacity(matched.len());
+    // Parsed once, only when an ordered target needs a group key.
+    let mut value: Option<serde_json::Value> = None;
+    for &index in matched {
+        let Some(rule) = rules.rules.rules().get(index as usize) else {
+            continue;
+        };
+        if !admit(&rule.name) {
+            continue;
+        }
+        names.push(rule.name.as_str());
+        for target in &rule.targets {
+            let group = target.group_by.as_ref().map(|group_by| {
+                let event = value.get_or_insert_with(|| {
+                    // The matcher just read this text as JSON; should serde_json still refuse
+                    // it (nested deeper than it reads), the key is the empty one.
+                    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+                });
+                group_by.key(event)
+            });
+            deliveries.push(store::events::NewDelivery {
+                id: DeliveryId::new(),
+                bus: bus.to_owned(),
+                event_id: id,
+                rule_name: rule.name.clone(),
+                target_id: target.id.clone(),
+                target_ref: target.target_ref,
+                group,
+            });
+        }
+    }
+    names.sort_unstable();
+    names
 }
 
 /// Group commit: concurrent requests hand their events to one writer task, which stores

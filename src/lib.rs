@@ -16,6 +16,7 @@ pub mod domain;
 pub mod ingest;
 pub mod metrics;
 pub mod pattern;
+pub mod replay;
 pub mod retention;
 pub mod rules_files;
 pub mod ruleset;

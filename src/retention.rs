@@ -41,7 +41,10 @@ pub async fn run(
                     round.deliveries += batch.deliveries;
                     round.attempts += batch.attempts;
                     round.keys += batch.keys;
-                    if (batch.events < BATCH && batch.keys < BATCH) || *shutdown.borrow() {
+                    round.archived += batch.archived;
+                    if (batch.events < BATCH && batch.keys < BATCH && batch.archived < BATCH)
+                        || *shutdown.borrow()
+                    {
                         break;
                     }
                     tokio::select! {
@@ -56,12 +59,13 @@ pub async fn run(
                 }
             }
         }
-        if round.events > 0 || round.keys > 0 {
+        if round.events > 0 || round.keys > 0 || round.archived > 0 {
             tracing::info!(
                 events = round.events,
                 deliveries = round.deliveries,
                 attempts = round.attempts,
                 idempotency_keys = round.keys,
+                archive_members = round.archived,
                 "pruned history past retention"
             );
         }

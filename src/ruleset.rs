@@ -13,6 +13,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 use crate::domain::TargetRef;
 use crate::pattern::{self, RuleSet};
@@ -44,6 +45,33 @@ pub struct MatchedTarget {
 pub struct BusRules {
     pub version: i64,
     pub rules: RuleSet<MatchedRule>,
+    pub archives: Archives,
+}
+
+/// The archives of a bus: which keep an event.
+#[derive(Debug)]
+pub struct Archives {
+    /// Archives without a pattern: every event.
+    every: Vec<Uuid>,
+    with_pattern: RuleSet<Uuid>,
+}
+
+impl Archives {
+    pub fn is_empty(&self) -> bool {
+        self.every.is_empty() && self.with_pattern.is_empty()
+    }
+
+    /// The archives that keep this event (the envelope as stored).
+    pub fn keeping(&self, event: &str) -> Vec<Uuid> {
+        let mut keep = self.every.clone();
+        if !self.with_pattern.is_empty()
+            && let Ok(matched) = self.with_pattern.matcher().matches_str(event)
+        {
+            let all = self.with_pattern.rules();
+            keep.extend(matched.iter().filter_map(|&i| all.get(i as usize)));
+        }
+        keep
+    }
 }
 
 pub struct Snapshots {
@@ -94,8 +122,8 @@ impl Snapshots {
         };
         let mut rebuilt = Vec::with_capacity(stale.len());
         for bus in stale {
-            if let Some((version, rows)) = store::rules::load_for_matching(&self.pool, bus).await? {
-                rebuilt.push((bus.clone(), Arc::new(compile(bus, version, rows))));
+            if let Some(matchable) = store::rules::load_for_matching(&self.pool, bus).await? {
+                rebuilt.push((bus.clone(), Arc::new(compile(bus, matchable))));
             }
         }
         let mut buses = self.buses.write().unwrap_or_else(|e| e.into_inner());
@@ -134,7 +162,12 @@ impl Snapshots {
     }
 }
 
-fn compile(bus: &str, version: i64, rows: Vec<store::rules::MatchableRule>) -> BusRules {
+fn compile(bus: &str, matchable: store::rules::Matchable) -> BusRules {
+    let store::rules::Matchable {
+        version,
+        rules: rows,
+        archives,
+    } = matchable;
     let limits = pattern::Limits::default();
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {
@@ -173,6 +206,29 @@ fn compile(bus: &str, version: i64, rows: Vec<store::rules::MatchableRule>) -> B
         }
     }
     let rules = RuleSet::compile(parsed.iter().map(|(rule, p)| (rule.clone(), p)));
+    let mut every = Vec::new();
+    let mut patterned = Vec::new();
+    for archive in archives {
+        match archive
+            .event_pattern
+            .as_deref()
+            .map(|p| pattern::parse_with(p, &limits))
+        {
+            None => every.push(archive.id),
+            Some(Ok(p)) => patterned.push((archive.id, p)),
+            Some(Err(error)) => {
+                tracing::error!(bus, archive = archive.name, %error, "stored archive pattern does not parse; archive skipped")
+            }
+        }
+    }
+    let archives = Archives {
+        every,
+        with_pattern: RuleSet::compile(patterned.iter().map(|(id, p)| (*id, p))),
+    };
     tracing::debug!(bus, version, rules = rules.len(), "compiled rule snapshot");
-    BusRules { version, rules }
+    BusRules {
+        version,
+        rules,
+        archives,
+    }
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: one file per resource, each with its wire types, handlers and `routes()`.
 //! Every `/v1` route requires a bearer token; every error is problem+json.
 
+mod archives;
 mod audit;
 mod auth;
 mod buses;
@@ -10,6 +11,7 @@ pub mod extract;
 mod groups;
 mod health;
 pub mod problem;
+mod replays;
 mod rules;
 mod test_pattern;
 mod tokens;
@@ -39,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .merge(buses::routes())
         .merge(rules::routes())
         .merge(groups::routes())
+        .merge(archives::routes())
+        .merge(replays::routes())
         .merge(dead_letters::routes())
         .merge(events::routes(state.ingest.max_request_bytes))
         .merge(test_pattern::routes())

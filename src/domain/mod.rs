@@ -3,6 +3,7 @@
 //! failing field with its JSON pointer, so the REST API and `rules apply` refuse the same input
 //! with the same words.
 
+pub mod archive;
 mod envelope;
 pub mod fields;
 mod ids;
@@ -13,7 +14,8 @@ pub mod trace;
 pub use envelope::{EntryError, Envelope, EnvelopeLimits};
 pub use fields::{FieldError, ValidationErrors};
 pub use ids::{DeliveryId, EventId, TargetRef};
-pub use names::{BusName, NameError, RuleName, TargetId};
+pub use names::{ArchiveName, BusName, NameError, ReplayName, RuleName, TargetId};
+pub(crate) use rule::integer_in;
 pub use rule::{
     DEFAULT_TIMEOUT_MS, OnDead, Ordering, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target,
     parse_rule, parse_rule_document,

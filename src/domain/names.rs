@@ -64,6 +64,15 @@ name_type!(
     RuleName, "a rule name", 64, b"._-"
 );
 name_type!(
+    /// An archive name, unique on its bus: 1–48 of `A-Z a-z 0-9 . - _` (EventBridge's
+    /// `ArchiveName`).
+    ArchiveName, "an archive name", 48, b"._-"
+);
+name_type!(
+    /// A replay name: 1–64 of `A-Z a-z 0-9 . - _` (EventBridge's `ReplayName`).
+    ReplayName, "a replay name", 64, b"._-"
+);
+name_type!(
     /// A target id, unique in its rule: 1–64 of `A-Z a-z 0-9 . - _` (EventBridge's `TargetId`).
     TargetId, "a target id", 64, b"._-"
 );

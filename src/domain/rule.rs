@@ -214,8 +214,9 @@ fn parse_rule_fields(fields: &mut Fields, errors: &mut Vec<FieldError>) -> Optio
     })
 }
 
-/// The pattern as an object, or (as EventBridge's API takes it) a string holding the JSON.
-fn parse_pattern(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+/// The pattern as an object, or (as EventBridge's API takes it) a string holding the JSON;
+/// its compact text, numbers as written.
+pub(crate) fn parse_pattern(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let text = match serde_json::from_str::<Value>(raw) {
         Ok(Value::String(inner)) => inner,
         Ok(Value::Object(_)) => raw.to_owned(),
@@ -495,7 +496,7 @@ fn parse_retry_policy(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Op
     })
 }
 
-fn integer_in(
+pub(crate) fn integer_in(
     raw: &str,
     min: u32,
     max: u32,

@@ -106,6 +106,14 @@ pub async fn delete(
     if rules > 0 && !force {
         return Ok(Deleted::HasRules(rules));
     }
+    // Its archives go with it (a cascade), and what they held.
+    sqlx::query(
+        "DELETE FROM archive_events
+         WHERE archive_id IN (SELECT id FROM archives WHERE bus = $1)",
+    )
+    .bind(name)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM buses WHERE name = $1")
         .bind(name)
         .execute(&mut *conn)

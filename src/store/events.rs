@@ -27,6 +27,8 @@ pub struct NewEvent {
     pub delivery_ids: Vec<DeliveryId>,
     /// Its place in a trace: its own span, a child of the producer's.
     pub span: EventSpan,
+    /// The archives that keep it.
+    pub archives: Vec<Uuid>,
 }
 
 /// One delivery of an event to a target.
@@ -116,6 +118,10 @@ pub async fn insert(
         })
         .collect();
     let lease = |i: usize| leased.filter(|_| is_leased[i]);
+    let kept: Vec<(Uuid, &NewEvent)> = events
+        .iter()
+        .flat_map(|e| e.archives.iter().map(move |a| (*a, e)))
+        .collect();
     sqlx::query(
         "WITH stored_events AS (
              INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids,
@@ -157,6 +163,12 @@ pub async fn insert(
              LEFT JOIN stored_groups g
                   ON g.target_ref = u.target_ref AND g.group_key = u.group_key
              RETURNING 1
+         ), archived AS (
+             -- now(): the events' received_at, the same transaction's time.
+             INSERT INTO archive_events (archive_id, bus, received_at, event_id)
+             SELECT u.archive_id, u.bus, now(), u.event_id
+             FROM UNNEST($31::uuid[], $32::text[], $33::uuid[]) AS u(archive_id, bus, event_id)
+             RETURNING 1
          )
          SELECT (SELECT count(*) FROM stored_events),
                 (SELECT count(*) FROM stored_deliveries),
@@ -193,6 +205,9 @@ pub async fn insert(
     .bind(deliveries.iter().map(|d| d.group.as_deref()).collect::<Vec<_>>())
     .bind(&places)
     .bind(&joining)
+    .bind(kept.iter().map(|(archive, _)| *archive).collect::<Vec<_>>())
+    .bind(kept.iter().map(|(_, e)| e.bus.as_str()).collect::<Vec<_>>())
+    .bind(kept.iter().map(|(_, e)| e.id).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

@@ -3,6 +3,7 @@
 //! so callers compose them. Queries are runtime-checked (`query_as` + `FromRow`): a clean clone
 //! builds without a database.
 
+pub mod archives;
 pub mod audit;
 pub mod buses;
 pub mod dead_letters;
@@ -14,6 +15,7 @@ pub mod idempotency;
 pub mod locks;
 pub mod notify;
 pub mod overview;
+pub mod replays;
 pub mod retention;
 pub mod rules;
 pub mod sessions;

@@ -13,12 +13,16 @@ pub struct Pruned {
     pub attempts: i64,
     /// Idempotency keys past their bus's window (or of a bus that is gone).
     pub keys: i64,
+    /// Archive members past their archive's retention.
+    pub archived: i64,
 }
 
 /// Removes up to `limit` of the oldest events received more than `retention` ago whose
 /// deliveries are all delivered or discarded (or that had none), with those deliveries and their
 /// attempts, in one statement. An event with a delivery still pending, in flight, held or dead is
-/// kept whole: a dead letter shows its event and every attempt until an operator ends it.
+/// kept whole: a dead letter shows its event and every attempt until an operator ends it. An
+/// event an archive holds is kept too; archive members past their archive's retention go first,
+/// so their events can go in a later batch.
 ///
 /// One process prunes at a time (a transaction-scoped advisory lock); `None` when another held it.
 pub async fn prune(
@@ -38,6 +42,7 @@ pub async fn prune(
                    -- Through the event's list of ids: a primary-key lookup each.
                    SELECT 1 FROM unnest(e.delivery_ids) AS mine (id) JOIN deliveries d USING (id)
                    WHERE d.state NOT IN ('delivered', 'discarded'))
+               AND NOT EXISTS (SELECT 1 FROM archive_events a WHERE a.event_id = e.id)
              ORDER BY e.received_at
              LIMIT $2
          ), doomed_deliveries AS (
@@ -59,11 +64,26 @@ pub async fn prune(
                  ORDER BY k.created_at
                  LIMIT $2)
              RETURNING 1
+         ), gone_members AS (
+             DELETE FROM archive_events m USING (
+                 SELECT m.archive_id, m.received_at, m.event_id
+                 FROM archives a
+                 CROSS JOIN LATERAL (
+                     SELECT x.archive_id, x.received_at, x.event_id FROM archive_events x
+                     WHERE x.archive_id = a.id
+                       AND x.received_at < now() - make_interval(days => a.retention_days)
+                     ORDER BY x.received_at
+                     LIMIT $2) AS m
+                 WHERE a.retention_days > 0
+                 LIMIT $2) AS old
+             WHERE (m.archive_id, m.received_at, m.event_id) = (old.archive_id, old.received_at, old.event_id)
+             RETURNING 1
          )
          SELECT (SELECT count(*) FROM gone_events) AS events,
                 (SELECT count(*) FROM gone_deliveries) AS deliveries,
                 (SELECT count(*) FROM gone_attempts) AS attempts,
-                (SELECT count(*) FROM gone_keys) AS keys",
+                (SELECT count(*) FROM gone_keys) AS keys,
+                (SELECT count(*) FROM gone_members) AS archived",
     )
     .bind(retention.as_secs_f64())
     .bind(limit)

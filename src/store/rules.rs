@@ -238,7 +238,7 @@ pub async fn list_all(conn: &mut PgConnection) -> Result<Vec<RuleRecord>, StoreE
 }
 
 /// Bumps the bus's rules version and announces the change; `false` if the bus does not exist.
-async fn touch_bus(conn: &mut PgConnection, bus: &str) -> Result<bool, sqlx::Error> {
+pub(super) async fn touch_bus(conn: &mut PgConnection, bus: &str) -> Result<bool, sqlx::Error> {
     let found = sqlx::query(
         "UPDATE buses SET rules_version = rules_version + 1, updated_at = now() WHERE name = $1",
     )
@@ -384,12 +384,19 @@ pub struct MatchableRule {
     pub targets: sqlx::types::Json<Vec<(TargetRef, String, Option<String>)>>,
 }
 
-/// The enabled rules of a bus and the rules version they belong to, read in one snapshot.
-/// `None` when the bus does not exist.
+/// What a bus matches events with, at one rules version.
+pub struct Matchable {
+    pub version: i64,
+    pub rules: Vec<MatchableRule>,
+    pub archives: Vec<super::archives::MatchableArchive>,
+}
+
+/// The enabled rules and the archives of a bus and the rules version they belong to, read in
+/// one snapshot. `None` when the bus does not exist.
 pub async fn load_for_matching(
     pool: &sqlx::PgPool,
     bus: &str,
-) -> Result<Option<(i64, Vec<MatchableRule>)>, sqlx::Error> {
+) -> Result<Option<Matchable>, sqlx::Error> {
     let mut tx = pool
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await?;
@@ -410,8 +417,17 @@ pub async fn load_for_matching(
     .bind(bus)
     .fetch_all(&mut *tx)
     .await?;
+    let archives =
+        sqlx::query_as("SELECT id, name, event_pattern FROM archives WHERE bus = $1 ORDER BY name")
+            .bind(bus)
+            .fetch_all(&mut *tx)
+            .await?;
     tx.commit().await?;
-    Ok(Some((version, rules)))
+    Ok(Some(Matchable {
+        version,
+        rules,
+        archives,
+    }))
 }
 
 /// The `targets.id` of a rule's target, if the bus, rule and target exist.

@@ -16,6 +16,7 @@ mod ingest;
 mod openapi;
 mod ordering;
 mod outage;
+mod replay;
 mod retention;
 mod rules;
 mod rules_apply;

@@ -366,14 +366,8 @@ async fn ordering_is_validated_shown_and_keys_postgres_cannot_store_are_hashed()
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    let pointers: Vec<&str> = bad.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["pointer"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        pointers,
+        bad.pointers(),
         [
             "/targets/0/ordering/group_by",
             "/targets/0/ordering/on_dead",

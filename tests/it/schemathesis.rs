@@ -92,6 +92,19 @@ async fn schemathesis_finds_no_difference_between_openapi_yaml_and_the_router() 
         .as_str()
         .expect("an event id")
         .to_owned();
+    // An archive and a replay of it, for the operations on one of each.
+    let kept = app.put("/v1/buses/default/archives/kept", json!({})).await;
+    assert!(kept.status.is_success(), "{kept:?}");
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a time");
+    let seeded = app
+        .post(
+            "/v1/replays",
+            json!({"name": "seeded", "bus": "default", "archive": "kept", "from": "2026-01-01T00:00:00Z", "to": now}),
+        )
+        .await;
+    assert!(seeded.status.is_success(), "{seeded:?}");
     let dead: String = wait_for("the dead letter", Duration::from_secs(15), || async {
         let page = app.get("/v1/dead-letters").await;
         page.body["items"][0]["id"].as_str().map(str::to_owned)

@@ -37,6 +37,18 @@ pub struct Answer {
     pub headers: reqwest::header::HeaderMap,
 }
 
+impl Answer {
+    /// The JSON pointers of a validation problem's errors, in order.
+    pub fn pointers(&self) -> Vec<&str> {
+        self.body["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["pointer"].as_str())
+            .collect()
+    }
+}
+
 impl TestApp {
     /// The application on a fresh database.
     pub async fn spawn() -> TestApp {
