@@ -157,6 +157,33 @@ impl Runner<'_> {
     }
 }
 
+/// Cancels a replay that is still working and records who did (one transaction); the API and
+/// the UI cancel through here. `Err` holds the replay as it is when it had ended already, or
+/// nothing when there is none of that name.
+pub async fn cancel(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    name: &str,
+) -> Result<Result<ReplayRow, Option<ReplayRow>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let cancelled = store::replays::cancel(&mut tx, name).await?;
+    if let Ok(row) = &cancelled {
+        crate::audit::record(
+            &mut tx,
+            actor,
+            crate::audit::Action::ReplayCancel,
+            &crate::audit::replay_resource(name),
+            serde_json::json!({ "done": row.done }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if cancelled.is_ok() {
+        tracing::info!(replay = name, "replay cancelled");
+    }
+    Ok(cancelled)
+}
+
 /// The copies of archived events for the destination, with their deliveries.
 fn copies(
     replay: &ReplayRow,

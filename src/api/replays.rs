@@ -366,21 +366,8 @@ async fn cancel(
     Extension(principal): Extension<Principal>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    match store::replays::cancel(&mut tx, &name).await? {
-        Ok(row) => {
-            audit::record(
-                &mut tx,
-                &Actor::of(&principal),
-                Action::ReplayCancel,
-                &audit::replay_resource(&name),
-                json!({ "done": row.done }),
-            )
-            .await?;
-            tx.commit().await?;
-            tracing::info!(replay = name, "replay cancelled");
-            Ok(Json(ReplayOut::from(row)).into_response())
-        }
+    match crate::replay::cancel(&state.pool, &Actor::of(&principal), &name).await? {
+        Ok(row) => Ok(Json(ReplayOut::from(row)).into_response()),
         Err(Some(row)) => Err(ApiError::conflict(format!(
             "replay {name:?} has ended already ({})",
             row.state

@@ -12,6 +12,7 @@ mod events;
 mod login;
 mod page;
 mod pattern_tester;
+mod replays;
 mod rules;
 mod tokens;
 
@@ -58,6 +59,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(pattern_tester::form).post(pattern_tester::test),
         )
         .route("/ui/events", get(events::trace))
+        .route("/ui/archives", get(replays::archives))
+        .route("/ui/replays", get(replays::replays))
+        .route("/ui/replays/{name}/cancel", post(replays::cancel))
         .route("/ui/tokens", get(tokens::list).post(tokens::create))
         .route("/ui/tokens/{id}/revoke", post(tokens::revoke))
         .route("/ui/audit", get(audit::list))

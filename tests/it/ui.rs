@@ -51,6 +51,8 @@ async fn every_page_needs_a_session_which_a_valid_token_opens() {
         "/ui/rules",
         "/ui/pattern-tester",
         "/ui/events",
+        "/ui/archives",
+        "/ui/replays",
         "/ui/dead-letters/0191b1f4-0000-7000-8000-000000000000",
     ] {
         browser.goto(&format!("{}{page}", app.base)).await;
@@ -324,6 +326,77 @@ async fn a_blocked_group_is_shown_and_released_by_redriving_its_dead_letter() {
         ))
         .await;
     assert!(browser.exists("#empty").await, "no group owes any more");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn archives_and_replays_are_shown_and_a_replay_is_cancelled_from_the_ui() {
+    let app = TestApp::delivering(&[]).await;
+    let archive = app
+        .put(
+            "/v1/buses/default/archives/orders",
+            json!({"description": "every <order>", "event_pattern": {"source": ["shop"]}}),
+        )
+        .await;
+    assert!(archive.status.is_success(), "{archive:?}");
+    let from = time::OffsetDateTime::now_utc();
+    let entries: Vec<_> = (0..50)
+        .map(|n| json!({"source": "shop", "detail-type": "t", "detail": {"n": n}}))
+        .collect();
+    app.post_events("default", json!({ "entries": entries }))
+        .await;
+    let to = time::OffsetDateTime::now_utc();
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let started = app
+        .post(
+            "/v1/replays",
+            json!({"name": "slowly", "bus": "default", "archive": "orders", "from": rfc(from), "to": rfc(to), "events_per_second": 2}),
+        )
+        .await;
+    assert!(started.status.is_success(), "{started:?}");
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser.goto(&format!("{}/ui/archives", app.base)).await;
+    let archives = browser.text("#archives").await;
+    assert!(
+        archives.contains("orders")
+            && archives.contains("every <order>")
+            && archives.contains("for ever")
+            && archives.contains("50"),
+        "{archives}"
+    );
+    wait_for("the replay to be under way", LONG, || async {
+        let replay = app.get("/v1/replays/slowly").await.body;
+        (replay["done"].as_i64().unwrap_or(0) > 0).then_some(())
+    })
+    .await;
+    browser.goto(&format!("{}/ui/replays", app.base)).await;
+    let replays = browser.text("#replays").await;
+    assert!(
+        replays.contains("slowly") && replays.contains("running") && replays.contains("of 50"),
+        "{replays}"
+    );
+    click_and_confirm(&browser, "button.cancel").await;
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .starts_with("Cancelled slowly after"),
+        "the notice says what was done"
+    );
+    assert!(browser.text("#replays").await.contains("cancelled"));
+    assert!(
+        !browser.exists("button.cancel").await,
+        "nothing left to cancel"
+    );
+    assert_eq!(
+        app.get("/v1/replays/slowly").await.body["state"],
+        "cancelled"
+    );
     browser.close().await;
 }
 
