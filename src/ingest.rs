@@ -471,6 +471,7 @@ async fn insert_leased(
         events,
         deliveries,
         grant.as_ref().map(Grant::leased_to),
+        std::time::Duration::ZERO,
     )
     .await?;
     Ok(grant)

@@ -4,7 +4,10 @@
 //! current rules (all, or the replay's subset), stored with its deliveries through the same
 //! statement as ingest, in one transaction with the replay's cursor. So a replay resumed after a
 //! crash, by this process or another, goes on after the last copy stored and stores none twice.
-//! It paces itself to the replay's `events_per_second`, so live traffic keeps its latency.
+//! It paces itself to the replay's `events_per_second`, and gives way to live traffic twice: its
+//! deliveries are due [`DEFER`] after they are made (the claim takes the earliest due first), and
+//! it pauses whenever the delivery workers fall behind (a due delivery waits longer than
+//! [`BEHIND`]). So the replay goes as fast as its rate allows and the workers keep up with.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +28,13 @@ const MAX_BATCH: i64 = 500;
 /// How long after an event's time the replay reads it: ingest statements that were open then
 /// have committed.
 const SETTLE: Duration = Duration::from_secs(2);
+/// A due delivery still waiting this long after its time means the workers are behind.
+const BEHIND: Duration = Duration::from_millis(250);
+/// A replayed delivery is due this long after it is made: live deliveries due meanwhile are
+/// claimed first (the claim takes the earliest due).
+const DEFER: Duration = Duration::from_secs(1);
+/// How long a replay waits before it looks again whether the workers caught up.
+const GIVE_WAY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
@@ -86,11 +96,19 @@ impl Runner<'_> {
         let rate = f64::from(replay.events_per_second.max(1));
         let batch = (i64::from(replay.events_per_second) / 10).clamp(1, MAX_BATCH);
         let mut cursor = replay.cursor_received_at.zip(replay.cursor_event_id);
-        let (started, mut sent) = (Instant::now(), 0u64);
+        let (mut started, mut sent) = (Instant::now(), 0u64);
         loop {
             if *shutdown.borrow() {
                 store::replays::release(self.pool, replay.id, self.owner).await?;
                 return Ok(());
+            }
+            if store::replays::workers_behind(self.pool, BEHIND).await? {
+                if !self.hold(replay, GIVE_WAY, shutdown).await? {
+                    return Ok(());
+                }
+                // The pace counts from when the workers caught up: no burst to make up.
+                (started, sent) = (Instant::now(), 0);
+                continue;
             }
             if replay.archive_id.is_none() {
                 return self.fail(replay, "its archive was deleted").await;
@@ -106,21 +124,18 @@ impl Runner<'_> {
                     return Ok(());
                 }
                 // The window's end is still to come: wait for it, holding the replay.
-                if !store::replays::renew(self.pool, replay.id, self.owner, self.config.lease)
+                if !self
+                    .hold(replay, Duration::from_millis(500), shutdown)
                     .await?
                 {
                     return Ok(());
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = shutdown.changed() => {}
                 }
                 continue;
             };
             let n = archived.len();
             let (events, deliveries) = copies(replay, &destination, archived);
             let mut tx = self.pool.begin().await?;
-            store::events::insert(&mut tx, &events, &deliveries, None).await?;
+            store::events::insert(&mut tx, &events, &deliveries, None, DEFER).await?;
             if !store::replays::advance(
                 &mut tx,
                 replay.id,
@@ -148,6 +163,24 @@ impl Runner<'_> {
                 _ = shutdown.changed() => {}
             }
         }
+    }
+
+    /// Waits `wait` (or until shutdown) keeping the lease; `false` when the replay is no longer
+    /// this process's to work (cancelled, or taken over).
+    async fn hold(
+        &self,
+        replay: &ReplayRow,
+        wait: Duration,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<bool, StoreError> {
+        if !store::replays::renew(self.pool, replay.id, self.owner, self.config.lease).await? {
+            return Ok(false);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+        Ok(true)
     }
 
     async fn fail(&self, replay: &ReplayRow, reason: &str) -> Result<(), StoreError> {

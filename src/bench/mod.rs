@@ -214,8 +214,12 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         .count() as u64;
     let requests = sink.requests.load(Ordering::Relaxed);
     let delivered = seen.webhook_ids.len() as u64;
-    // A request answered 200 for a webhook-id that already had one is a duplicate.
-    let answered = requests.saturating_sub(sink.refused.load(Ordering::Relaxed));
+    // A request answered 200 for a webhook-id that already had one is a duplicate (replayed
+    // copies are counted apart).
+    let replayed = sink.replayed.load(Ordering::Relaxed);
+    let answered = requests
+        .saturating_sub(sink.refused.load(Ordering::Relaxed))
+        .saturating_sub(replayed);
     let duplicates = answered.saturating_sub(delivered);
     let delivery_window = match (seen.first, seen.last) {
         (Some(first), Some(last)) if last > first => (last - started).as_secs_f64(),
@@ -240,6 +244,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         e2e_p99_ms: percentile_ms(&e2e, 99.0),
         e2e_p999_ms: percentile_ms(&e2e, 99.9),
         sink_requests: requests,
+        replayed,
         lost,
         duplicates,
         router_peak_rss_mib: peak,

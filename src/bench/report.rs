@@ -24,6 +24,8 @@ pub struct Report {
     pub e2e_p99_ms: f64,
     pub e2e_p999_ms: f64,
     pub sink_requests: u64,
+    /// Replayed copies (events with `replay-name`) that arrived; not part of the figures above.
+    pub replayed: u64,
     pub lost: u64,
     pub duplicates: u64,
     pub router_peak_rss_mib: Option<f64>,

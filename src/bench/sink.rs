@@ -24,6 +24,8 @@ pub(super) struct Sink {
     pub(super) requests: AtomicU64,
     /// Requests answered 500 on purpose (`--fail-share`).
     pub(super) refused: AtomicU64,
+    /// Replayed copies (a replay running beside the load): counted apart, nothing else.
+    pub(super) replayed: AtomicU64,
     pub(super) fail_share: f64,
     pub(super) seen: Mutex<SinkSeen>,
 }
@@ -47,6 +49,10 @@ async fn receive(State(sink): State<Arc<Sink>>, headers: HeaderMap, body: Bytes)
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {
         return StatusCode::BAD_REQUEST;
     };
+    if event.get("replay-name").is_some() {
+        sink.replayed.fetch_add(1, Ordering::Relaxed);
+        return StatusCode::OK;
+    }
     let sent = event["detail"]["sent_ns"].as_u64().unwrap_or(arrived);
     let webhook_id = headers
         .get("webhook-id")
@@ -138,6 +144,7 @@ pub(super) async fn sink_only(args: &BenchArgs) -> Result<Report, BenchError> {
         e2e_p99_ms: percentile_ms(&e2e, 99.0),
         e2e_p999_ms: percentile_ms(&e2e, 99.9),
         sink_requests: sink.requests.load(Ordering::Relaxed),
+        replayed: 0,
         lost: 0,
         duplicates: 0,
         router_peak_rss_mib: None,

@@ -68,6 +68,9 @@ pub struct LeasedTo {
 /// without a claim); the rest are pending and announced. Every column travels as an array
 /// with one element per row.
 ///
+/// New pending deliveries are due at once, or `defer` later (a replay's, so that live
+/// deliveries due meanwhile are claimed before them).
+///
 /// An ordered delivery counts in its group's row (`delivery_groups`, locked in key order, so
 /// concurrent writers never deadlock on each other): the first one of an idle group is its head
 /// (pending), the others queue behind it, numbered in acknowledgement order.
@@ -76,6 +79,7 @@ pub async fn insert(
     events: &[NewEvent],
     deliveries: &[NewDelivery],
     leased: Option<LeasedTo>,
+    defer: std::time::Duration,
 ) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
@@ -146,7 +150,7 @@ pub async fn insert(
          ), stored_deliveries AS (
              INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
                                      attempts, lease_owner, lease_expires_at, group_key,
-                                     group_seq, holds_group)
+                                     group_seq, holds_group, next_attempt_at)
              SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref,
                     CASE WHEN u.group_key IS NULL THEN u.state
                          -- The group owed nothing before: its first new delivery leads.
@@ -154,7 +158,8 @@ pub async fn insert(
                          ELSE 'queued' END,
                     u.attempts, u.lease_owner, now() + make_interval(secs => u.lease_seconds),
                     u.group_key, g.last_seq - u.group_n + u.group_place,
-                    COALESCE(g.owed = u.group_n AND u.group_place = 1, false)
+                    COALESCE(g.owed = u.group_n AND u.group_place = 1, false),
+                    now() + make_interval(secs => $34)
              FROM UNNEST($9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[],
                          $14::uuid[], $15::text[], $16::int4[], $17::uuid[], $18::float8[],
                          $28::text[], $29::int8[], $30::int8[])
@@ -208,6 +213,7 @@ pub async fn insert(
     .bind(kept.iter().map(|(archive, _)| *archive).collect::<Vec<_>>())
     .bind(kept.iter().map(|(_, e)| e.bus.as_str()).collect::<Vec<_>>())
     .bind(kept.iter().map(|(_, e)| e.id).collect::<Vec<_>>())
+    .bind(defer.as_secs_f64())
     .execute(conn)
     .await?;
     Ok(())

@@ -284,3 +284,16 @@ pub async fn release(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<(), sqlx::E
     .await?;
     Ok(())
 }
+
+/// Whether deliveries are waiting longer than `late` past their time: the workers are behind,
+/// and a replay should give way to live traffic. One look down the due-deliveries index.
+pub async fn workers_behind(pool: &PgPool, late: Duration) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM deliveries
+                        WHERE state = 'pending'
+                          AND next_attempt_at < now() - make_interval(secs => $1))",
+    )
+    .bind(late.as_secs_f64())
+    .fetch_one(pool)
+    .await
+}

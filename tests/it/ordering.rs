@@ -1,7 +1,7 @@
 //! Ordered delivery per key (issue 12, item 1): a target with `ordering.group_by` sends the
 //! deliveries of one group one at a time, in the order their events were acknowledged; a group
-//! that fails waits alone while the others flow; the order holds with two processes and across
-//! a SIGKILL; `on_dead: "block"` holds a group until its dead letter is redriven or discarded.
+//! that fails waits alone while the others flow; the order holds with two processes, one of them
+//! killed with SIGKILL while a group fails; `on_dead: "block"` holds a group until its dead letter is redriven or discarded.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -184,8 +184,10 @@ async fn two_processes_keep_every_group_in_order_across_a_sigkill() {
     let lease = ["--lease-ms", "1000"];
     let b = TestApp::delivering(&lease).await;
     let sink = Sink::start().await;
-    // Slow answers keep deliveries in flight in both processes when one is killed.
+    // Slow answers keep deliveries in flight in both processes when one is killed; g-3 fails
+    // until after the kill.
     sink.otherwise(Reply::Delay(Duration::from_millis(20), 200));
+    sink.when_body_has(&of_group("g-3"), Reply::Status(503));
     b.put_rule("default", "ordered", ordered_rule(&sink, "continue", 185))
         .await;
     let url = b.db.url.clone();
@@ -203,6 +205,12 @@ async fn two_processes_keep_every_group_in_order_across_a_sigkill() {
     .await;
     a.kill().expect("SIGKILL the other router");
     let _ = a.wait();
+    let g3 = arrivals(&sink.received()).remove("g-3").unwrap_or_default();
+    assert!(
+        g3.iter().all(|(seq, _)| *seq == 0),
+        "nothing of g-3 after its failing head was sent: {g3:?}"
+    );
+    sink.forget(&of_group("g-3"));
 
     wait_for("every delivery to end", LONG, || {
         all_delivered(&b, total as i64)
