@@ -1,5 +1,6 @@
 //! The durable write path: each entry is validated and matched on the bus's snapshot, then every
-//! accepted event and all of its deliveries are written in one atomic statement, shared with the
+//! accepted event, all of its deliveries (an ordered target's counted in its group) and its
+//! archive memberships are written in one atomic statement, shared with the
 //! other requests waiting at that moment (group commit, [`Writer`]). Only after it commits does the
 //! caller answer, so an acknowledged event is never lost. Deliveries that find a free worker slot
 //! in this process are stored already leased to it and handed to its engine after the commit.

@@ -107,6 +107,18 @@ impl Metrics {
             &[("", queue.dead_letters.max(0) as u64)],
         );
         metric(
+            "switchyard_delivery_groups_blocked",
+            "gauge",
+            "Ordered delivery groups held by a dead letter until it is redriven or discarded (all processes).",
+            &[("", queue.groups_blocked.max(0) as u64)],
+        );
+        metric(
+            "switchyard_replays_active",
+            "gauge",
+            "Replays starting or running (all processes).",
+            &[("", queue.replays_active.max(0) as u64)],
+        );
+        metric(
             "switchyard_events_last_hour",
             "gauge",
             "Events accepted in the last hour (all processes).",
@@ -128,11 +140,15 @@ mod tests {
             events_last_hour: 7,
             deliveries_pending: 2,
             dead_letters: 1,
+            groups_blocked: 4,
+            replays_active: 5,
         });
         assert!(text.contains("# TYPE switchyard_delivery_outcomes_total counter\n"));
         assert!(text.contains("switchyard_delivery_outcomes_total{outcome=\"delivered\"} 3\n"));
         assert!(text.contains("switchyard_deliveries_pending 2\n"));
         assert!(text.contains("switchyard_dead_letters 1\n"));
+        assert!(text.contains("switchyard_delivery_groups_blocked 4\n"));
+        assert!(text.contains("switchyard_replays_active 5\n"));
         assert!(text.ends_with("switchyard_events_last_hour 7\n"));
     }
 }

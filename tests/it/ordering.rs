@@ -306,6 +306,21 @@ async fn on_dead_block_holds_the_group_until_its_dead_letter_is_redriven_or_disc
         1
     );
 
+    let metrics = crate::support::http_client()
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "switchyard_delivery_groups_blocked 2"),
+        "an alert can watch blocked groups: {metrics}"
+    );
+
     // Redriven (and now accepted): b goes on in order.
     sink.forget(&of_step("b", 1));
     let redrive = app
