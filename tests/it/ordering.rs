@@ -306,14 +306,7 @@ async fn on_dead_block_holds_the_group_until_its_dead_letter_is_redriven_or_disc
         1
     );
 
-    let metrics = crate::support::http_client()
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -113,15 +113,7 @@ async fn old_finished_history_is_removed_and_what_is_owed_or_dead_is_kept() {
     // Recent history stays.
     assert_eq!(rows_of(&app, recent).await, (1, 1, 1));
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -244,6 +244,18 @@ impl TestApp {
     }
 
     /// Creates or replaces a rule, asserting success.
+    /// The `/metrics` text (open, no token).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics text")
+    }
+
     pub async fn put_rule(&self, bus: &str, name: &str, rule: Value) -> Value {
         let answer = self
             .put(&format!("/v1/buses/{bus}/rules/{name}"), rule)
