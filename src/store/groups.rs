@@ -1,7 +1,7 @@
 //! The groups of ordered targets (migration 0011 says how the order is kept). Ingest adds to a
 //! group ([`super::events::insert`]); every transition that ends a group's head (delivered,
-//! dead without blocking, discarded) calls [`release`] in its own transaction; operators list
-//! the groups that owe deliveries.
+//! dead without blocking, discarded) calls [`release`] in the transaction that ended it; operators
+//! list the groups that owe deliveries.
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
