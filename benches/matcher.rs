@@ -8,6 +8,11 @@
 //! (default 7) measured passes after one warm-up pass. Then the big CloudTrail event, and the
 //! scaling runs (10 to 10,000 exact rules, 1,000 mixed-operator rules) with the memory of each
 //! compiled set.
+//!
+//! Beside each rule set that it accepts, the `quamina` crate (the Rust port of Tim Bray's
+//! quamina, the fastest peer we know) runs the same events in the same process as a yardstick:
+//! its events/s, ours ÷ its, and whether its match counts equal ours (reported, not enforced:
+//! its semantics are not EventBridge's in every corner).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -53,6 +58,8 @@ fn list(json: Option<&Json>) -> &[Json] {
 
 struct Rule {
     pattern: Pattern,
+    /// The pattern's JSON text, for the yardstick.
+    text: String,
     expected: Option<u64>,
 }
 
@@ -100,6 +107,40 @@ fn run<R>(set: &RuleSet<R>, events: &[String]) -> (Vec<u64>, Passes) {
     (counts, passes)
 }
 
+/// The yardstick: the set in quamina, the same passes over the same events. `None` when it
+/// refuses one of the patterns.
+fn quamina_run(rules: &[Rule], events: &[String]) -> Option<(Vec<u64>, Passes)> {
+    let mut q = quamina::Quamina::new();
+    for (i, rule) in rules.iter().enumerate() {
+        q.add_pattern(i, &rule.text).ok()?;
+    }
+    let mut counts = vec![0u64; rules.len()];
+    let mut rates = Vec::new();
+    for pass in 0..=passes() {
+        let start = Instant::now();
+        for event in events {
+            let hits = q.matches_for_event(event.as_bytes()).ok()?;
+            if pass == 0 {
+                for i in hits {
+                    counts[i] += 1;
+                }
+            }
+        }
+        if pass > 0 {
+            rates.push(events.len() as f64 / start.elapsed().as_secs_f64());
+        }
+    }
+    rates.sort_by(f64::total_cmp);
+    Some((
+        counts,
+        Passes {
+            median: rates[rates.len() / 2],
+            min: rates[0],
+            max: rates[rates.len() - 1],
+        },
+    ))
+}
+
 fn human(rate: f64) -> String {
     if rate >= 1e6 {
         format!("{:.2}M", rate / 1e6)
@@ -145,6 +186,7 @@ fn main() {
                     .expect("union part defined before");
                 rules.extend(part_rules.iter().map(|r| Rule {
                     pattern: r.pattern.clone(),
+                    text: r.text.clone(),
                     expected: r.expected,
                 }));
             }
@@ -155,9 +197,11 @@ fn main() {
                     Some(Json::Number(n)) => n.parse().ok(),
                     _ => None,
                 };
-                match pattern::parse_json(get(rule, "pattern").expect("pattern"), &limits) {
+                let json = get(rule, "pattern").expect("pattern");
+                match pattern::parse_json(json, &limits) {
                     Ok(p) => rules.push(Rule {
                         pattern: p,
+                        text: json.to_string(),
                         expected,
                     }),
                     Err(e) => {
@@ -178,10 +222,10 @@ fn main() {
     }
 
     println!(
-        "| set (rules) | events/s median | min–max ({} passes) | counts |",
+        "| set (rules) | events/s median | min–max ({} passes) | counts | quamina events/s | ours ÷ quamina | quamina's counts |",
         passes()
     );
-    println!("|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let mut failed = false;
     for (name, rules) in &sets {
         if !filter.is_empty() && !filter.iter().any(|f| f == name) {
@@ -207,8 +251,20 @@ fn main() {
             wrong.join("; ")
         };
         failed |= !wrong.is_empty();
+        let yardstick = match quamina_run(rules, &events) {
+            Some((theirs, q)) => {
+                let same = if theirs == counts {
+                    "equal".to_owned()
+                } else {
+                    let differ = theirs.iter().zip(&counts).filter(|(a, b)| a != b).count();
+                    format!("{differ} rules differ")
+                };
+                format!("{} | {:.2}× | {same}", human(q.median), p.median / q.median)
+            }
+            None => "refuses a pattern | | ".to_owned(),
+        };
         println!(
-            "| {name} ({}) | {} | {}–{} | {verdict} |",
+            "| {name} ({}) | {} | {}–{} | {verdict} | {yardstick} |",
             rules.len(),
             human(p.median),
             human(p.min),
@@ -216,7 +272,7 @@ fn main() {
         );
     }
     for s in &skipped {
-        println!("| {s} (not an EventBridge operator) | n/a | | |");
+        println!("| {s} (not an EventBridge operator) | n/a | | | | | |");
     }
 
     if filter.is_empty() || filter.iter().any(|f| f == "CLOUDTRAIL") {
