@@ -10,40 +10,18 @@
 #   N=100000 REPLAY_RATE=5000 RATE=1000 [DURING=60s] benches/replay-under-load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$PWD/target/release/switchyard
-PGBIN=$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -1)
 N=${N:-1000000} RATE=${RATE:-1000} REPLAY_RATE=${REPLAY_RATE:-3000} PORT=${PORT:-18091}
 BASELINE=${BASELINE:-60s}
-TOKEN=replay-bench-token-0123456789
-WORK=$(mktemp -d /tmp/switchyard-replay.XXXXXX)
-chmod 755 "$WORK"
-AS_PG=()
-if [ "$(id -u)" = 0 ]; then AS_PG=(runuser -u postgres --); chown postgres "$WORK"; fi
-export SWITCHYARD_TARGET_ALLOW_CIDRS=127.0.0.0/8 SWITCHYARD_ADMIN_TOKEN=$TOKEN SWITCHYARD_LOG=warn
-PGPORT=55498
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$WORK/pg" -U postgres --auth=trust >/dev/null
-"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start \
-  -o "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=200" >/dev/null
-"${AS_PG[@]}" "$PGBIN/createdb" -h 127.0.0.1 -p $PGPORT -U postgres switchyard
-export DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/switchyard
-PSQL=(psql -h 127.0.0.1 -p $PGPORT -U postgres -d switchyard -v ON_ERROR_STOP=1 -Atq)
-
-ROUTER=
-cleanup() {
-  [ -n "$ROUTER" ] && kill "$ROUTER" 2>/dev/null && sleep 2
-  "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-"$BIN" serve --listen 127.0.0.1:$PORT >>"$WORK/router.log" 2>&1 & ROUTER=$!
-for _ in $(seq 1 600); do curl -sf 127.0.0.1:$PORT/readyz >/dev/null && break; sleep 0.1; done
+NAME=replay TOKEN=replay-bench-token-0123456789 PGPORT=55498
+. benches/own-postgres.sh
+start_router; ready
 api() { curl -sf -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' "$@"; }
 
 api -X PUT 127.0.0.1:$PORT/v1/buses/default/archives/all -d '{}' >/dev/null
-ARCHIVE=$("${PSQL[@]}" -c "SELECT id FROM archives WHERE name = 'all'")
+ARCHIVE=$(psql_ -c "SELECT id FROM archives WHERE name = 'all'")
 FROM=$(date -u -d '-1 hour -10 seconds' +%Y-%m-%dT%H:%M:%SZ)
 T0=$(date +%s.%N)
-"${PSQL[@]}" <<SQL
+psql_ <<SQL
 BEGIN;
 CREATE TEMP TABLE h ON COMMIT DROP AS
 SELECT g, now() - interval '1 hour' + (g * (interval '1 hour' / $N)) AS t, gen_random_uuid() AS ev
@@ -72,7 +50,7 @@ echo "live alone:" >&2; cat "$WORK/alone.json"; echo
 # the bench does.
 DURATION=${DURING:-$(( N * 13 / REPLAY_RATE / 10 + 30 ))s}
 # The bench makes a fresh bus whose one rule targets its sink: the replayed copies go there too.
-sink() { "${PSQL[@]}" -c "SELECT t.url FROM targets t JOIN rules r ON r.id = t.rule_id
+sink() { psql_ -c "SELECT t.url FROM targets t JOIN rules r ON r.id = t.rule_id
                           WHERE r.bus LIKE 'bench-%' ORDER BY r.created_at DESC LIMIT 1"; }
 BEFORE=$(sink)
 SINK=$BEFORE
