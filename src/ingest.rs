@@ -126,8 +126,7 @@ pub async fn ingest(
                 continue;
             }
         };
-        let first_delivery = deliveries.len();
-        let names = route(&rules, matched, bus, id, &body, |_| true, &mut deliveries);
+        let routed = route(&rules, matched, bus, id, &body, |_| true, &mut deliveries);
         // An entry's own TraceHeader names its producer's span; else the request's context.
         let span = match (&envelope.trace_header, context) {
             (Some(own), _) => EventSpan::child_of(Some(own), None),
@@ -148,8 +147,8 @@ pub async fn ingest(
         events.push(store::events::NewEvent {
             id,
             bus: bus.to_owned(),
-            matched_rules: serde_json::Value::from(names).to_string(),
-            delivery_ids: deliveries[first_delivery..].iter().map(|d| d.id).collect(),
+            matched_rules: routed.matched_rules,
+            delivery_ids: routed.delivery_ids,
             span,
             archives,
             body,
@@ -176,18 +175,26 @@ pub async fn ingest(
     Ok(outcomes)
 }
 
+/// What routing an event gave: the rules it matched and the deliveries made for it.
+pub(crate) struct Routed {
+    /// The names of the rules, sorted (JSON array text, as the event row keeps them).
+    pub matched_rules: String,
+    pub delivery_ids: Vec<DeliveryId>,
+}
+
 /// The deliveries of an event whose envelope (`body`) matched these rules of `bus` (`matched`
 /// indexes them): one per target of each rule that `admit` lets through (every rule for ingest,
-/// a replay's subset), appended to `deliveries`. Returns the names of those rules, sorted.
-pub(crate) fn route<'r>(
-    rules: &'r BusRules,
+/// a replay's subset), appended to `deliveries`.
+pub(crate) fn route(
+    rules: &BusRules,
     matched: &[u32],
     bus: &str,
     id: EventId,
     body: &str,
     admit: impl Fn(&str) -> bool,
     deliveries: &mut Vec<store::events::NewDelivery>,
-) -> Vec<&'r str> {
+) -> Routed {
+    let first = deliveries.len();
     let mut names = Vec::with_capacity(matched.len());
     // Parsed once, only when an ordered target needs a group key.
     let mut value: Option<serde_json::Value> = None;
@@ -220,7 +227,10 @@ pub(crate) fn route<'r>(
         }
     }
     names.sort_unstable();
-    names
+    Routed {
+        matched_rules: serde_json::Value::from(names).to_string(),
+        delivery_ids: deliveries[first..].iter().map(|d| d.id).collect(),
+    }
 }
 
 /// Group commit: concurrent requests hand their events to one writer task, which stores

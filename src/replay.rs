@@ -238,8 +238,7 @@ fn copies(
     for original in archived {
         let body = with_replay_name(&original.body, &replay.name);
         let id = EventId::new();
-        let first = deliveries.len();
-        let names = match matcher.matches_str(&body) {
+        let routed = match matcher.matches_str(&body) {
             Ok(matched) => crate::ingest::route(
                 destination,
                 matched,
@@ -253,7 +252,15 @@ fn copies(
             // without deliveries, and the trace shows that nothing matched.
             Err(error) => {
                 tracing::warn!(replay = replay.name, event = %original.event_id, %error, "archived event does not read; copied without deliveries");
-                Vec::new()
+                crate::ingest::route(
+                    destination,
+                    &[],
+                    &replay.destination_bus,
+                    id,
+                    &body,
+                    admit,
+                    &mut deliveries,
+                )
             }
         };
         // The copy's span is a child of the original's: the trace shows the replay.
@@ -261,8 +268,8 @@ fn copies(
         events.push(store::events::NewEvent {
             id,
             bus: replay.destination_bus.clone(),
-            matched_rules: serde_json::Value::from(names).to_string(),
-            delivery_ids: deliveries[first..].iter().map(|d| d.id).collect(),
+            matched_rules: routed.matched_rules,
+            delivery_ids: routed.delivery_ids,
             span: EventSpan::child_of(parent.as_ref(), original.tracestate.as_deref()),
             archives: Vec::new(),
             body,
