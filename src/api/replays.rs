@@ -324,7 +324,7 @@ async fn list(
     let before =
         match &query.cursor {
             None => None,
-            Some(text) => Some(decode_cursor(text).ok_or_else(|| {
+            Some(text) => Some(store::decode_cursor(text).ok_or_else(|| {
                 ApiError::parameter("cursor", "is not a cursor this API gave out")
             })?),
         };
@@ -340,14 +340,6 @@ async fn list(
     });
     let replays: Vec<ReplayOut> = rows.into_iter().map(ReplayOut::from).collect();
     Ok(Json(json!({ "replays": replays, "next_cursor": next_cursor })).into_response())
-}
-
-fn decode_cursor(text: &str) -> Option<(OffsetDateTime, Uuid)> {
-    let (nanos, id) = text.split_once('_')?;
-    Some((
-        OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
-        Uuid::parse_str(id).ok()?,
-    ))
 }
 
 async fn read(

@@ -4,7 +4,6 @@
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::events::{ATTEMPT_COLUMNS, StoredAttempt};
 use super::notify;
@@ -42,20 +41,16 @@ impl Cursor {
         })
     }
 
-    /// Opaque text for URLs: `<unix nanos>_<id>`.
+    /// Opaque text for URLs ([`super::encode_cursor`]).
     pub fn encode(&self) -> String {
-        format!(
-            "{}_{}",
-            self.dead_at.unix_timestamp_nanos(),
-            self.id.0.simple()
-        )
+        super::encode_cursor(self.dead_at, self.id.0)
     }
 
     pub fn decode(text: &str) -> Option<Cursor> {
-        let (nanos, id) = text.split_once('_')?;
+        let (dead_at, id) = super::decode_cursor(text)?;
         Some(Cursor {
-            dead_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
-            id: DeliveryId(Uuid::parse_str(id).ok()?),
+            dead_at,
+            id: DeliveryId(id),
         })
     }
 }

@@ -88,6 +88,20 @@ pub fn fault(error: &(dyn std::error::Error + 'static)) -> Option<Fault> {
     None
 }
 
+/// A keyset cursor over (time, id) as opaque text for URLs: `<unix nanos>_<id, simple>`.
+pub fn encode_cursor(at: time::OffsetDateTime, id: uuid::Uuid) -> String {
+    format!("{}_{}", at.unix_timestamp_nanos(), id.simple())
+}
+
+/// Reads back what [`encode_cursor`] wrote; `None` for any other text.
+pub fn decode_cursor(text: &str) -> Option<(time::OffsetDateTime, uuid::Uuid)> {
+    let (nanos, id) = text.split_once('_')?;
+    Some((
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
+        uuid::Uuid::parse_str(id).ok()?,
+    ))
+}
+
 /// For keyset pages read with one row more than `limit`: cuts the rows back to `limit` and gives
 /// the last row kept when there is a further page (the row the next page starts after).
 pub fn page_end<T>(rows: &mut Vec<T>, limit: usize) -> Option<&T> {
