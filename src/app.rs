@@ -103,6 +103,7 @@ impl Application {
             ),
             ingest: Arc::new(config.ingest.clone()),
             metrics,
+            metrics_token: config.metrics_token.as_deref().map(crate::auth::sha256),
             writer: Arc::new(crate::ingest::Writer::start(
                 pool.clone(),
                 (config.delivery.workers > 0).then(|| engine.clone()),

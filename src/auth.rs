@@ -245,13 +245,13 @@ impl Auth {
         if let Some(address) = address
             && let Err(wait) = self.throttle.check(address)
         {
-            Metrics::add(&self.metrics.auth_throttled, 1);
+            self.metrics.auth_throttled.inc();
             return Ok(Verdict::Throttled(wait));
         }
         match self.authenticate(token).await? {
             Some(principal) => Ok(Verdict::Accepted(principal)),
             None => {
-                Metrics::add(&self.metrics.auth_failures, 1);
+                self.metrics.auth_failures.inc();
                 if let Some(address) = address {
                     self.throttle.failed(address);
                 }

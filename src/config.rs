@@ -102,6 +102,10 @@ pub struct ServeArgs {
     /// first start and printed once.
     #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A bearer token that `/metrics` asks for (at least 16 characters); unset, `/metrics` is
+    /// open like `/healthz`. Its labels name buses, rules and targets.
+    #[arg(long, env = "SWITCHYARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Largest event entry in bytes (EventBridge's 256 KiB by default; at most 1 MiB).
     #[arg(long, env = "SWITCHYARD_MAX_ENTRY_BYTES", default_value_t = DEFAULT_MAX_ENTRY_BYTES)]
     pub max_entry_bytes: usize,
@@ -210,6 +214,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
     pub admin_token: Option<String>,
+    pub metrics_token: Option<String>,
     pub ingest: IngestConfig,
     pub rules_refresh: Duration,
     pub db_pool_size: u32,
@@ -260,6 +265,14 @@ impl ServeArgs {
             errors.push(format!(
                     "SWITCHYARD_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters without spaces"
                 ));
+        }
+        if let Some(token) = &self.metrics_token
+            && (token.chars().count() < MIN_ADMIN_TOKEN_CHARS
+                || token.chars().any(char::is_whitespace))
+        {
+            errors.push(format!(
+                "SWITCHYARD_METRICS_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters without spaces"
+            ));
         }
         if self.max_entry_bytes == 0 || self.max_entry_bytes > MAX_ENTRY_BYTES_CEILING {
             errors.push(format!(
@@ -375,6 +388,7 @@ impl ServeArgs {
                 listen,
                 database,
                 admin_token: self.admin_token.clone(),
+                metrics_token: self.metrics_token.clone(),
                 ingest: IngestConfig {
                     limits: EnvelopeLimits {
                         max_entry_bytes: self.max_entry_bytes,

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::delivery::{Engine, Grant};
 use crate::domain::trace::{EventSpan, Incoming};
 use crate::domain::{DeliveryId, EntryError, Envelope, EnvelopeLimits, EventId};
+use crate::metrics::Metrics;
 use crate::ruleset::{BusRules, Snapshots};
 use crate::store::{self, StoreError};
 
@@ -85,6 +86,7 @@ pub async fn ingest(
     bus: &str,
     entries: &[&RawValue],
     context: Option<&RequestTrace>,
+    metrics: &Metrics,
 ) -> Result<Vec<EntryOutcome>, IngestError> {
     let rules = snapshots
         .get(bus)
@@ -98,6 +100,8 @@ pub async fn ingest(
     // Per event, its idempotency key; the first entry of each key in this request.
     let mut keys: Vec<Option<String>> = Vec::with_capacity(entries.len());
     let mut firsts: HashMap<String, EventId> = HashMap::new();
+    // Each stored event with the index of each rule it matched, for the metrics once committed.
+    let mut hits: Vec<(EventId, u32)> = Vec::new();
     for entry in entries {
         let envelope = match Envelope::parse(entry.get(), &config.limits, now) {
             Ok(envelope) => envelope,
@@ -127,6 +131,7 @@ pub async fn ingest(
             }
         };
         let routed = route(&rules, matched, bus, id, &body, |_| true, &mut deliveries);
+        hits.extend(matched.iter().map(|&rule| (id, rule)));
         // An entry's own TraceHeader names its producer's span; else the request's context.
         let span = match (&envelope.trace_header, context) {
             (Some(own), _) => EventSpan::child_of(Some(own), None),
@@ -161,6 +166,7 @@ pub async fn ingest(
     let (accepted, matched) = (events.len(), deliveries.len());
     if keys.iter().any(Option::is_some) {
         let held = writer.write_keyed(bus, events, deliveries, keys).await?;
+        hits.retain(|(id, _)| !held.contains_key(id));
         for outcome in &mut outcomes {
             if let EntryOutcome::Accepted(id) | EntryOutcome::Duplicate(id) = *outcome
                 && let Some(holder) = held.get(&id)
@@ -172,7 +178,24 @@ pub async fn ingest(
         writer.write(events, deliveries).await?;
     }
     tracing::debug!(accepted, deliveries = matched, "events stored");
+    count_matches(metrics, bus, &rules, &hits);
     Ok(outcomes)
+}
+
+/// Counts committed events that matched (`hits`: each event's id with the index of each rule
+/// it matched, an event's hits together) and, per rule, the events it matched.
+fn count_matches(metrics: &Metrics, bus: &str, rules: &BusRules, hits: &[(EventId, u32)]) {
+    if hits.is_empty() {
+        return;
+    }
+    let events = 1 + hits.windows(2).filter(|w| w[0].0 != w[1].0).count() as u64;
+    let mut per_rule: Vec<u32> = hits.iter().map(|&(_, rule)| rule).collect();
+    per_rule.sort_unstable();
+    let all = rules.rules.rules();
+    let triggered = per_rule
+        .chunk_by(|a, b| a == b)
+        .filter_map(|run| Some((all.get(run[0] as usize)?.name.as_str(), run.len() as u64)));
+    metrics.matched(bus, events, triggered);
 }
 
 /// What routing an event gave: the rules it matched and the deliveries made for it.

@@ -36,7 +36,7 @@ pub async fn run(
             let started = Instant::now();
             match store::retention::prune(&pool, retention, BATCH).await {
                 Ok(Some(batch)) => {
-                    Metrics::add(&metrics.events_pruned, batch.events.max(0) as u64);
+                    metrics.events_pruned.inc_by(batch.events.max(0) as u64);
                     round.events += batch.events;
                     round.deliveries += batch.deliveries;
                     round.attempts += batch.attempts;

@@ -16,6 +16,8 @@ pub struct AppState {
     pub ingest: Arc<IngestConfig>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
+    /// The SHA-256 of the token `/metrics` asks for, when one is configured.
+    pub metrics_token: Option<[u8; 32]>,
     /// Group commit of ingested events.
     pub writer: Arc<Writer>,
     /// A request that takes longer is answered 503 with Retry-After.

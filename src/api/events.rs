@@ -17,7 +17,6 @@ use super::extract::{ApiPath, JsonText};
 use super::problem::ApiError;
 use crate::domain::{DeliveryId, EventId, FieldError};
 use crate::ingest::{self, EntryOutcome, IngestError, MAX_ENTRIES};
-use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::{self, events::StoredAttempt, events::StoredDelivery};
 
@@ -59,6 +58,7 @@ async fn put_events(
     headers: HeaderMap,
     JsonText(body): JsonText,
 ) -> Result<Response, ApiError> {
+    let clock = std::time::Instant::now();
     // W3C Trace Context: a header that does not parse starts a new trace, as the spec asks.
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let context = header("traceparent")
@@ -113,6 +113,7 @@ async fn put_events(
         &bus,
         entries,
         context.as_ref(),
+        &state.metrics,
     )
     .await
     .map_err(|error| match error {
@@ -126,17 +127,17 @@ async fn put_events(
         .iter()
         .filter(|o| matches!(o, EntryOutcome::Failed(_)))
         .count();
-    Metrics::add(&state.metrics.ingest_requests, 1);
-    Metrics::add(&state.metrics.entries_refused, failed as u64);
     let duplicates = outcomes
         .iter()
         .filter(|o| matches!(o, EntryOutcome::Duplicate(_)))
         .count();
-    Metrics::add(&state.metrics.entries_deduplicated, duplicates as u64);
-    Metrics::add(
-        &state.metrics.events_accepted,
-        (outcomes.len() - failed - duplicates) as u64,
-    );
+    let metrics = &state.metrics;
+    metrics.ingest_requests.inc();
+    metrics.entries_refused.inc_by(failed as u64);
+    metrics.entries_deduplicated.inc_by(duplicates as u64);
+    metrics
+        .events_accepted
+        .inc_by((outcomes.len() - failed - duplicates) as u64);
     let entries: Vec<EntryOut> = outcomes
         .into_iter()
         .map(|outcome| match outcome {
@@ -151,11 +152,13 @@ async fn put_events(
             },
         })
         .collect();
-    Ok(Json(PutEventsOut {
+    let response = Json(PutEventsOut {
         failed_entry_count: failed,
         entries,
     })
-    .into_response())
+    .into_response();
+    metrics.ingest_answered(&bus, clock.elapsed().as_secs_f64());
+    Ok(response)
 }
 
 /// One try, on the wire (the trace's and the dead letter's `attempt_log`).

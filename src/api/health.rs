@@ -1,9 +1,10 @@
 //! `/healthz` (the process answers), `/readyz` (the database answers and is migrated) and
-//! `/metrics` (Prometheus text format).
+//! `/metrics` (OpenMetrics text, see [`crate::metrics`]).
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -42,13 +43,27 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// The OpenMetrics text; with a configured token, only for `Authorization: Bearer <token>`
+/// (digests are compared, so the comparison's timing says nothing about the token).
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(expected) = state.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(crate::auth::sha256);
+        if presented != Some(expected) {
+            return Err(ApiError::unauthorized(
+                "/metrics asks for the token of SWITCHYARD_METRICS_TOKEN as `Authorization: Bearer <token>`",
+            ));
+        }
+    }
     let mut conn = state.pool.acquire().await?;
     let queue = store::overview::overview(&mut conn).await?;
     let mut response = state.metrics.render(&queue).into_response();
     response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     Ok(response)
 }

@@ -22,6 +22,7 @@ use super::outcome::{AttemptRecord, Claim, DeadReason, Outcome, TargetRuntime, T
 use super::policy::{self, Backoff, Budget};
 use super::recorder::{Finished, Note};
 use super::signing;
+use crate::metrics::TargetLabels;
 use crate::transform;
 
 /// A request ready to be sent, with what deciding its outcome needs.
@@ -209,14 +210,16 @@ impl Engine {
         target: Option<Arc<TargetRuntime>>,
         recorder: mpsc::Sender<Finished>,
     ) {
+        let mut sent = false;
         let decision = match target {
             None => Decision::untried(Transition::Dead(DeadReason::TargetDeleted)),
             Some(target) if target.disabled => Decision::untried(Transition::Hold),
             Some(target) => match prepare(&claim, &target, OffsetDateTime::now_utc()) {
                 Prepared::Skip(decision) => decision,
                 Prepared::Send(mut request) => {
-                    let sent = self.send(&target, &mut request).await;
-                    decide(request, sent, &self.config.backoff, &mut rand::rng())
+                    sent = true;
+                    let answer = self.send(&target, &mut request).await;
+                    decide(request, answer, &self.config.backoff, &mut rand::rng())
                 }
             },
         };
@@ -224,8 +227,14 @@ impl Engine {
             note: Note {
                 disable_target: decision.disables_target(),
                 target_ref: claim.target_ref,
-                rule: claim.rule_name,
-                target: claim.target_id,
+                labels: TargetLabels {
+                    bus: claim.bus,
+                    rule: claim.rule_name,
+                    target: claim.target_id,
+                },
+                attempt: claim.attempts,
+                sent,
+                received_at: claim.received_at,
             },
             outcome: Outcome {
                 id: claim.id,

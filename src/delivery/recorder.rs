@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use super::Engine;
 use super::outcome::{Outcome, Transition};
 use crate::domain::TargetRef;
-use crate::metrics::Metrics;
+use crate::metrics::{Delivered, DeliveryRecord, SentTry, TargetLabels};
 use crate::store::deliveries;
 use crate::telemetry::error_chain;
 
@@ -28,9 +29,14 @@ pub(super) struct Note {
     /// The target answered 410 Gone: disable it.
     pub disable_target: bool,
     pub target_ref: TargetRef,
-    /// For the log line.
-    pub rule: String,
-    pub target: String,
+    /// For the metrics and the log line.
+    pub labels: TargetLabels,
+    /// Which try this was (1-based).
+    pub attempt: i32,
+    /// Whether a request went out (else the budget, the input or the target stopped it).
+    pub sent: bool,
+    /// When the event was acknowledged.
+    pub received_at: OffsetDateTime,
 }
 
 impl Engine {
@@ -61,11 +67,14 @@ impl Engine {
             let Note {
                 disable_target,
                 target_ref,
-                rule,
-                target,
+                labels,
+                attempt,
+                sent,
+                received_at,
             } = note;
+            let (rule, target) = (&labels.rule, &labels.target);
             if !applied.contains(&outcome.id) {
-                Metrics::add(&self.metrics.leases_lost, 1);
+                self.metrics.leases_lost.inc();
                 tracing::warn!(delivery = %outcome.id, rule, target, "the lease was lost before the outcome was recorded; another worker owns the delivery now");
                 continue;
             }
@@ -80,15 +89,23 @@ impl Engine {
                 tracing::error!(error = %error_chain(&error), rule, target, "disabling the target failed");
             }
             let status = outcome.attempt.as_ref().and_then(|a| a.status);
-            Metrics::add(
-                match &outcome.transition {
-                    Transition::Delivered => &self.metrics.delivered,
-                    Transition::Retry { .. } => &self.metrics.retried,
-                    Transition::Dead(_) => &self.metrics.dead_lettered,
-                    Transition::Hold => &self.metrics.held,
+            self.metrics.delivery(DeliveryRecord {
+                labels: &labels,
+                delivered: match &outcome.transition {
+                    Transition::Delivered => Delivered::Accepted,
+                    Transition::Retry { .. } => Delivered::Retrying,
+                    // Tried now or on an earlier claim: the target was invoked.
+                    Transition::Dead(_) if sent || attempt > 1 => Delivered::FailedFinally,
+                    Transition::Dead(_) => Delivered::NeverInvoked,
+                    Transition::Hold => Delivered::Held,
                 },
-                1,
-            );
+                sent: outcome.attempt.as_ref().filter(|_| sent).map(|a| SentTry {
+                    attempt,
+                    started_at: a.started_at,
+                    duration_ms: a.duration_ms,
+                }),
+                received_at,
+            });
             match &outcome.transition {
                 Transition::Delivered => {
                     tracing::debug!(delivery = %outcome.id, rule, target, status, "delivered")

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::sink::{Reply, Sink};
-use crate::support::{TestApp, wait_for};
+use crate::support::{ADMIN_TOKEN, TestApp, wait_for};
 
 const LONG: Duration = Duration::from_secs(15);
 
@@ -544,40 +544,98 @@ async fn metrics_count_ingest_and_delivery_outcomes() {
     let sink = Sink::start().await;
     sink.then([Reply::Status(503)]);
     rule_to(&app, &sink, json!({})).await;
-    let event = post_order(&app, json!({})).await;
-    app.post(
-        "/v1/buses/default/events",
-        json!({"entries": [{"source": "shop"}]}),
+    // A second rule whose target refuses for good: a failed invocation.
+    let refuser = Sink::start().await;
+    refuser.then([Reply::Status(400)]);
+    app.put_rule(
+        "default",
+        "to-refuser",
+        json!({"event_pattern": {"detail-type": ["Order Placed"]},
+               "targets": [{"id": "refuser", "url": refuser.url}]}),
     )
     .await;
-    delivery_in(&app, &event, "delivered").await;
+    post_order(&app, json!({})).await;
+    app.post(
+        "/v1/buses/default/events",
+        json!({"entries": [{"source": "shop"}, {"source": "elsewhere", "detail-type": "x", "detail": {}}]}),
+    )
+    .await;
+    let sink_labels = r#"{bus="default",rule="to-sink",target="sink"}"#;
+    let refuser_labels = r#"{bus="default",rule="to-refuser",target="refuser"}"#;
     let expected = [
-        "switchyard_ingest_requests_total 2",
-        "switchyard_events_accepted_total 1",
-        "switchyard_entries_refused_total 1",
-        "switchyard_delivery_outcomes_total{outcome=\"retried\"} 1",
-        "switchyard_delivery_outcomes_total{outcome=\"delivered\"} 1",
-        "switchyard_deliveries_pending 0",
-        "switchyard_events_last_hour 1",
+        "switchyard_ingest_requests_total 2".to_owned(),
+        "switchyard_events_accepted_total 2".to_owned(),
+        "switchyard_entries_refused_total 1".to_owned(),
+        "switchyard_delivery_outcomes_total{outcome=\"retried\"} 1".to_owned(),
+        "switchyard_delivery_outcomes_total{outcome=\"delivered\"} 1".to_owned(),
+        "switchyard_delivery_outcomes_total{outcome=\"dead_lettered\"} 1".to_owned(),
+        "switchyard_deliveries_pending 0".to_owned(),
+        "switchyard_dead_letters 1".to_owned(),
+        "switchyard_events_last_hour 2".to_owned(),
+        // EventBridge's meanings: the retried delivery is one invocation, once it ends.
+        "switchyard_matched_events_total{bus=\"default\"} 1".to_owned(),
+        "switchyard_triggered_rules_total{bus=\"default\",rule=\"to-sink\"} 1".to_owned(),
+        "switchyard_triggered_rules_total{bus=\"default\",rule=\"to-refuser\"} 1".to_owned(),
+        format!("switchyard_invocations_total{sink_labels} 1"),
+        format!("switchyard_retry_invocation_attempts_total{sink_labels} 1"),
+        format!("switchyard_attempt_duration_seconds_count{sink_labels} 2"),
+        format!("switchyard_ingestion_to_invocation_start_latency_seconds_count{sink_labels} 1"),
+        format!("switchyard_ingestion_to_delivery_latency_seconds_count{sink_labels} 1"),
+        format!("switchyard_invocations_total{refuser_labels} 1"),
+        format!("switchyard_failed_invocations_total{refuser_labels} 1"),
+        "switchyard_ingest_request_duration_seconds_count{bus=\"default\"} 2".to_owned(),
     ];
     let client = crate::support::http_client();
     // The recorder counts an outcome just after writing it: poll briefly.
-    let (content_type, text) = wait_for("the metrics to show both outcomes", LONG, || {
+    let (content_type, text) = wait_for("the metrics to show every outcome", LONG, || {
         let client = client.clone();
         let url = format!("{}/metrics", app.base);
+        let expected = &expected;
         async move {
             let response = client.get(url).send().await.ok()?;
             let content_type = response.headers()["content-type"].to_str().ok()?.to_owned();
             let text = response.text().await.ok()?;
             expected
                 .iter()
-                .all(|line| text.lines().any(|l| l == *line))
+                .all(|line| text.lines().any(|l| l == line))
                 .then_some((content_type, text))
         }
     })
     .await;
     assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
         "{content_type}\n{text}"
     );
+    // Nothing of a bus, rule or target that does not exist: clients cannot add series.
+    assert!(!text.contains("elsewhere"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_ask_for_their_token_when_one_is_configured() {
+    let token = "metrics-token-0123456789";
+    let app = TestApp::spawn_with(&["--metrics-token", token]).await;
+    let client = crate::support::http_client();
+    let url = format!("{}/metrics", app.base);
+    for presented in [None, Some("wrong-token-0123456789"), Some(ADMIN_TOKEN)] {
+        let mut request = client.get(&url);
+        if let Some(presented) = presented {
+            request = request.bearer_auth(presented);
+        }
+        let response = request.send().await.expect("GET /metrics");
+        assert_eq!(response.status(), 401, "{presented:?}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    let response = client
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("the metrics text");
+    assert!(text.contains("switchyard_dead_letters 0\n"), "{text}");
 }
