@@ -100,7 +100,13 @@ async fn put(
 ) -> Result<Response, ApiError> {
     let name = BusName::parse(&bus).map_err(|e| ApiError::parameter("bus", e))?;
     let input = match body {
-        Some(JsonText(text)) if !text.trim().is_empty() => {
+        // No body, or only JSON's whitespace, is the empty bus; anything else must be JSON
+        // (Rust's `trim` would also take a vertical tab or a form feed for nothing).
+        Some(JsonText(text))
+            if !text
+                .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+                .is_empty() =>
+        {
             super::extract::parse_body::<BusIn>(&text)?
         }
         _ => BusIn {

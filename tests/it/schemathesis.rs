@@ -240,4 +240,27 @@ async fn what_schemathesis_found_stays_fixed() {
         )
         .await;
     assert_eq!(untyped.status, reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A vertical tab is not JSON's whitespace: such a body is not the empty bus.
+    let tabbed = app
+        .call_raw(
+            reqwest::Method::PUT,
+            "/v1/buses/default",
+            "application/json",
+            b"\x0b".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        tabbed.status,
+        reqwest::StatusCode::BAD_REQUEST,
+        "{tabbed:?}"
+    );
+    let blank = app
+        .call_raw(
+            reqwest::Method::PUT,
+            "/v1/buses/default",
+            "application/json",
+            b" \r\n".to_vec(),
+        )
+        .await;
+    assert!(blank.status.is_success(), "{blank:?}");
 }
