@@ -1,4 +1,5 @@
-//! `POST /v1/buses/{bus}/events` (ingest) and `GET /v1/events/{id}` (the event trace).
+//! `POST /v1/buses/{bus}/events` (ingest), `GET /v1/events` (search) and `GET /v1/events/{id}`
+//! (the event trace).
 
 use std::collections::BTreeMap;
 
@@ -8,16 +9,19 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::buses::bus_not_found;
-use super::extract::{ApiPath, JsonText};
+use super::extract::{ApiPath, ApiQuery, JsonText};
 use super::problem::ApiError;
-use crate::domain::{DeliveryId, EventId, FieldError};
+use crate::domain::fields::check_text;
+use crate::domain::{BusName, DeliveryId, EventId, FieldError, MAX_DETAIL_TYPE, MAX_SOURCE};
 use crate::ingest::{self, EntryOutcome, IngestError, MAX_ENTRIES};
 use crate::state::AppState;
+use crate::store::event_search::{EventCursor, EventFilter, EventSummary};
 use crate::store::{self, events::StoredAttempt, events::StoredDelivery};
 
 pub fn routes(max_request_bytes: usize) -> Router<AppState> {
@@ -26,6 +30,7 @@ pub fn routes(max_request_bytes: usize) -> Router<AppState> {
             "/buses/{bus}/events",
             post(put_events).layer(DefaultBodyLimit::max(max_request_bytes)),
         )
+        .route("/events", get(search))
         .route("/events/{id}", get(trace))
 }
 
@@ -283,6 +288,170 @@ async fn trace(
             .into_iter()
             .map(|(delivery, attempts)| DeliveryOut::new(delivery, attempts))
             .collect(),
+    })
+    .into_response())
+}
+
+/// What a search asks for, as text (the API's query and the UI's form alike).
+#[derive(Debug, Default)]
+pub(crate) struct SearchIn {
+    pub bus: Option<String>,
+    pub source: Option<String>,
+    pub detail_type: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub trace_id: Option<String>,
+    pub matched: Option<bool>,
+}
+
+impl SearchIn {
+    /// The store's filter, or the first parameter that is wrong (its name as the pointer). An
+    /// empty name, source, detail-type or trace id filters nothing (a form's blank field); an
+    /// empty time is not a time.
+    pub(crate) fn parse(self) -> Result<EventFilter, FieldError> {
+        let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+        let SearchIn {
+            bus,
+            source,
+            detail_type,
+            since,
+            until,
+            trace_id,
+            matched,
+        } = self;
+        let (bus, source, detail_type) = (given(bus), given(source), given(detail_type));
+        let trace_id = given(trace_id);
+        let time = |name: &str, value: Option<String>| match value {
+            None => Ok(None),
+            Some(text) => OffsetDateTime::parse(&text, &Rfc3339)
+                .map(Some)
+                .map_err(|_| {
+                    FieldError::new(name, format!("{text:?} is not an RFC 3339 timestamp"))
+                }),
+        };
+        let text = |name: &str, value: Option<String>, max: usize| match value {
+            None => Ok(None),
+            Some(text) => check_text(&text, max)
+                .map(|()| Some(text))
+                .map_err(|why| FieldError::new(name, why)),
+        };
+        if let Some(bus) = &bus {
+            BusName::parse(bus).map_err(|e| FieldError::new("bus", e.0))?;
+        }
+        let trace_id = match trace_id {
+            None => None,
+            Some(id) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(id.to_ascii_lowercase())
+            }
+            Some(id) => {
+                return Err(FieldError::new(
+                    "trace_id",
+                    format!(
+                        "{:?} is not a trace id (32 hex digits)",
+                        id.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+        };
+        Ok(EventFilter {
+            bus,
+            source: text("source", source, MAX_SOURCE)?,
+            detail_type: text("detail_type", detail_type, MAX_DETAIL_TYPE)?,
+            since: time("since", since)?,
+            until: time("until", until)?,
+            trace_id,
+            matched,
+        })
+    }
+}
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchQuery {
+    bus: Option<String>,
+    source: Option<String>,
+    detail_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    trace_id: Option<String>,
+    matched: Option<bool>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SearchOut {
+    items: Vec<EventSummaryOut>,
+    next_cursor: Option<String>,
+}
+
+/// An event as a search lists it; `GET /v1/events/{id}` has the rest.
+#[derive(Serialize)]
+struct EventSummaryOut {
+    event_id: EventId,
+    bus: String,
+    source: String,
+    detail_type: String,
+    #[serde(with = "time::serde::rfc3339")]
+    time: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: OffsetDateTime,
+    matched_rules: Vec<String>,
+    deliveries: i32,
+    trace_id: Option<String>,
+}
+
+impl From<EventSummary> for EventSummaryOut {
+    fn from(e: EventSummary) -> Self {
+        EventSummaryOut {
+            event_id: e.id,
+            bus: e.bus,
+            source: e.source,
+            detail_type: e.detail_type,
+            time: e.event_time,
+            received_at: e.received_at,
+            matched_rules: e.matched_rules,
+            deliveries: e.deliveries,
+            trace_id: e.trace_id,
+        }
+    }
+}
+
+/// Events by bus, source, detail-type, time, trace id and matched or not, newest first.
+async fn search(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let limit = super::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let after =
+        match query.cursor.as_deref() {
+            Some(text) => Some(EventCursor::decode(text).ok_or_else(|| {
+                ApiError::parameter("cursor", "is not a cursor this API gave out")
+            })?),
+            None => None,
+        };
+    let filter = SearchIn {
+        bus: query.bus,
+        source: query.source,
+        detail_type: query.detail_type,
+        since: query.since,
+        until: query.until,
+        trace_id: query.trace_id,
+        matched: query.matched,
+    }
+    .parse()
+    .map_err(|e| ApiError::parameter(&e.pointer, &e.detail))?;
+    let mut conn = state.pool.acquire().await?;
+    let mut items = store::event_search::search(&mut conn, &filter, after, limit + 1).await?;
+    let next_cursor = store::page_end(&mut items, limit as usize)
+        .map(EventCursor::after)
+        .map(|c| c.encode());
+    Ok(Json(SearchOut {
+        items: items.into_iter().map(EventSummaryOut::from).collect(),
+        next_cursor,
     })
     .into_response())
 }

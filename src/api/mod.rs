@@ -6,7 +6,7 @@ mod audit;
 mod auth;
 mod buses;
 mod dead_letters;
-mod events;
+pub(crate) mod events;
 pub mod extract;
 mod groups;
 mod health;

@@ -11,7 +11,7 @@ mod names;
 mod rule;
 pub mod trace;
 
-pub use envelope::{EntryError, Envelope, EnvelopeLimits};
+pub use envelope::{EntryError, Envelope, EnvelopeLimits, MAX_DETAIL_TYPE, MAX_SOURCE};
 pub use fields::{FieldError, ValidationErrors};
 pub use ids::{DeliveryId, EventId, TargetRef};
 pub use names::{ArchiveName, BusName, NameError, ReplayName, RuleName, TargetId};

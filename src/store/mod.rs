@@ -9,6 +9,7 @@ pub mod buses;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod embedded;
+pub mod event_search;
 pub mod events;
 pub mod groups;
 pub mod idempotency;

@@ -7,11 +7,10 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
-use time::{Duration as TimeSpan, OffsetDateTime};
 
 use super::page::{
-    AttemptView, CELL, Chrome, CsrfForm, Page, PageError, check_csrf, chrome, non_empty, refuse,
-    render, rfc3339, truncate, url_encode,
+    AttemptView, CELL, Chrome, CsrfForm, Page, PageError, check_csrf, chrome, non_empty,
+    range_start, ranges, refuse, render, rfc3339, truncate, url_encode,
 };
 use super::{Session, pretty_json};
 use crate::audit::{self, Actor};
@@ -56,13 +55,6 @@ pub struct ListParams {
     notice: String,
 }
 
-const RANGES: [(&str, &str, i64); 4] = [
-    ("1h", "last hour", 3600),
-    ("24h", "last 24 hours", 86_400),
-    ("7d", "last 7 days", 604_800),
-    ("30d", "last 30 days", 2_592_000),
-];
-
 impl ListParams {
     fn filter(&self) -> Filter {
         Filter {
@@ -70,10 +62,7 @@ impl ListParams {
             rule: non_empty(&self.rule),
             target_id: non_empty(&self.target_id),
             dead_reason: non_empty(&self.dead_reason).filter(|r| DeadReason::parse(r).is_some()),
-            since: RANGES
-                .iter()
-                .find(|(key, _, _)| *key == self.range)
-                .map(|(_, _, seconds)| OffsetDateTime::now_utc() - TimeSpan::seconds(*seconds)),
+            since: range_start(&self.range),
             until: None,
         }
     }
@@ -193,7 +182,7 @@ pub async fn list(
         total,
         next_page,
         reasons: DeadReason::ALL.iter().map(|r| r.as_str()).collect(),
-        ranges: RANGES.iter().map(|(k, label, _)| (*k, *label)).collect(),
+        ranges: ranges(),
     })
 }
 

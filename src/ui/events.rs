@@ -1,15 +1,20 @@
-//! The event trace: an event, the rules it matched, its deliveries and their attempts.
+//! Events: the search (the filters of `GET /v1/events` in the URL, keyset pages) and the event
+//! trace (an event, the rules it matched, its deliveries and their attempts).
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
-use super::page::{AttemptView, Chrome, Page, chrome, render, rfc3339};
+use super::page::{
+    AttemptView, Chrome, Page, chrome, non_empty, range_start, ranges, render, rfc3339, url_encode,
+};
 use super::{Session, pretty_json};
+use crate::api::events::SearchIn;
 use crate::domain::EventId;
 use crate::state::AppState;
 use crate::store;
+use crate::store::event_search::{self, EventCursor};
 
 pub struct DeliveryView {
     pub id: String,
@@ -35,17 +40,145 @@ struct EventPage {
     deliveries: Vec<DeliveryView>,
 }
 
-#[derive(Deserialize)]
+/// The page's query: an event id opens its trace; else the search's filters.
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct EventQuery {
     #[serde(default)]
     id: String,
+    #[serde(default)]
+    bus: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    detail_type: String,
+    #[serde(default)]
+    trace_id: String,
+    /// `yes`, `no` or empty (either).
+    #[serde(default)]
+    matched: String,
+    /// A key of the shared ranges, or empty (any time).
+    #[serde(default)]
+    range: String,
+    #[serde(default)]
+    cursor: String,
 }
 
-pub async fn trace(
+impl EventQuery {
+    /// The filters as a query string (without the cursor).
+    fn query(&self) -> String {
+        [
+            ("bus", &self.bus),
+            ("source", &self.source),
+            ("detail_type", &self.detail_type),
+            ("trace_id", &self.trace_id),
+            ("matched", &self.matched),
+            ("range", &self.range),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| format!("{k}={}", url_encode(v.trim())))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+pub struct EventRow {
+    pub id: String,
+    pub received_at: String,
+    pub bus: String,
+    pub source: String,
+    pub detail_type: String,
+    pub matched_rules: Vec<String>,
+    pub deliveries: i32,
+    pub trace_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+struct SearchPage {
+    chrome: Chrome,
+    params: EventQuery,
+    query: String,
+    /// What is wrong with a filter ("" when nothing).
+    problem: String,
+    rows: Vec<EventRow>,
+    next_page: Option<String>,
+    ranges: Vec<(&'static str, &'static str)>,
+}
+
+/// `/ui/events`: the trace of `?id=`, else the search.
+pub async fn events(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     Query(query): Query<EventQuery>,
 ) -> Page {
+    if query.id.trim().is_empty() {
+        search(state, session, query).await
+    } else {
+        trace(state, session, query).await
+    }
+}
+
+async fn search(state: AppState, session: Session, params: EventQuery) -> Page {
+    let chrome = chrome(&state, &session, "events").await?;
+    let filter = SearchIn {
+        bus: non_empty(&params.bus),
+        source: non_empty(&params.source),
+        detail_type: non_empty(&params.detail_type),
+        since: range_start(&params.range).map(rfc3339),
+        until: None,
+        trace_id: non_empty(&params.trace_id),
+        matched: match params.matched.as_str() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        },
+    }
+    .parse();
+    let mut page = SearchPage {
+        chrome,
+        query: params.query(),
+        params,
+        problem: String::new(),
+        rows: Vec::new(),
+        next_page: None,
+        ranges: ranges(),
+    };
+    let filter = match filter {
+        Ok(filter) => filter,
+        Err(error) => {
+            page.problem = format!("{}: {}", error.pointer.replace('_', "-"), error.detail);
+            return render(&page);
+        }
+    };
+    let after = EventCursor::decode(&page.params.cursor);
+    let mut conn = state.pool.acquire().await?;
+    let mut items = event_search::search(&mut conn, &filter, after, PAGE + 1).await?;
+    page.next_page = store::page_end(&mut items, PAGE as usize)
+        .map(EventCursor::after)
+        .map(|cursor| match page.query.as_str() {
+            "" => format!("cursor={}", cursor.encode()),
+            query => format!("{query}&cursor={}", cursor.encode()),
+        });
+    page.rows = items
+        .into_iter()
+        .map(|e| EventRow {
+            id: e.id.to_string(),
+            received_at: rfc3339(e.received_at),
+            bus: e.bus,
+            source: e.source,
+            detail_type: e.detail_type,
+            matched_rules: e.matched_rules,
+            deliveries: e.deliveries,
+            trace_id: e.trace_id.unwrap_or_default(),
+        })
+        .collect();
+    render(&page)
+}
+
+const PAGE: i64 = 50;
+
+async fn trace(state: AppState, session: Session, query: EventQuery) -> Page {
     let chrome = chrome(&state, &session, "events").await?;
     let id = query.id.trim().to_owned();
     let mut page = EventPage {

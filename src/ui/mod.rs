@@ -58,7 +58,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/ui/pattern-tester",
             get(pattern_tester::form).post(pattern_tester::test),
         )
-        .route("/ui/events", get(events::trace))
+        .route("/ui/events", get(events::events))
         .route("/ui/archives", get(replays::archives))
         .route("/ui/replays", get(replays::replays))
         .route("/ui/replays/{name}/cancel", post(replays::cancel))

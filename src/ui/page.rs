@@ -148,6 +148,27 @@ pub fn rfc3339(time: OffsetDateTime) -> String {
     time.format(&Rfc3339).unwrap_or_default()
 }
 
+/// The time ranges list filters offer: key in the URL, label, length in seconds.
+const RANGES: [(&str, &str, i64); 4] = [
+    ("1h", "last hour", 3600),
+    ("24h", "last 24 hours", 86_400),
+    ("7d", "last 7 days", 604_800),
+    ("30d", "last 30 days", 2_592_000),
+];
+
+/// The ranges as a filter's select shows them (key, label).
+pub fn ranges() -> Vec<(&'static str, &'static str)> {
+    RANGES.iter().map(|(k, label, _)| (*k, *label)).collect()
+}
+
+/// When the range named by `key` starts (`None`: any time).
+pub fn range_start(key: &str) -> Option<OffsetDateTime> {
+    RANGES
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, _, seconds)| OffsetDateTime::now_utc() - time::Duration::seconds(*seconds))
+}
+
 /// The trimmed text, unless it is empty.
 pub fn non_empty(text: &str) -> Option<String> {
     let text = text.trim();

@@ -21,6 +21,7 @@ mod retention;
 mod rules;
 mod rules_apply;
 mod schemathesis;
+mod search;
 mod security_headers;
 mod slow_clients;
 mod snapshots;

@@ -593,3 +593,91 @@ async fn tokens_are_made_and_revoked_in_the_ui_and_the_audit_log_says_who() {
     browser.screenshot("audit.png").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn events_are_searched_and_a_trace_is_followed_from_the_ui() {
+    let app = TestApp::spawn().await;
+    app.put_rule(
+        "default",
+        "paid",
+        json!({"event_pattern": {"detail-type": ["paid"]}}),
+    )
+    .await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let answer = app
+        .client
+        .post(format!("{}/v1/buses/default/events", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&json!({"entries": [
+            {"source": "billing", "detail-type": "paid", "detail": {}},
+            {"source": "billing", "detail-type": "refunded", "detail": {}},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    for n in 0..3 {
+        app.post_events(
+            "default",
+            json!({"source": "shop", "detail-type": "placed", "detail": {"n": n}}),
+        )
+        .await;
+    }
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser.goto(&format!("{}/ui/events", app.base)).await;
+    let count = |browser: &Browser| {
+        let client = browser.client.clone();
+        async move {
+            client
+                .find_all(fantoccini::Locator::Css("#events tbody tr"))
+                .await
+                .map(|rows| rows.len())
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(count(&browser).await, 5, "every event, newest first");
+    browser.fill("#search-source", "billing").await;
+    browser.click_to_page("#apply-search").await;
+    assert_eq!(count(&browser).await, 2);
+    let table = browser.text("#events").await;
+    assert!(
+        table.contains("refunded") && table.contains("paid"),
+        "{table}"
+    );
+    assert!(!table.contains("shop"), "{table}");
+
+    // Only what matched a rule.
+    browser
+        .goto(&format!(
+            "{}/ui/events?source=billing&matched=yes",
+            app.base
+        ))
+        .await;
+    assert_eq!(count(&browser).await, 1);
+    assert!(browser.text("#events").await.contains("paid"));
+
+    // A trace id links to every event of the trace; a row opens the event's trace.
+    browser
+        .goto(&format!("{}/ui/events?detail_type=refunded", app.base))
+        .await;
+    browser.click_to_page("#events a.trace").await;
+    assert_eq!(
+        count(&browser).await,
+        2,
+        "the two events of the producer's trace"
+    );
+    browser.click_to_page("#events tbody tr a.open").await;
+    assert_eq!(browser.text("#trace-id").await, trace_id);
+    assert!(browser.exists("#event-json").await);
+
+    // A filter that is wrong says which and why.
+    browser.goto(&format!("{}/ui/events", app.base)).await;
+    browser.fill("#search-trace", "not-a-trace").await;
+    browser.click_to_page("#apply-search").await;
+    let problem = browser.text("#search-problem").await;
+    assert!(problem.starts_with("trace-id:"), "{problem}");
+    browser.close().await;
+}
