@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::delivery::{Engine, Grant};
+use crate::domain::cloudevent::{self, BinaryEvent};
 use crate::domain::trace::{EventSpan, Incoming};
 use crate::domain::{DeliveryId, EntryError, Envelope, EnvelopeLimits, EventId};
 use crate::metrics::Metrics;
@@ -67,6 +68,31 @@ pub struct RequestTrace {
     pub tracestate: Option<String>,
 }
 
+/// One entry of an ingest request, as it arrived.
+#[derive(Debug)]
+pub enum Entry<'a> {
+    /// An EventBridge entry (`source`, `detail-type`, `detail`, …).
+    EventBridge(&'a RawValue),
+    /// A CloudEvent in structured mode (JSON format).
+    CloudEvent(&'a RawValue),
+    /// A CloudEvent in binary mode.
+    CloudBinary(BinaryEvent),
+}
+
+impl Entry<'_> {
+    fn envelope(
+        self,
+        limits: &EnvelopeLimits,
+        now: OffsetDateTime,
+    ) -> Result<Envelope, EntryError> {
+        match self {
+            Entry::EventBridge(raw) => Envelope::parse(raw.get(), limits, now),
+            Entry::CloudEvent(raw) => cloudevent::parse_structured(raw.get(), limits, now),
+            Entry::CloudBinary(event) => cloudevent::parse_binary(event, limits, now),
+        }
+    }
+}
+
 /// The result for one entry, in request order.
 #[derive(Debug)]
 pub enum EntryOutcome {
@@ -84,7 +110,7 @@ pub async fn ingest(
     snapshots: &Snapshots,
     config: &IngestConfig,
     bus: &str,
-    entries: &[&RawValue],
+    entries: Vec<Entry<'_>>,
     context: Option<&RequestTrace>,
     metrics: &Metrics,
 ) -> Result<Vec<EntryOutcome>, IngestError> {
@@ -103,7 +129,7 @@ pub async fn ingest(
     // Each stored event with the index of each rule it matched, for the metrics once committed.
     let mut hits: Vec<(EventId, u32)> = Vec::new();
     for entry in entries {
-        let envelope = match Envelope::parse(entry.get(), &config.limits, now) {
+        let envelope = match entry.envelope(&config.limits, now) {
             Ok(envelope) => envelope,
             Err(error) => {
                 outcomes.push(EntryOutcome::Failed(error));

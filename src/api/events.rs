@@ -15,11 +15,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::buses::bus_not_found;
-use super::extract::{ApiPath, ApiQuery, JsonText};
+use super::extract::{ApiPath, ApiQuery, RawBody, unsupported_media_type};
 use super::problem::ApiError;
+use crate::domain::cloudevent::{self, BinaryEvent};
 use crate::domain::fields::check_text;
 use crate::domain::{BusName, DeliveryId, EventId, FieldError, MAX_DETAIL_TYPE, MAX_SOURCE};
-use crate::ingest::{self, EntryOutcome, IngestError, MAX_ENTRIES};
+use crate::ingest::{self, Entry, EntryOutcome, IngestError, MAX_ENTRIES};
 use crate::state::AppState;
 use crate::store::event_search::{EventCursor, EventFilter, EventSummary};
 use crate::store::{self, events::StoredAttempt, events::StoredDelivery};
@@ -61,7 +62,7 @@ async fn put_events(
     State(state): State<AppState>,
     ApiPath(bus): ApiPath<String>,
     headers: HeaderMap,
-    JsonText(body): JsonText,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let clock = std::time::Instant::now();
     // W3C Trace Context: a header that does not parse starts a new trace, as the spec asks.
@@ -72,43 +73,72 @@ async fn put_events(
             parent,
             tracestate: header("tracestate").map(str::to_owned),
         });
-    let top: BTreeMap<String, &RawValue> = serde_json::from_str(&body).map_err(|e| {
-        if e.is_data() {
-            ApiError::bad_body("the body must be an event object or {\"entries\": [...]}")
-        } else {
-            ApiError::bad_body(format!("the body is not valid JSON: {e}"))
-        }
-    })?;
-    let single: [&RawValue; 1];
-    let entries: Vec<&RawValue>;
-    let entries: &[&RawValue] = match top.get("entries") {
-        Some(raw) => {
-            if let Some(other) = top.keys().find(|k| *k != "entries") {
-                return Err(ApiError::validation(vec![FieldError::new(
-                    crate::domain::fields::pointer("", other),
-                    "a batch has only `entries`",
-                )]));
+    let content_type = header("content-type").unwrap_or("").to_owned();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    // Owners of the texts that the entries borrow.
+    let text: String;
+    let parsed: Vec<&RawValue>;
+    let entries: Vec<Entry<'_>> = if headers.contains_key("ce-specversion") {
+        // CloudEvents binary mode: the attributes in `ce-` headers, the body is the data.
+        let mut attributes = Vec::new();
+        for (name, value) in &headers {
+            if let Some(attribute) = name.as_str().strip_prefix("ce-") {
+                let value = value.to_str().map_err(|_| {
+                    ApiError::bad_body(format!("the header {name} is not visible ASCII"))
+                })?;
+                attributes.push((attribute.to_owned(), value.to_owned()));
             }
-            entries = serde_json::from_str(raw.get()).map_err(|_| {
-                ApiError::validation(vec![FieldError::new(
-                    "/entries",
-                    "must be an array of events",
-                )])
-            })?;
-            if entries.is_empty() || entries.len() > MAX_ENTRIES {
-                return Err(ApiError::validation(vec![FieldError::new(
-                    "/entries",
-                    format!(
-                        "must hold 1 to {MAX_ENTRIES} entries; found {}",
-                        entries.len()
-                    ),
-                )]));
-            }
-            &entries
         }
-        None => {
-            single = [serde_json::from_str(&body).map_err(|e| ApiError::bad_body(e.to_string()))?];
-            &single
+        vec![Entry::CloudBinary(BinaryEvent {
+            attributes,
+            content_type: (!content_type.is_empty()).then_some(content_type),
+            body: body.to_vec(),
+        })]
+    } else {
+        text = String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::bad_body("the body is not valid UTF-8"))?;
+        match essence.as_str() {
+            cloudevent::STRUCTURED => {
+                let one: &RawValue = serde_json::from_str(&text)
+                    .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))?;
+                if !one.get().starts_with('{') {
+                    return Err(ApiError::bad_body(
+                        "a structured-mode CloudEvent is a JSON object",
+                    ));
+                }
+                vec![Entry::CloudEvent(one)]
+            }
+            cloudevent::BATCH => {
+                parsed = serde_json::from_str(&text).map_err(|e| {
+                    ApiError::bad_body(format!(
+                        "a CloudEvents batch is a JSON array of events: {e}"
+                    ))
+                })?;
+                if parsed.len() > MAX_ENTRIES {
+                    return Err(ApiError::bad_body(format!(
+                        "a batch holds at most {MAX_ENTRIES} CloudEvents; found {}",
+                        parsed.len()
+                    )));
+                }
+                parsed.iter().map(|raw| Entry::CloudEvent(raw)).collect()
+            }
+            json if json == "application/json" || json.ends_with("+json") => {
+                parsed = eventbridge_entries(&text)?;
+                parsed.iter().map(|raw| Entry::EventBridge(raw)).collect()
+            }
+            _ => {
+                return Err(unsupported_media_type(format!(
+                    "events are sent as `application/json`, CloudEvents as `{}` or `{}`, or in \
+                     binary mode with `ce-` headers; got {content_type:?}",
+                    cloudevent::STRUCTURED,
+                    cloudevent::BATCH
+                )));
+            }
         }
     };
     let outcomes = ingest::ingest(
@@ -164,6 +194,44 @@ async fn put_events(
     .into_response();
     metrics.ingest_answered(&bus, clock.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// One event object, or `{"entries": [...]}` with 1 to [`MAX_ENTRIES`].
+fn eventbridge_entries(body: &str) -> Result<Vec<&RawValue>, ApiError> {
+    let top: BTreeMap<String, &RawValue> = serde_json::from_str(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_body("the body must be an event object or {\"entries\": [...]}")
+        } else {
+            ApiError::bad_body(format!("the body is not valid JSON: {e}"))
+        }
+    })?;
+    let Some(raw) = top.get("entries") else {
+        let single: &RawValue =
+            serde_json::from_str(body).map_err(|e| ApiError::bad_body(e.to_string()))?;
+        return Ok(vec![single]);
+    };
+    if let Some(other) = top.keys().find(|k| *k != "entries") {
+        return Err(ApiError::validation(vec![FieldError::new(
+            crate::domain::fields::pointer("", other),
+            "a batch has only `entries`",
+        )]));
+    }
+    let entries: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+        ApiError::validation(vec![FieldError::new(
+            "/entries",
+            "must be an array of events",
+        )])
+    })?;
+    if entries.is_empty() || entries.len() > MAX_ENTRIES {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/entries",
+            format!(
+                "must hold 1 to {MAX_ENTRIES} entries; found {}",
+                entries.len()
+            ),
+        )]));
+    }
+    Ok(entries)
 }
 
 /// One try, on the wire (the trace's and the dead letter's `attempt_log`).

@@ -40,25 +40,50 @@ impl<S: Send + Sync> FromRequest<S> for JsonText {
                 ),
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection {
-                BytesRejection::FailedToBufferBody(inner)
-                    if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-                {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload-too-large",
-                        "Payload too large",
-                        "the request body is larger than this route accepts",
-                    )
-                }
-                other => body_failure(other),
-            })?;
+        let bytes = read_body(req, state).await?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::bad_body("the body is not valid UTF-8"))?;
         Ok(JsonText(text))
     }
+}
+
+/// The body's bytes within the route's limit, whatever its content type (the handler decides).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        read_body(req, state).await.map(RawBody)
+    }
+}
+
+/// The 415 answer for a body of a type the route does not take.
+pub fn unsupported_media_type(detail: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        detail,
+    )
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(inner)
+                if inner.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "Payload too large",
+                    "the request body is larger than this route accepts",
+                )
+            }
+            other => body_failure(other),
+        })
 }
 
 /// A body that could not be read: 408 when it did not arrive within the body-read deadline,

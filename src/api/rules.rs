@@ -62,6 +62,7 @@ struct TargetOut {
     max_concurrency: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     ordering: Option<OrderingOut>,
+    format: &'static str,
     secret: String,
     #[serde(with = "time::serde::rfc3339::option")]
     previous_secret_expires_at: Option<OffsetDateTime>,
@@ -125,6 +126,7 @@ impl TargetOut {
                 group_by: o.group_by,
                 on_dead: o.on_dead.as_str(),
             }),
+            format: target.format.as_str(),
             secret: state.secret,
             previous_secret_expires_at: state.previous_secret_expires_at,
             disabled_at: state.disabled_at,

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::Engine;
 use super::client::{Answer, Outgoing, SendError};
+use super::format;
 use super::outcome::{AttemptRecord, Claim, DeadReason, Outcome, TargetRuntime, Transition};
 use super::policy::{self, Backoff, Budget};
 use super::recorder::{Finished, Note};
@@ -106,6 +107,25 @@ pub(super) fn prepare(claim: &Claim, target: &TargetRuntime, now: OffsetDateTime
             });
         }
     };
+    let transformed = target.input != transform::InputTransform::Event;
+    let wire = match format::wire(target.format, &claim.body, payload, transformed) {
+        Ok(wire) => wire,
+        Err(error) => {
+            return Prepared::Skip(Decision {
+                transition: Transition::Dead(DeadReason::TransformFailed),
+                payload: None,
+                attempt: Some(AttemptRecord::failed(
+                    now,
+                    0,
+                    format!(
+                        "making the {} request failed: {error}",
+                        target.format.as_str()
+                    ),
+                )),
+            });
+        }
+    };
+    let payload = wire.body;
     let id = claim.id.to_string();
     let timestamp = now.unix_timestamp();
     let secrets: Vec<&str> = target.secrets.iter().map(String::as_str).collect();
@@ -126,8 +146,8 @@ pub(super) fn prepare(claim: &Claim, target: &TargetRuntime, now: OffsetDateTime
         .filter(|(k, _)| claim.span.is_none() || !is_trace_header(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    headers.extend(wire.headers);
     headers.extend([
-        ("content-type".into(), "application/json".into()),
         (signing::WEBHOOK_ID.into(), id),
         (signing::WEBHOOK_TIMESTAMP.into(), timestamp.to_string()),
         (signing::WEBHOOK_SIGNATURE.into(), signature),
@@ -310,6 +330,7 @@ mod tests {
             max_concurrency: 10,
             secrets: vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()],
             disabled: false,
+            format: crate::domain::Format::EventBridge,
         }
     }
 

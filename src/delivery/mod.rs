@@ -18,6 +18,7 @@
 
 mod attempt;
 pub mod client;
+mod format;
 mod outcome;
 pub mod policy;
 mod recorder;

@@ -57,6 +57,7 @@ pub struct TargetRuntime {
     /// The secrets that sign: the current one, and the previous one while its overlap lasts.
     pub secrets: Vec<String>,
     pub disabled: bool,
+    pub format: crate::domain::Format,
 }
 
 /// Why a delivery became a dead letter.

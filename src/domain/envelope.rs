@@ -66,6 +66,9 @@ pub struct Envelope {
     pub idempotency_key: Option<String>,
     /// The producer's span, from the entry's `TraceHeader` (not part of the event).
     pub trace_header: Option<super::trace::Incoming>,
+    /// For a CloudEvent, its attributes without an EventBridge counterpart (a JSON object's
+    /// text), kept as the event's `cloudevent` member ([`super::cloudevent`]).
+    pub cloudevent: Option<String>,
 }
 
 impl Envelope {
@@ -184,6 +187,7 @@ impl Envelope {
             resources,
             idempotency_key,
             trace_header,
+            cloudevent: None,
         })
     }
 
@@ -191,8 +195,12 @@ impl Envelope {
     pub fn to_event_json(&self, id: EventId, account: &str, region: &str) -> String {
         let quote = |s: &str| serde_json::Value::from(s).to_string();
         let resources = serde_json::Value::from(self.resources.clone()).to_string();
+        let cloudevent = match &self.cloudevent {
+            Some(attributes) => format!(r#","cloudevent":{attributes}"#),
+            None => String::new(),
+        };
         format!(
-            r#"{{"version":"0","id":"{id}","detail-type":{},"source":{},"account":{},"time":"{}","region":{},"resources":{resources},"detail":{}}}"#,
+            r#"{{"version":"0","id":"{id}","detail-type":{},"source":{},"account":{},"time":"{}","region":{},"resources":{resources},"detail":{}{cloudevent}}}"#,
             quote(&self.detail_type),
             quote(&self.source),
             quote(account),

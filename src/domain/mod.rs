@@ -4,6 +4,7 @@
 //! with the same words.
 
 pub mod archive;
+pub mod cloudevent;
 mod envelope;
 pub mod fields;
 mod ids;
@@ -17,8 +18,8 @@ pub use ids::{DeliveryId, EventId, TargetRef};
 pub use names::{ArchiveName, BusName, NameError, ReplayName, RuleName, TargetId};
 pub(crate) use rule::integer_in;
 pub use rule::{
-    DEFAULT_TIMEOUT_MS, OnDead, Ordering, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target,
-    parse_rule, parse_rule_document,
+    DEFAULT_TIMEOUT_MS, Format, OnDead, Ordering, RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE,
+    Target, parse_rule, parse_rule_document,
 };
 
 /// What a target receives; the transformation's own type (validated and rendered in

@@ -90,6 +90,40 @@ pub struct Target {
     pub max_concurrency: u32,
     /// Per-key FIFO: `None` sends deliveries as they come, concurrently.
     pub ordering: Option<Ordering>,
+    /// What a delivery looks like on the wire.
+    pub format: Format,
+}
+
+/// How a target receives an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// EventBridge's event as the JSON body (or what the input transformation renders).
+    #[default]
+    EventBridge,
+    /// A CloudEvent in the JSON format, `Content-Type: application/cloudevents+json`.
+    CloudEventsStructured,
+    /// The data as the body, the attributes in `ce-` headers.
+    CloudEventsBinary,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [
+        Format::EventBridge,
+        Format::CloudEventsStructured,
+        Format::CloudEventsBinary,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::EventBridge => "eventbridge",
+            Format::CloudEventsStructured => "cloudevents-structured",
+            Format::CloudEventsBinary => "cloudevents-binary",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == text)
+    }
 }
 
 /// A target's delivery order: deliveries whose events have the same group key (what `group_by`
@@ -351,6 +385,18 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
         Some(raw) => parse_ordering(raw.get(), &at("ordering"), errors).map(Some),
         None => Some(None),
     };
+    let format = match fields.take_string("format", errors) {
+        Some(text) => Format::parse(&text).or_else(|| {
+            let known: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+            errors.push(FieldError::new(
+                at("format"),
+                format!("must be one of {}; found {text:?}", known.join(", ")),
+            ));
+            None
+        }),
+        None if fields.had("format") => None,
+        None => Some(Format::EventBridge),
+    };
     fields.refuse_unknown(errors);
     Some(Target {
         id: id?,
@@ -362,6 +408,7 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
         timeout_ms: timeout_ms?,
         max_concurrency: max_concurrency?,
         ordering: ordering?,
+        format: format?,
     })
 }
 

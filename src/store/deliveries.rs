@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{StoreError, notify};
 use crate::delivery::{AttemptRecord, Claim, Outcome, TargetRuntime, Transition};
 use crate::domain::trace::EventSpan;
-use crate::domain::{DeliveryId, EventId, TargetRef};
+use crate::domain::{DeliveryId, EventId, Format, TargetRef};
 
 /// A claimed delivery as read.
 #[derive(sqlx::FromRow)]
@@ -99,6 +99,7 @@ struct TargetRuntimeRow {
     secret: String,
     previous_secret: Option<String>,
     disabled: bool,
+    format: String,
 }
 
 /// The targets with these ids (a deleted one is simply absent).
@@ -108,7 +109,7 @@ pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRunti
                 input_template, maximum_retry_attempts, maximum_event_age_seconds, timeout_ms,
                 max_concurrency, secret,
                 CASE WHEN previous_secret_expires_at > now() THEN previous_secret END AS previous_secret,
-                disabled_at IS NOT NULL AS disabled
+                disabled_at IS NOT NULL AS disabled, format
          FROM targets WHERE id = ANY($1)",
     )
     .bind(ids)
@@ -135,6 +136,7 @@ pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRunti
                 max_concurrency: positive(row.max_concurrency)?,
                 secrets,
                 disabled: row.disabled,
+                format: Format::parse(&row.format).ok_or_else(corrupt)?,
             })
         })
         .collect()

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::{StoreError, notify};
 use crate::domain::{
-    InputTransform, OnDead, Ordering, RetryPolicy, Rule, RuleState, Target, TargetId, TargetRef,
+    Format, InputTransform, OnDead, Ordering, RetryPolicy, Rule, RuleState, Target, TargetId,
+    TargetRef,
 };
 
 /// What the system keeps about a target besides its definition.
@@ -93,6 +94,7 @@ struct TargetRow {
     max_concurrency: i32,
     ordering_group_by: Option<String>,
     ordering_on_dead: Option<String>,
+    format: String,
 }
 
 impl TargetRow {
@@ -132,6 +134,7 @@ impl TargetRow {
             timeout_ms: number(self.timeout_ms, "timeout")?,
             max_concurrency: number(self.max_concurrency, "concurrency")?,
             ordering,
+            format: Format::parse(&self.format).ok_or_else(|| corrupt("format"))?,
         };
         Ok((target, state))
     }
@@ -142,7 +145,8 @@ const RULE_COLUMNS: &str =
 const TARGET_COLUMNS: &str = "id, secret, previous_secret_expires_at, disabled_at, \
      disabled_reason, rule_id, target_id, url, method, headers, input_kind, input, \
      input_path, input_paths_map, input_template, maximum_retry_attempts, \
-     maximum_event_age_seconds, timeout_ms, max_concurrency, ordering_group_by, ordering_on_dead";
+     maximum_event_age_seconds, timeout_ms, max_concurrency, ordering_group_by, ordering_on_dead, \
+     format";
 
 async fn with_targets(
     conn: &mut PgConnection,
@@ -321,9 +325,9 @@ pub async fn put(
             "INSERT INTO targets (id, rule_id, target_id, position, url, method, headers, input_kind,
                  input, input_path, input_paths_map, input_template, maximum_retry_attempts,
                  maximum_event_age_seconds, timeout_ms, max_concurrency, secret, ordering_group_by,
-                 ordering_on_dead)
+                 ordering_on_dead, format)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19)
+                     $18, $19, $20)
              ON CONFLICT (rule_id, target_id) DO UPDATE SET position = EXCLUDED.position,
                  url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers,
                  input_kind = EXCLUDED.input_kind, input = EXCLUDED.input,
@@ -333,7 +337,7 @@ pub async fn put(
                  maximum_event_age_seconds = EXCLUDED.maximum_event_age_seconds,
                  timeout_ms = EXCLUDED.timeout_ms, max_concurrency = EXCLUDED.max_concurrency,
                  ordering_group_by = EXCLUDED.ordering_group_by,
-                 ordering_on_dead = EXCLUDED.ordering_on_dead",
+                 ordering_on_dead = EXCLUDED.ordering_on_dead, format = EXCLUDED.format",
         )
         .bind(Uuid::now_v7())
         .bind(rule_id)
@@ -354,6 +358,7 @@ pub async fn put(
         .bind(new_secret)
         .bind(target.ordering.as_ref().map(|o| o.group_by.as_str()))
         .bind(target.ordering.as_ref().map(|o| o.on_dead.as_str()))
+        .bind(target.format.as_str())
         .execute(&mut *conn)
         .await?;
     }

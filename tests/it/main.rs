@@ -6,6 +6,7 @@ mod support;
 mod audit;
 mod bench;
 mod buses;
+mod cloud_events;
 mod crash_safety;
 mod dead_letters;
 mod delivery;
