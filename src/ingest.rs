@@ -20,12 +20,14 @@ use serde_json::value::RawValue;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::delivery::{Engine, Grant};
 use crate::domain::cloudevent::{self, BinaryEvent};
 use crate::domain::trace::{EventSpan, Incoming};
 use crate::domain::{DeliveryId, EntryError, Envelope, EnvelopeLimits, EventId};
 use crate::metrics::Metrics;
+use crate::otel;
 use crate::ruleset::{BusRules, Snapshots};
 use crate::store::{self, StoreError};
 
@@ -128,6 +130,11 @@ pub async fn ingest(
     let mut firsts: HashMap<String, EventId> = HashMap::new();
     // Each stored event with the index of each rule it matched, for the metrics once committed.
     let mut hits: Vec<(EventId, u32)> = Vec::new();
+    // What the exported event spans say, when spans are exported.
+    let mut exported: Vec<ExportedEvent> = Vec::new();
+    let started = std::time::SystemTime::now();
+    let matching = exported_span("match");
+    let entered = matching.enter();
     for entry in entries {
         let envelope = match entry.envelope(&config.limits, now) {
             Ok(envelope) => envelope,
@@ -175,6 +182,16 @@ pub async fn ingest(
         } else {
             rules.archives.keeping(&body)
         };
+        if otel::enabled() {
+            exported.push(ExportedEvent {
+                span: span.clone(),
+                id,
+                source: envelope.source.clone(),
+                detail_type: envelope.detail_type.clone(),
+                matched_rules: matched.len(),
+                deliveries: routed.delivery_ids.len(),
+            });
+        }
         events.push(store::events::NewEvent {
             id,
             bus: bus.to_owned(),
@@ -189,10 +206,17 @@ pub async fn ingest(
         });
         outcomes.push(EntryOutcome::Accepted(id));
     }
+    drop(entered);
+    drop(matching);
     let (accepted, matched) = (events.len(), deliveries.len());
+    let commit = exported_span("commit");
     if keys.iter().any(Option::is_some) {
-        let held = writer.write_keyed(bus, events, deliveries, keys).await?;
+        let held = writer
+            .write_keyed(bus, events, deliveries, keys)
+            .instrument(commit.clone())
+            .await?;
         hits.retain(|(id, _)| !held.contains_key(id));
+        exported.retain(|e| !held.contains_key(&e.id));
         for outcome in &mut outcomes {
             if let EntryOutcome::Accepted(id) | EntryOutcome::Duplicate(id) = *outcome
                 && let Some(holder) = held.get(&id)
@@ -201,11 +225,64 @@ pub async fn ingest(
             }
         }
     } else if accepted > 0 {
-        writer.write(events, deliveries).await?;
+        writer
+            .write(events, deliveries)
+            .instrument(commit.clone())
+            .await?;
     }
     tracing::debug!(accepted, deliveries = matched, "events stored");
     count_matches(metrics, bus, &rules, &hits);
+    if !exported.is_empty() {
+        export_events(bus, &exported, started, &commit);
+    }
     Ok(outcomes)
+}
+
+/// A span of the ingest request's steps, exported when spans are (else none at all).
+fn exported_span(name: &'static str) -> tracing::Span {
+    if !otel::enabled() {
+        return tracing::Span::none();
+    }
+    match name {
+        "match" => tracing::info_span!(target: "switchyard::otel", "match"),
+        _ => tracing::info_span!(target: "switchyard::otel", "commit"),
+    }
+}
+
+/// What an event's exported span says.
+struct ExportedEvent {
+    span: EventSpan,
+    id: EventId,
+    source: String,
+    detail_type: String,
+    matched_rules: usize,
+    deliveries: usize,
+}
+
+/// The spans of the events just committed, each linked to the span of the commit that stored
+/// it.
+fn export_events(
+    bus: &str,
+    events: &[ExportedEvent],
+    started: std::time::SystemTime,
+    commit: &tracing::Span,
+) {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let commit = commit.context().span().span_context().clone();
+    let records: Vec<otel::EventRecord<'_>> = events
+        .iter()
+        .map(|e| otel::EventRecord {
+            span: &e.span,
+            event_id: e.id.to_string(),
+            bus,
+            source: &e.source,
+            detail_type: &e.detail_type,
+            matched_rules: e.matched_rules,
+            deliveries: e.deliveries,
+        })
+        .collect();
+    otel::events_stored(&records, started, Some(commit));
 }
 
 /// Counts committed events that matched (`hits`: each event's id with the index of each rule

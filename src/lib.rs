@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod domain;
 pub mod ingest;
 pub mod metrics;
+pub mod otel;
 pub mod pattern;
 pub mod replay;
 pub mod retention;

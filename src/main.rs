@@ -9,7 +9,7 @@ use switchyard::cli::{self, Cli, Command, PatternCommand, RulesCommand, TokenCom
 use switchyard::config::{Database, DatabaseArgs, EMBEDDED_DATABASE};
 use switchyard::pattern::{self, TestOutcome};
 use switchyard::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
-use switchyard::{audit, auth, rules_files, store, telemetry};
+use switchyard::{audit, auth, otel, rules_files, store, telemetry};
 
 fn main() -> ExitCode {
     let args = Cli::parse();
@@ -26,14 +26,29 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(filter, args.log.log_format);
-    match run(args.command) {
+    // Spans are exported by the router only, when an OTLP endpoint is configured.
+    let exporter = match &args.command {
+        Command::Serve(_) => match otel::init() {
+            Ok(provider) => provider,
+            Err(error) => {
+                eprintln!("switchyard: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    telemetry::init(filter, args.log.log_format, otel::tracer());
+    let code = match run(args.command) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("switchyard: {error:#}");
             ExitCode::FAILURE
         }
+    };
+    if let Some(provider) = exporter {
+        otel::shutdown(&provider);
     }
+    code
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tracing::Instrument;
 
 use super::buses::bus_not_found;
 use super::extract::{ApiPath, ApiQuery, RawBody, unsupported_media_type};
@@ -150,6 +151,7 @@ async fn put_events(
         context.as_ref(),
         &state.metrics,
     )
+    .instrument(request_span(&bus, context.as_ref()))
     .await
     .map_err(|error| match error {
         IngestError::BusNotFound(bus) => bus_not_found(&bus),
@@ -194,6 +196,30 @@ async fn put_events(
     .into_response();
     metrics.ingest_answered(&bus, clock.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// The ingest request's exported span (HTTP server conventions), a child of the producer's
+/// `traceparent`; none when spans are not exported.
+fn request_span(bus: &str, context: Option<&ingest::RequestTrace>) -> tracing::Span {
+    if !crate::otel::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        target: "switchyard::otel",
+        "POST /v1/buses/{bus}/events",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/v1/buses/{bus}/events",
+        switchyard.bus = bus,
+    );
+    if let Some(context) = context {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let parent = crate::otel::remote_context(&context.parent, context.tracestate.as_deref());
+        if let Err(error) = span.set_parent(parent) {
+            tracing::debug!(error = %error, "the request's span keeps no parent");
+        }
+    }
+    span
 }
 
 /// One event object, or `{"entries": [...]}` with 1 to [`MAX_ENTRIES`].

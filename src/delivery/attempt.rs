@@ -127,6 +127,7 @@ pub(super) fn prepare(claim: &Claim, target: &TargetRuntime, now: OffsetDateTime
     };
     let payload = wire.body;
     let id = claim.id.to_string();
+    let id_text = id.clone();
     let timestamp = now.unix_timestamp();
     let secrets: Vec<&str> = target.secrets.iter().map(String::as_str).collect();
     let signature = match signing::signature_header(&secrets, &id, timestamp, payload.as_bytes()) {
@@ -153,7 +154,10 @@ pub(super) fn prepare(claim: &Claim, target: &TargetRuntime, now: OffsetDateTime
         (signing::WEBHOOK_SIGNATURE.into(), signature),
     ]);
     if let Some(span) = &claim.span {
-        headers.push(("traceparent".into(), span.attempt_traceparent()));
+        headers.push((
+            "traceparent".into(),
+            span.attempt_traceparent(&id_text, attempt),
+        ));
         if let Some(state) = &span.tracestate {
             headers.push(("tracestate".into(), state.clone()));
         }
@@ -231,18 +235,37 @@ impl Engine {
         recorder: mpsc::Sender<Finished>,
     ) {
         let mut sent = false;
-        let decision = match target {
+        let decision = match &target {
             None => Decision::untried(Transition::Dead(DeadReason::TargetDeleted)),
             Some(target) if target.disabled => Decision::untried(Transition::Hold),
-            Some(target) => match prepare(&claim, &target, OffsetDateTime::now_utc()) {
+            Some(target) => match prepare(&claim, target, OffsetDateTime::now_utc()) {
                 Prepared::Skip(decision) => decision,
                 Prepared::Send(mut request) => {
                     sent = true;
-                    let answer = self.send(&target, &mut request).await;
+                    let answer = self.send(target, &mut request).await;
                     decide(request, answer, &self.config.backoff, &mut rand::rng())
                 }
             },
         };
+        if sent
+            && crate::otel::enabled()
+            && let (Some(span), Some(target), Some(record)) =
+                (&claim.span, &target, &decision.attempt)
+        {
+            crate::otel::attempt_sent(&crate::otel::AttemptRecord {
+                span,
+                delivery_id: claim.id.to_string(),
+                attempt: claim.attempts.max(1) as u32,
+                method: &target.method,
+                url: &target.url,
+                rule: &claim.rule_name,
+                target: &claim.target_id,
+                started: record.started_at.into(),
+                duration: Duration::from_millis(record.duration_ms.max(0) as u64),
+                status: record.status.and_then(|s| u16::try_from(s).ok()),
+                error: record.error.as_deref(),
+            });
+        }
         let finished = Finished {
             note: Note {
                 disable_target: decision.disables_target(),

@@ -42,6 +42,23 @@ fn not_zero(text: &str) -> bool {
 
 /// `bytes` random bytes (not all zero, which W3C reserves) as lowercase hex. On the ingest path
 /// for every event: one buffer, no per-digit formatting.
+/// The span id of a delivery's `attempt`-th try (16 hex digits, never all zeros): the first
+/// 8 bytes of SHA-256 over the delivery id and the number. Derived, not stored: the exported span
+/// of a retry names the try before it ([`crate::otel`]), and a receiver sees a new span per try.
+pub fn attempt_span_id(delivery_id: &str, attempt: u32) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(delivery_id.as_bytes())
+        .chain_update(attempt.to_be_bytes())
+        .finalize();
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    if id == [0; 8] {
+        id[7] = 1;
+    }
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn random_hex(bytes: usize) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut buffer = [0u8; 16];
@@ -145,9 +162,15 @@ impl EventSpan {
         format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags())
     }
 
-    /// The `traceparent` of one delivery attempt: a new span in the event's trace.
-    pub fn attempt_traceparent(&self) -> String {
-        format!("00-{}-{}-{}", self.trace_id, random_hex(8), self.flags())
+    /// The `traceparent` of one delivery attempt: a span of its own in the event's trace,
+    /// whose id [`attempt_span_id`] derives from the delivery and the try.
+    pub fn attempt_traceparent(&self, delivery_id: &str, attempt: u32) -> String {
+        format!(
+            "00-{}-{}-{}",
+            self.trace_id,
+            attempt_span_id(delivery_id, attempt),
+            self.flags()
+        )
     }
 
     /// Reads back a stored `traceparent` (the event's own span) with its parent and state.
@@ -220,9 +243,15 @@ mod tests {
         assert_eq!(span.trace_id, parent.trace_id);
         assert_eq!(span.parent_id.as_deref(), Some("00f067aa0ba902b7"));
         assert_ne!(span.span_id, "00f067aa0ba902b7");
-        let attempt = parse_traceparent(&span.attempt_traceparent()).unwrap();
+        let attempt = parse_traceparent(&span.attempt_traceparent("d-1", 1)).unwrap();
         assert_eq!(attempt.trace_id, span.trace_id);
         assert_ne!(attempt.parent_id, span.span_id);
+        assert_eq!(attempt.parent_id, attempt_span_id("d-1", 1));
+        let retry = parse_traceparent(&span.attempt_traceparent("d-1", 2)).unwrap();
+        assert_ne!(
+            retry.parent_id, attempt.parent_id,
+            "each try is a span of its own"
+        );
         let fresh = EventSpan::child_of(None, None);
         assert!(parse_traceparent(&fresh.traceparent()).is_some());
         assert_eq!(fresh.parent_id, None);

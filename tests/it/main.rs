@@ -16,6 +16,7 @@ mod idempotency;
 mod ingest;
 mod openapi;
 mod ordering;
+mod otel;
 mod outage;
 mod replay;
 mod retention;

@@ -324,6 +324,6 @@ fn init_logs() {
     if let Ok(filter) = std::env::var("TEST_LOG")
         && let Ok(filter) = tracing_subscriber::EnvFilter::try_new(filter)
     {
-        switchyard::telemetry::init(filter, switchyard::telemetry::LogFormat::Text);
+        switchyard::telemetry::init(filter, switchyard::telemetry::LogFormat::Text, None);
     }
 }
