@@ -19,6 +19,8 @@ pub(super) struct Loader {
     pub(super) rules: u64,
     /// Every entry carries a unique `idempotency_key` (the keyed write path).
     pub(super) keyed: bool,
+    /// Entries are CloudEvents, posted as a CloudEvents batch.
+    pub(super) cloudevents: bool,
     /// Every event carries `group`, its sequence number modulo this (`--ordered-groups`).
     pub(super) groups: Option<u64>,
     pub(super) seq: AtomicU64,
@@ -84,23 +86,34 @@ impl Loader {
         let entries: Vec<Value> = (0..self.batch)
             .map(|_| {
                 let n = self.seq.fetch_add(1, Ordering::Relaxed);
-                let mut entry = json!({"source": "bench", "detail-type": "bench", "detail": {"kind": n % self.rules, "seq": n, "sent_ns": due_ns}});
+                let mut detail = json!({"kind": n % self.rules, "seq": n, "sent_ns": due_ns});
+                if let Some(groups) = self.groups {
+                    detail["group"] = (n % groups).into();
+                }
+                if self.cloudevents {
+                    return json!({"specversion": "1.0", "id": format!("bench-{n}"),
+                                  "source": "bench", "type": "bench", "data": detail});
+                }
+                let mut entry =
+                    json!({"source": "bench", "detail-type": "bench", "detail": detail});
                 if self.keyed {
                     entry["idempotency_key"] = format!("bench-{n}").into();
-                }
-                if let Some(groups) = self.groups {
-                    entry["detail"]["group"] = (n % groups).into();
                 }
                 entry
             })
             .collect();
-        let sent = self
+        let request = self
             .client
             .post(&self.events_url)
-            .header("authorization", &self.auth)
-            .json(&json!({"entries": entries}))
-            .send()
-            .await;
+            .header("authorization", &self.auth);
+        let request = if self.cloudevents {
+            request
+                .header("content-type", "application/cloudevents-batch+json")
+                .body(Value::from(entries).to_string())
+        } else {
+            request.json(&json!({"entries": entries}))
+        };
+        let sent = request.send().await;
         let body = match sent {
             Ok(response) if response.status().is_success() => response.json::<Value>().await.ok(),
             _ => None,

@@ -57,6 +57,14 @@ pub struct BenchArgs {
     /// Give every entry a unique `idempotency_key`, to measure the keyed write path.
     #[arg(long)]
     pub idempotency_keys: bool,
+    /// Post the events as CloudEvents batches (`application/cloudevents-batch+json`) instead of
+    /// EventBridge entries, to measure the CloudEvents ingest path.
+    #[arg(long, conflicts_with = "idempotency_keys")]
+    pub cloudevents: bool,
+    /// Export the router's spans over OTLP to a receiver in the harness (it counts requests and
+    /// bytes), to measure what exporting costs.
+    #[arg(long, conflicts_with = "router")]
+    pub otlp: bool,
     /// Make every target ordered (`ordering.group_by`), with the events spread over this many
     /// groups, to measure ordered delivery against unordered.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -119,7 +127,11 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     if args.sink_only {
         return sink::sink_only(&args).await;
     }
-    let router = router::start(&args)?;
+    let otlp = match args.otlp {
+        true => Some(sink::otlp_receiver().await?),
+        false => None,
+    };
+    let router = router::start(&args, otlp.as_ref().map(|(_, url)| url.as_str()))?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()?;
@@ -171,6 +183,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         batch: args.batch,
         rules: args.rules as u64,
         keyed: args.idempotency_keys,
+        cloudevents: args.cloudevents,
         groups: args.ordered_groups,
         seq: AtomicU64::new(0),
         failed_entries: AtomicU64::new(0),
@@ -248,5 +261,11 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         lost,
         duplicates,
         router_peak_rss_mib: peak,
+        otlp_requests: otlp
+            .as_ref()
+            .map_or(0, |(seen, _)| seen.requests.load(Ordering::Relaxed)),
+        otlp_bytes: otlp
+            .as_ref()
+            .map_or(0, |(seen, _)| seen.bytes.load(Ordering::Relaxed)),
     })
 }

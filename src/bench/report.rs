@@ -29,6 +29,9 @@ pub struct Report {
     pub lost: u64,
     pub duplicates: u64,
     pub router_peak_rss_mib: Option<f64>,
+    /// With `--otlp`: the export requests the harness's OTLP receiver took, and their bytes.
+    pub otlp_requests: u64,
+    pub otlp_bytes: u64,
 }
 
 /// The `p`-th percentile (nearest rank) of samples in microseconds, in milliseconds.
@@ -43,6 +46,15 @@ pub(super) fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 
 /// The report as a table.
 pub fn table(r: &Report) -> String {
+    let otlp = if r.otlp_requests > 0 {
+        format!(
+            "spans exported   {} OTLP requests, {:.1} MiB\n",
+            r.otlp_requests,
+            r.otlp_bytes as f64 / 1_048_576.0
+        )
+    } else {
+        String::new()
+    };
     let rate = r.rate.map_or("as fast as acknowledged".to_owned(), |r| {
         format!("{r} events/s")
     });
@@ -57,7 +69,7 @@ pub fn table(r: &Report) -> String {
          ingest latency   p50 {:>8.2} ms  p99 {:>8.2} ms  p99.9 {:>8.2} ms\n\
          delivered        {:>10}         {:>10.0} deliveries/s ({} sink requests)\n\
          end to end       p50 {:>8.2} ms  p99 {:>8.2} ms  p99.9 {:>8.2} ms\n\
-         lost {}, duplicates {}, router peak memory {rss}\n",
+         lost {}, duplicates {}, router peak memory {rss}\n{otlp}",
         r.duration_s,
         r.rules,
         r.batch,

@@ -26,8 +26,9 @@ impl Drop for RouterProcess {
     }
 }
 
-/// Starts this binary's `serve` (or takes the running router of `--router`).
-pub(super) fn start(args: &BenchArgs) -> Result<RouterProcess, BenchError> {
+/// Starts this binary's `serve`, exporting its spans to `otlp` when given (or takes the running
+/// router of `--router`).
+pub(super) fn start(args: &BenchArgs, otlp: Option<&str>) -> Result<RouterProcess, BenchError> {
     if let (Some(base), Some(token)) = (&args.router, &args.token) {
         return Ok(RouterProcess {
             base: base.trim_end_matches('/').to_owned(),
@@ -50,6 +51,11 @@ pub(super) fn start(args: &BenchArgs) -> Result<RouterProcess, BenchError> {
         Some(url) => command.env("DATABASE_URL", url),
         None => command.env_remove("DATABASE_URL"),
     };
+    command.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    command.env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if let Some(endpoint) = otlp {
+        command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+    }
     if let Some(workers) = args.workers {
         command.env("SWITCHYARD_WORKERS", workers.to_string());
     }

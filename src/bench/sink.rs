@@ -91,6 +91,39 @@ pub(super) async fn start(
     Ok((sink, url, server))
 }
 
+/// What the harness's OTLP receiver took.
+#[derive(Debug, Default)]
+pub(super) struct OtlpSeen {
+    pub requests: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// `--otlp`: an OTLP/HTTP receiver on 127.0.0.1 that counts what it is sent and answers 200;
+/// its base URL (the exporter adds `/v1/traces`).
+pub(super) async fn otlp_receiver() -> Result<(Arc<OtlpSeen>, String), BenchError> {
+    let seen = Arc::new(OtlpSeen::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let counting = seen.clone();
+    let app = Router::new().route(
+        "/v1/traces",
+        post(move |body: axum::body::Bytes| {
+            let counting = counting.clone();
+            async move {
+                counting.requests.fetch_add(1, Ordering::Relaxed);
+                counting
+                    .bytes
+                    .fetch_add(body.len() as u64, Ordering::Relaxed);
+                StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((seen, url))
+}
+
 /// `--sink-only`: the same clients post one event-sized webhook per request straight to the sink.
 pub(super) async fn sink_only(args: &BenchArgs) -> Result<Report, BenchError> {
     let (sink, url, server) = start(0.0).await?;
@@ -148,5 +181,7 @@ pub(super) async fn sink_only(args: &BenchArgs) -> Result<Report, BenchError> {
         lost: 0,
         duplicates: 0,
         router_peak_rss_mib: None,
+        otlp_requests: 0,
+        otlp_bytes: 0,
     })
 }
