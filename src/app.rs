@@ -162,6 +162,12 @@ impl Application {
                 stop_rx.clone(),
             )))
         });
+        let stats = AbortOnDrop(tokio::spawn(crate::stats::run(
+            self.state.pool.clone(),
+            self.state.metrics.clone(),
+            self.config.stats_interval,
+            stop_rx.clone(),
+        )));
         // Replays are background work like delivery: an API-only process leaves them to others.
         let _replays = (self.config.delivery.workers > 0).then(|| {
             AbortOnDrop(tokio::spawn(crate::replay::run(
@@ -188,6 +194,8 @@ impl Application {
         .await;
         let _ = stop_on_exit.send(true);
         let _ = engine.join().await;
+        // The last counts, including the outcomes the engine recorded while draining.
+        let _ = stats.join().await;
         Ok(())
     }
 }

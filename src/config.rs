@@ -206,6 +206,9 @@ pub struct ServeArgs {
     /// How often to look for history past retention, in milliseconds.
     #[arg(long, env = "SWITCHYARD_PRUNE_INTERVAL_MS", default_value_t = 60_000)]
     pub prune_interval_ms: u64,
+    /// How often this process adds its counts to the overview's per-minute charts.
+    #[arg(long, env = "SWITCHYARD_STATS_INTERVAL_MS", default_value_t = 5_000)]
+    pub stats_interval_ms: u64,
 }
 
 /// Validated settings of `serve`.
@@ -229,6 +232,7 @@ pub struct Config {
     /// History older than this is removed; `None` keeps everything.
     pub retention: Option<Duration>,
     pub prune_interval: Duration,
+    pub stats_interval: Duration,
 }
 
 /// What a client may take of the HTTP server.
@@ -366,6 +370,9 @@ impl ServeArgs {
                 self.retention_hours
             ));
         }
+        if self.stats_interval_ms < 10 {
+            errors.push("SWITCHYARD_STATS_INTERVAL_MS must be at least 10".to_owned());
+        }
         if self.prune_interval_ms < 10 {
             errors.push("SWITCHYARD_PRUNE_INTERVAL_MS must be at least 10".to_owned());
         }
@@ -424,6 +431,7 @@ impl ServeArgs {
                 retention: (self.retention_hours > 0)
                     .then(|| Duration::from_secs(self.retention_hours * 3600)),
                 prune_interval: Duration::from_millis(self.prune_interval_ms),
+                stats_interval: Duration::from_millis(self.stats_interval_ms),
             }),
             _ => Err(ConfigError(errors)),
         }

@@ -23,6 +23,7 @@ pub mod rules_files;
 pub mod ruleset;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;

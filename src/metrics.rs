@@ -51,7 +51,7 @@ struct OutcomeLabels {
 }
 
 /// Seconds, from a millisecond to five minutes (a delivery waits out retries that long).
-const LATENCY_BUCKETS: [f64; 15] = [
+pub const LATENCY_BUCKETS: [f64; 15] = [
     0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 /// Seconds, for requests that a timeout ends at tens of seconds.
@@ -68,6 +68,15 @@ fn request_histogram() -> Histogram {
 }
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn minute_key(labels: &TargetLabels, at: OffsetDateTime) -> MinuteKey {
+    (
+        minute_of(at),
+        labels.bus.clone(),
+        labels.rule.clone(),
+        labels.target.clone(),
+    )
+}
 
 /// How one delivery outcome counts, in EventBridge's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +112,29 @@ pub struct SentTry {
     pub duration_ms: i32,
 }
 
+/// Where one minute's counts go: the minute, bus, rule and target ('' for a bus's events in).
+pub type MinuteKey = (i64, String, String, String);
+
+/// What a process did in one minute, for the overview's charts ([`crate::store::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MinuteCounts {
+    pub events: i64,
+    pub delivered: i64,
+    pub retried: i64,
+    pub dead: i64,
+    /// Delivered, by acknowledgement-to-delivery latency: one count per [`LATENCY_BUCKETS`]
+    /// bound, then the slower ones.
+    pub latency: [i64; LATENCY_BUCKETS.len() + 1],
+}
+
+fn minute_of(time: OffsetDateTime) -> i64 {
+    time.unix_timestamp().div_euclid(60) * 60
+}
+
 #[derive(Debug)]
 pub struct Metrics {
+    /// This process's per-minute counts since they were last taken.
+    minutes: std::sync::Mutex<std::collections::HashMap<MinuteKey, MinuteCounts>>,
     registry: Registry,
     pub ingest_requests: Counter,
     pub events_accepted: Counter,
@@ -289,6 +319,7 @@ impl Metrics {
             "Events accepted in the last hour (all processes).",
         );
         Metrics {
+            minutes: Default::default(),
             registry,
             ingest_requests,
             events_accepted,
@@ -315,6 +346,46 @@ impl Metrics {
             replays_active,
             events_last_hour,
         }
+    }
+
+    /// The per-minute counts gathered since the last call (for [`crate::store::stats::add`]).
+    pub fn take_minutes(&self) -> Vec<(MinuteKey, MinuteCounts)> {
+        let mut minutes = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *minutes).into_iter().collect()
+    }
+
+    /// Puts counts back that could not be written (they are added to what came since).
+    pub fn restore_minutes(&self, taken: Vec<(MinuteKey, MinuteCounts)>) {
+        let mut minutes = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, counts) in taken {
+            let into = minutes.entry(key).or_default();
+            into.events += counts.events;
+            into.delivered += counts.delivered;
+            into.retried += counts.retried;
+            into.dead += counts.dead;
+            for (into, n) in into.latency.iter_mut().zip(counts.latency) {
+                *into += n;
+            }
+        }
+    }
+
+    fn minute(&self, key: MinuteKey, add: impl FnOnce(&mut MinuteCounts)) {
+        let mut minutes = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
+        add(minutes.entry(key).or_default());
+    }
+
+    /// Events of `bus` acknowledged now.
+    pub fn events_in(&self, bus: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let key = (
+            minute_of(OffsetDateTime::now_utc()),
+            bus.to_owned(),
+            String::new(),
+            String::new(),
+        );
+        self.minute(key, |c| c.events += n as i64);
     }
 
     /// One answered ingest request of `bus`, which took `seconds`.
@@ -370,6 +441,15 @@ impl Metrics {
             }
             Delivered::Retrying | Delivered::Held | Delivered::NeverInvoked => {}
         }
+        let now = OffsetDateTime::now_utc();
+        match record.delivered {
+            Delivered::Accepted => self.minute(minute_key(labels, now), |c| c.delivered += 1),
+            Delivered::Retrying => self.minute(minute_key(labels, now), |c| c.retried += 1),
+            Delivered::FailedFinally | Delivered::NeverInvoked => {
+                self.minute(minute_key(labels, now), |c| c.dead += 1)
+            }
+            Delivered::Held => {}
+        }
         match record.delivered {
             Delivered::FailedFinally => {
                 self.failed_invocations.get_or_create(labels).inc();
@@ -395,9 +475,17 @@ impl Metrics {
             self.retry_invocation_attempts.get_or_create(labels).inc();
         }
         if record.delivered == Delivered::Accepted {
+            let latency = seconds(sent.started_at + took - record.received_at);
             self.ingestion_to_delivery
                 .get_or_create(labels)
-                .observe(seconds(sent.started_at + took - record.received_at));
+                .observe(latency);
+            let bucket = LATENCY_BUCKETS
+                .iter()
+                .position(|bound| latency <= *bound)
+                .unwrap_or(LATENCY_BUCKETS.len());
+            self.minute(minute_key(labels, now), |c| {
+                c.latency[bucket] += 1;
+            });
         }
     }
 

@@ -172,9 +172,9 @@ async fn put_events(
     metrics.ingest_requests.inc();
     metrics.entries_refused.inc_by(failed as u64);
     metrics.entries_deduplicated.inc_by(duplicates as u64);
-    metrics
-        .events_accepted
-        .inc_by((outcomes.len() - failed - duplicates) as u64);
+    let accepted = (outcomes.len() - failed - duplicates) as u64;
+    metrics.events_accepted.inc_by(accepted);
+    metrics.events_in(&bus, accepted);
     let entries: Vec<EntryOut> = outcomes
         .into_iter()
         .map(|outcome| match outcome {

@@ -20,6 +20,7 @@ pub mod replays;
 pub mod retention;
 pub mod rules;
 pub mod sessions;
+pub mod stats;
 pub mod tokens;
 
 use std::time::Duration;

@@ -32,7 +32,11 @@ fn dead_letter_id(id: &str) -> Result<DeliveryId, PageError> {
 /// Back to the dead-letter list (with this filter query) showing a notice.
 fn to_list(query: &str, notice: &str) -> Page {
     let sep = if query.is_empty() { "" } else { "&" };
-    Ok(Redirect::to(&format!("/ui?{query}{sep}notice={}", url_encode(notice))).into_response())
+    Ok(Redirect::to(&format!(
+        "/ui/dead-letters?{query}{sep}notice={}",
+        url_encode(notice)
+    ))
+    .into_response())
 }
 
 /// The list's filter as the URL keeps it.

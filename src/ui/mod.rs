@@ -10,6 +10,7 @@ mod audit;
 mod dead_letters;
 mod events;
 mod login;
+mod overview;
 mod page;
 mod pattern_tester;
 mod replays;
@@ -39,7 +40,9 @@ pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(12 *
 
 pub fn router(state: AppState) -> Router<AppState> {
     let pages = Router::new()
-        .route("/ui", get(dead_letters::list))
+        .route("/ui", get(overview::page))
+        .route("/ui/overview/charts", get(overview::charts))
+        .route("/ui/dead-letters", get(dead_letters::list))
         .route("/ui/dead-letters/action", post(dead_letters::bulk_action))
         .route("/ui/dead-letters/{id}", get(dead_letters::detail))
         .route("/ui/dead-letters/{id}/redrive", post(dead_letters::redrive))

@@ -129,7 +129,10 @@ async fn a_nul_character_is_refused_field_by_field_and_never_answers_5xx() {
     // The admin UI: a filter in the URL and a discard reason in a form.
     let (client, cookie, _) = app.ui_session().await;
     let page = client
-        .get(format!("{}/ui?bus=a%00b&target_id=a%00b", app.base))
+        .get(format!(
+            "{}/ui/dead-letters?bus=a%00b&target_id=a%00b",
+            app.base
+        ))
         .header("cookie", &cookie)
         .send()
         .await
@@ -140,7 +143,7 @@ async fn a_nul_character_is_refused_field_by_field_and_never_answers_5xx() {
         page.status()
     );
     let list = client
-        .get(format!("{}/ui", app.base))
+        .get(format!("{}/ui/dead-letters", app.base))
         .header("cookie", &cookie)
         .send()
         .await

@@ -86,7 +86,7 @@ async fn every_page_needs_a_session_which_a_valid_token_opens() {
     browser
         .wait_path("the login page after logging out", |p| p == "/ui/login")
         .await;
-    browser.goto(&format!("{}/ui", app.base)).await;
+    browser.goto(&format!("{}/ui/dead-letters", app.base)).await;
     assert_eq!(browser.path().await, "/ui/login", "the session ended");
     browser.close().await;
 
@@ -127,7 +127,16 @@ async fn dead_letters_are_found_filtered_read_redriven_and_discarded_from_the_ui
 
     let browser = Browser::open().await;
     browser.log_in(&app.base, ADMIN_TOKEN).await;
-    assert_eq!(browser.path().await, "/ui");
+    assert_eq!(
+        browser.path().await,
+        "/ui",
+        "the overview is the landing page"
+    );
+    // Dead letters are one click away.
+    browser
+        .click_to_page("nav a[href='/ui/dead-letters']")
+        .await;
+    assert_eq!(browser.path().await, "/ui/dead-letters");
     assert_eq!(rows(&browser).await, 3);
     assert_eq!(browser.text("#count-dead").await, "3");
     let table = browser.text("#dead-letters").await;
@@ -143,7 +152,7 @@ async fn dead_letters_are_found_filtered_read_redriven_and_discarded_from_the_ui
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
 
     // Filter by reason: kept in the URL.
-    browser.goto(&format!("{}/ui", app.base)).await;
+    browser.goto(&format!("{}/ui/dead-letters", app.base)).await;
     browser
         .client
         .find(fantoccini::Locator::Css("#filter-reason"))
@@ -163,7 +172,9 @@ async fn dead_letters_are_found_filtered_read_redriven_and_discarded_from_the_ui
     );
 
     // The detail page shows every attempt.
-    browser.goto(&format!("{}/ui?rule=flaky", app.base)).await;
+    browser
+        .goto(&format!("{}/ui/dead-letters?rule=flaky", app.base))
+        .await;
     assert_eq!(rows(&browser).await, 2);
     browser
         .click_to_page("#dead-letters tbody tr:last-child a.open")
@@ -199,18 +210,20 @@ async fn dead_letters_are_found_filtered_read_redriven_and_discarded_from_the_ui
         (delivered == 1).then_some(())
     })
     .await;
-    browser.goto(&format!("{}/ui", app.base)).await;
+    browser.goto(&format!("{}/ui/dead-letters", app.base)).await;
     assert_eq!(rows(&browser).await, 2);
 
     // Bulk discard of everything matching a filter, with a confirmation that counts.
-    browser.goto(&format!("{}/ui?rule=flaky", app.base)).await;
+    browser
+        .goto(&format!("{}/ui/dead-letters?rule=flaky", app.base))
+        .await;
     assert_eq!(rows(&browser).await, 1);
     browser.click("#scope-filter").await;
     let asked = click_and_confirm(&browser, "#bulk-discard").await;
     assert_eq!(asked, "Discard 1 dead letter?");
     assert_eq!(browser.text("#notice").await, "Discarded 1 dead letter(s).");
     assert!(browser.exists("#empty").await);
-    browser.goto(&format!("{}/ui", app.base)).await;
+    browser.goto(&format!("{}/ui/dead-letters", app.base)).await;
     assert_eq!(rows(&browser).await, 1, "only the strict one is left");
     browser.close().await;
 }
@@ -679,5 +692,87 @@ async fn events_are_searched_and_a_trace_is_followed_from_the_ui() {
     browser.click_to_page("#apply-search").await;
     let problem = browser.text("#search-problem").await;
     assert!(problem.starts_with("trace-id:"), "{problem}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_overview_charts_what_happened_and_refreshes_in_place() {
+    let app = TestApp::delivering(&["--stats-interval-ms", "100"]).await;
+    let ok = Sink::start().await;
+    ok.otherwise(Reply::Status(200));
+    let refusing = Sink::start().await;
+    refusing.otherwise(Reply::Status(400));
+    app.put_rule(
+        "default",
+        "orders",
+        json!({"event_pattern": {"source": ["shop"]}, "targets": [
+            {"id": "ok", "url": ok.url},
+            {"id": "refusing", "url": refusing.url}
+        ]}),
+    )
+    .await;
+    let entries: Vec<_> = (0..4)
+        .map(|n| json!({"source": "shop", "detail-type": "placed", "detail": {"n": n}}))
+        .collect();
+    app.post_events("default", json!({ "entries": entries }))
+        .await;
+    wait_for("the counts to be written", LONG, || async {
+        let dead: Option<i64> = sqlx::query_scalar("SELECT sum(dead)::int8 FROM stats_minutes")
+            .fetch_one(&app.pool)
+            .await
+            .ok()
+            .flatten();
+        (dead == Some(4)).then_some(())
+    })
+    .await;
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    assert_eq!(browser.path().await, "/ui");
+    assert_eq!(browser.text("#total-events").await, "4");
+    assert_eq!(browser.text("#total-delivered").await, "4");
+    assert_eq!(browser.text("#total-dead").await, "4");
+    assert_ne!(browser.text("#total-p50").await, "—", "latency is charted");
+    let bars = browser
+        .client
+        .find_all(fantoccini::Locator::Css("#chart-outcomes rect.dead"))
+        .await
+        .unwrap();
+    assert!(!bars.is_empty(), "the dead letters are drawn");
+    assert!(browser.exists("#chart-latency polyline.p99").await);
+    let failing = browser.text("#failing").await;
+    assert!(
+        failing.contains("refusing") && !failing.contains("\nok"),
+        "{failing}"
+    );
+    // The day's view reads the same minutes.
+    browser.goto(&format!("{}/ui?range=24h", app.base)).await;
+    assert_eq!(browser.text("#total-events").await, "4");
+
+    // More events show up without reloading the page.
+    browser.mark_page().await;
+    let more: Vec<_> = (0..3)
+        .map(|n| json!({"source": "shop", "detail-type": "placed", "detail": {"n": n}}))
+        .collect();
+    app.post_events("default", json!({ "entries": more })).await;
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        if browser.text("#total-events").await == "7" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the charts did not refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let same_page: bool = browser
+        .client
+        .execute("return window.__switchyard_old_page === true;", vec![])
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(same_page, "refreshed in place, not reloaded");
     browser.close().await;
 }

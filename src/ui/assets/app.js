@@ -13,6 +13,17 @@
     el.title = when.toISOString();
     el.textContent = when.toLocaleString() + " (" + age(Date.now() - when.getTime()) + ")";
   });
+  // The overview's charts: the same fragment again every few seconds, without a reload.
+  var charts = document.getElementById("charts");
+  if (charts && charts.dataset.src) {
+    var every = Number(charts.dataset.refreshMs) || 5000;
+    setInterval(function () {
+      fetch(charts.dataset.src, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) { if (html !== null) charts.innerHTML = html; })
+        .catch(function () {});
+    }, every);
+  }
   var all = document.getElementById("select-all");
   if (all) {
     all.addEventListener("change", function () {
