@@ -14,6 +14,8 @@
 //! the process restarts, also for a rule since deleted. Since the labels name things,
 //! `/metrics` asks for a bearer token when `SWITCHYARD_METRICS_TOKEN` is set.
 
+use std::collections::HashMap;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -68,15 +70,6 @@ fn request_histogram() -> Histogram {
 }
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
-
-fn minute_key(labels: &TargetLabels, at: OffsetDateTime) -> MinuteKey {
-    (
-        minute_of(at),
-        labels.bus.clone(),
-        labels.rule.clone(),
-        labels.target.clone(),
-    )
-}
 
 /// How one delivery outcome counts, in EventBridge's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +127,8 @@ fn minute_of(time: OffsetDateTime) -> i64 {
 #[derive(Debug)]
 pub struct Metrics {
     /// This process's per-minute counts since they were last taken.
-    minutes: std::sync::Mutex<std::collections::HashMap<MinuteKey, MinuteCounts>>,
+    /// By minute, then by bus, rule and target: a hit needs no allocation.
+    minutes: std::sync::Mutex<HashMap<i64, HashMap<TargetLabels, MinuteCounts>>>,
     registry: Registry,
     pub ingest_requests: Counter,
     pub events_accepted: Counter,
@@ -351,14 +345,25 @@ impl Metrics {
     /// The per-minute counts gathered since the last call (for [`crate::store::stats::add`]).
     pub fn take_minutes(&self) -> Vec<(MinuteKey, MinuteCounts)> {
         let mut minutes = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut *minutes).into_iter().collect()
+        std::mem::take(&mut *minutes)
+            .into_iter()
+            .flat_map(|(minute, targets)| {
+                targets
+                    .into_iter()
+                    .map(move |(l, counts)| ((minute, l.bus, l.rule, l.target), counts))
+            })
+            .collect()
     }
 
     /// Puts counts back that could not be written (they are added to what came since).
     pub fn restore_minutes(&self, taken: Vec<(MinuteKey, MinuteCounts)>) {
         let mut minutes = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
-        for (key, counts) in taken {
-            let into = minutes.entry(key).or_default();
+        for ((minute, bus, rule, target), counts) in taken {
+            let into = minutes
+                .entry(minute)
+                .or_default()
+                .entry(TargetLabels { bus, rule, target })
+                .or_default();
             into.events += counts.events;
             into.delivered += counts.delivered;
             into.retried += counts.retried;
@@ -369,9 +374,19 @@ impl Metrics {
         }
     }
 
-    fn minute(&self, key: MinuteKey, add: impl FnOnce(&mut MinuteCounts)) {
+    /// Adds to the counts of `labels` in the minute of `at`.
+    fn minute(
+        &self,
+        at: OffsetDateTime,
+        labels: &TargetLabels,
+        add: impl FnOnce(&mut MinuteCounts),
+    ) {
         let mut minutes = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
-        add(minutes.entry(key).or_default());
+        let targets = minutes.entry(minute_of(at)).or_default();
+        match targets.get_mut(labels) {
+            Some(counts) => add(counts),
+            None => add(targets.entry(labels.clone()).or_default()),
+        }
     }
 
     /// Events of `bus` acknowledged now.
@@ -379,13 +394,12 @@ impl Metrics {
         if n == 0 {
             return;
         }
-        let key = (
-            minute_of(OffsetDateTime::now_utc()),
-            bus.to_owned(),
-            String::new(),
-            String::new(),
-        );
-        self.minute(key, |c| c.events += n as i64);
+        let labels = TargetLabels {
+            bus: bus.to_owned(),
+            rule: String::new(),
+            target: String::new(),
+        };
+        self.minute(OffsetDateTime::now_utc(), &labels, |c| c.events += n as i64);
     }
 
     /// One answered ingest request of `bus`, which took `seconds`.
@@ -443,12 +457,12 @@ impl Metrics {
         }
         let now = OffsetDateTime::now_utc();
         match record.delivered {
-            Delivered::Accepted => self.minute(minute_key(labels, now), |c| c.delivered += 1),
-            Delivered::Retrying => self.minute(minute_key(labels, now), |c| c.retried += 1),
+            // With its latency, below.
+            Delivered::Accepted | Delivered::Held => {}
+            Delivered::Retrying => self.minute(now, labels, |c| c.retried += 1),
             Delivered::FailedFinally | Delivered::NeverInvoked => {
-                self.minute(minute_key(labels, now), |c| c.dead += 1)
+                self.minute(now, labels, |c| c.dead += 1)
             }
-            Delivered::Held => {}
         }
         match record.delivered {
             Delivered::FailedFinally => {
@@ -483,7 +497,8 @@ impl Metrics {
                 .iter()
                 .position(|bound| latency <= *bound)
                 .unwrap_or(LATENCY_BUCKETS.len());
-            self.minute(minute_key(labels, now), |c| {
+            self.minute(now, labels, |c| {
+                c.delivered += 1;
                 c.latency[bucket] += 1;
             });
         }
