@@ -75,12 +75,7 @@ async fn put_events(
             tracestate: header("tracestate").map(str::to_owned),
         });
     let content_type = header("content-type").unwrap_or("").to_owned();
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = cloudevent::essence(&content_type);
     // Owners of the texts that the entries borrow.
     let text: String;
     let parsed: Vec<&RawValue>;

@@ -23,12 +23,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonText {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = crate::domain::cloudevent::essence(content_type);
         if essence != "application/json" && !essence.ends_with("+json") {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

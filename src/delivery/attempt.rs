@@ -93,36 +93,26 @@ pub(super) fn prepare(claim: &Claim, target: &TargetRuntime, now: OffsetDateTime
         rule_name: &claim.rule_name,
         ingestion_time: &ingestion_time,
     };
+    // The event cannot be made into this target's request: a dead letter, with why.
+    let untransformable = |why: String| {
+        Prepared::Skip(Decision {
+            transition: Transition::Dead(DeadReason::TransformFailed),
+            payload: None,
+            attempt: Some(AttemptRecord::failed(now, 0, why)),
+        })
+    };
     let payload = match transform::render(&target.input, &claim.body, context) {
         Ok(payload) => payload,
-        Err(error) => {
-            return Prepared::Skip(Decision {
-                transition: Transition::Dead(DeadReason::TransformFailed),
-                payload: None,
-                attempt: Some(AttemptRecord::failed(
-                    now,
-                    0,
-                    format!("transforming the input failed: {error}"),
-                )),
-            });
-        }
+        Err(error) => return untransformable(format!("transforming the input failed: {error}")),
     };
     let transformed = target.input != transform::InputTransform::Event;
     let wire = match format::wire(target.format, &claim.body, payload, transformed) {
         Ok(wire) => wire,
         Err(error) => {
-            return Prepared::Skip(Decision {
-                transition: Transition::Dead(DeadReason::TransformFailed),
-                payload: None,
-                attempt: Some(AttemptRecord::failed(
-                    now,
-                    0,
-                    format!(
-                        "making the {} request failed: {error}",
-                        target.format.as_str()
-                    ),
-                )),
-            });
+            return untransformable(format!(
+                "making the {} request failed: {error}",
+                target.format.as_str()
+            ));
         }
     };
     let payload = wire.body;

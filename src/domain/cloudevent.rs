@@ -160,14 +160,20 @@ pub fn parse_binary(
     envelope(attributes, detail, now)
 }
 
-/// Whether a media type is JSON (`application/json` or `…+json`), as the spec reads it.
-pub fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+/// A `Content-Type`'s media type without its parameters, lowercase (`application/json` of
+/// `Application/JSON; charset=utf-8`).
+pub fn essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Whether a media type is JSON (`application/json` or `…+json`), as the spec reads it.
+pub fn is_json(content_type: &str) -> bool {
+    let essence = essence(content_type);
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 

@@ -19,7 +19,7 @@ use super::Session;
 use super::page::{Chrome, Page, chrome, render};
 use crate::metrics::LATENCY_BUCKETS;
 use crate::state::AppState;
-use crate::store::stats::{self, Bucket};
+use crate::store::stats::{self, Bucket, FailingTarget};
 
 /// A chart window: its key in the URL, its label, its bucket length and how many buckets.
 const RANGES: [(&str, &str, i64, i64); 2] = [
@@ -31,16 +31,6 @@ const RANGES: [(&str, &str, i64, i64); 2] = [
 pub struct OverviewQuery {
     #[serde(default)]
     range: String,
-}
-
-/// A target that failed in the window, as the table shows it.
-pub struct FailingRow {
-    pub bus: String,
-    pub rule: String,
-    pub target: String,
-    pub delivered: i64,
-    pub retried: i64,
-    pub dead: i64,
 }
 
 #[derive(Template)]
@@ -58,7 +48,7 @@ struct Charts {
     events_svg: String,
     outcomes_svg: String,
     latency_svg: String,
-    failing: Vec<FailingRow>,
+    failing: Vec<FailingTarget>,
 }
 
 #[derive(Template)]
@@ -133,17 +123,7 @@ async fn build(state: &AppState, range: &str) -> Result<Charts, super::page::Pag
             ],
         ),
         latency_svg: lines(&buckets),
-        failing: failing
-            .into_iter()
-            .map(|f| FailingRow {
-                bus: f.bus,
-                rule: f.rule,
-                target: f.target,
-                delivered: f.delivered,
-                retried: f.retried,
-                dead: f.dead,
-            })
-            .collect(),
+        failing,
     })
 }
 
