@@ -91,17 +91,9 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let limit = super::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
-    let before = match query.cursor {
-        Some(text) => Some(
-            text.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| {
-                    ApiError::parameter("cursor", "is not a cursor this API gave out")
-                })?,
-        ),
-        None => None,
-    };
+    let before = super::page_cursor(query.cursor.as_deref(), |text| {
+        text.parse::<i64>().ok().filter(|id| *id > 0)
+    })?;
     let text = |name: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
         let value = given(value);
         if let Some(v) = &value {

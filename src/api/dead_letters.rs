@@ -187,13 +187,7 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let limit = super::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
-    let after =
-        match query.cursor.as_deref() {
-            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
-                ApiError::parameter("cursor", "is not a cursor this API gave out")
-            })?),
-            None => None,
-        };
+    let after = super::page_cursor(query.cursor.as_deref(), Cursor::decode)?;
     let mut errors = Vec::new();
     let filter = FilterIn {
         bus: query.bus,

@@ -515,13 +515,7 @@ async fn search(
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Response, ApiError> {
     let limit = super::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
-    let after =
-        match query.cursor.as_deref() {
-            Some(text) => Some(EventCursor::decode(text).ok_or_else(|| {
-                ApiError::parameter("cursor", "is not a cursor this API gave out")
-            })?),
-            None => None,
-        };
+    let after = super::page_cursor(query.cursor.as_deref(), EventCursor::decode)?;
     let filter = SearchIn {
         bus: query.bus,
         source: query.source,

@@ -126,6 +126,19 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// A list's `cursor` parameter read back by `decode`; one this API did not give out is refused.
+fn page_cursor<T>(
+    cursor: Option<&str>,
+    decode: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    cursor
+        .map(|text| {
+            decode(text)
+                .ok_or_else(|| ApiError::parameter("cursor", "is not a cursor this API gave out"))
+        })
+        .transpose()
+}
+
 /// A list's `limit` parameter: `default` when absent, refused outside 1 to `max`.
 fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     let limit = limit.unwrap_or(default);

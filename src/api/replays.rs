@@ -321,13 +321,7 @@ async fn list(
             format!("must be one of {}; found {wanted:?}", STATES.join(", ")),
         ));
     }
-    let before =
-        match &query.cursor {
-            None => None,
-            Some(text) => Some(store::decode_cursor(text).ok_or_else(|| {
-                ApiError::parameter("cursor", "is not a cursor this API gave out")
-            })?),
-        };
+    let before = super::page_cursor(query.cursor.as_deref(), store::decode_cursor)?;
     let mut conn = state.pool.acquire().await?;
     let mut rows =
         store::replays::list(&mut conn, query.state.as_deref(), before, limit + 1).await?;

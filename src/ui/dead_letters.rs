@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::page::{
     AttemptView, CELL, Chrome, CsrfForm, Page, PageError, check_csrf, chrome, non_empty,
-    range_start, ranges, refuse, render, rfc3339, truncate, url_encode,
+    query_string, range_start, ranges, refuse, render, rfc3339, truncate, url_encode, with_cursor,
 };
 use super::{Session, pretty_json};
 use crate::audit::{self, Actor};
@@ -73,18 +73,13 @@ impl ListParams {
 
     /// The filter as a query string (without cursor and notice).
     fn query(&self) -> String {
-        [
+        query_string(&[
             ("bus", &self.bus),
             ("rule", &self.rule),
             ("target_id", &self.target_id),
             ("dead_reason", &self.dead_reason),
             ("range", &self.range),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", url_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
 
     /// The same filter with another dead reason.
@@ -155,10 +150,7 @@ pub async fn list(
     let query = params.query();
     let next_page = store::page_end(&mut items, PAGE as usize)
         .and_then(Cursor::after)
-        .map(|cursor| match query.as_str() {
-            "" => format!("cursor={}", cursor.encode()),
-            query => format!("{query}&cursor={}", cursor.encode()),
-        });
+        .map(|cursor| with_cursor(&query, &cursor.encode()));
     // Counts per reason for the filter without its reason, so every reason stays reachable.
     let mut without_reason = filter.clone();
     without_reason.dead_reason = None;

@@ -7,7 +7,8 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use super::page::{
-    AttemptView, Chrome, Page, chrome, non_empty, range_start, ranges, render, rfc3339, url_encode,
+    AttemptView, Chrome, Page, chrome, non_empty, query_string, range_start, ranges, render,
+    rfc3339, with_cursor,
 };
 use super::{Session, pretty_json};
 use crate::api::events::SearchIn;
@@ -66,19 +67,14 @@ pub struct EventQuery {
 impl EventQuery {
     /// The filters as a query string (without the cursor).
     fn query(&self) -> String {
-        [
-            ("bus", &self.bus),
-            ("source", &self.source),
-            ("detail_type", &self.detail_type),
-            ("trace_id", &self.trace_id),
-            ("matched", &self.matched),
-            ("range", &self.range),
-        ]
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}", url_encode(v.trim())))
-        .collect::<Vec<_>>()
-        .join("&")
+        query_string(&[
+            ("bus", self.bus.trim()),
+            ("source", self.source.trim()),
+            ("detail_type", self.detail_type.trim()),
+            ("trace_id", self.trace_id.trim()),
+            ("matched", self.matched.trim()),
+            ("range", self.range.trim()),
+        ])
     }
 }
 
@@ -156,10 +152,7 @@ async fn search(state: AppState, session: Session, params: EventQuery) -> Page {
     let mut items = event_search::search(&mut conn, &filter, after, PAGE + 1).await?;
     page.next_page = store::page_end(&mut items, PAGE as usize)
         .map(EventCursor::after)
-        .map(|cursor| match page.query.as_str() {
-            "" => format!("cursor={}", cursor.encode()),
-            query => format!("{query}&cursor={}", cursor.encode()),
-        });
+        .map(|cursor| with_cursor(&page.query, &cursor.encode()));
     page.rows = items
         .into_iter()
         .map(|e| EventRow {

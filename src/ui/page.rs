@@ -169,6 +169,25 @@ pub fn range_start(key: &str) -> Option<OffsetDateTime> {
         .map(|(_, _, seconds)| OffsetDateTime::now_utc() - time::Duration::seconds(*seconds))
 }
 
+/// `key=value&…` of the pairs whose value is not empty, values URL-encoded (a list's filters
+/// as its links keep them).
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The link to the next page of a list: its filters' `query` and the `cursor` to go on from.
+pub fn with_cursor(query: &str, cursor: &str) -> String {
+    match query {
+        "" => format!("cursor={cursor}"),
+        query => format!("{query}&cursor={cursor}"),
+    }
+}
+
 /// The trimmed text, unless it is empty.
 pub fn non_empty(text: &str) -> Option<String> {
     let text = text.trim();
