@@ -21,6 +21,7 @@ pub mod replay;
 pub mod retention;
 pub mod rules_files;
 pub mod ruleset;
+pub mod schema;
 pub mod server;
 pub mod state;
 pub mod stats;
