@@ -23,6 +23,9 @@ pub enum Action {
     RuleDelete,
     ArchivePut,
     ArchiveDelete,
+    SchemaTypePut,
+    SchemaTypeDelete,
+    SchemaRegister,
     ReplayStart,
     ReplayCancel,
     TargetEnable,
@@ -35,13 +38,16 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 18] = [
         Action::BusPut,
         Action::BusDelete,
         Action::RulePut,
         Action::RuleDelete,
         Action::ArchivePut,
         Action::ArchiveDelete,
+        Action::SchemaTypePut,
+        Action::SchemaTypeDelete,
+        Action::SchemaRegister,
         Action::ReplayStart,
         Action::ReplayCancel,
         Action::TargetEnable,
@@ -61,6 +67,9 @@ impl Action {
             Action::RuleDelete => "rule.delete",
             Action::ArchivePut => "archive.put",
             Action::ArchiveDelete => "archive.delete",
+            Action::SchemaTypePut => "schema.type-put",
+            Action::SchemaTypeDelete => "schema.type-delete",
+            Action::SchemaRegister => "schema.register",
             Action::ReplayStart => "replay.start",
             Action::ReplayCancel => "replay.cancel",
             Action::TargetEnable => "target.enable",
@@ -129,6 +138,11 @@ pub fn bus_resource(bus: &str) -> String {
 
 pub fn rule_resource(bus: &str, rule: &str) -> String {
     format!("buses/{bus}/rules/{rule}")
+}
+
+/// An event type of a bus's schema registry.
+pub fn schema_resource(bus: &str, source: &str, detail_type: &str) -> String {
+    format!("buses/{bus}/schemas/{source}/{detail_type}")
 }
 
 pub fn replay_resource(replay: &str) -> String {

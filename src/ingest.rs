@@ -28,7 +28,8 @@ use crate::domain::trace::{EventSpan, Incoming};
 use crate::domain::{DeliveryId, EntryError, Envelope, EnvelopeLimits, EventId};
 use crate::metrics::Metrics;
 use crate::otel;
-use crate::ruleset::{BusRules, Snapshots};
+use crate::ruleset::{BusRules, Schemas, Snapshots};
+use crate::schema::{Unregistered, Validation};
 use crate::store::{self, StoreError};
 
 /// Settings of the ingest path.
@@ -143,6 +144,13 @@ pub async fn ingest(
                 continue;
             }
         };
+        let schema_violations = match validate(&rules.schemas, &envelope, bus, metrics) {
+            Ok(flag) => flag,
+            Err(error) => {
+                outcomes.push(EntryOutcome::Failed(error));
+                continue;
+            }
+        };
         if let Some(first) = envelope
             .idempotency_key
             .as_ref()
@@ -159,6 +167,7 @@ pub async fn ingest(
                 outcomes.push(EntryOutcome::Failed(EntryError {
                     code: "MalformedDetail",
                     message: format!("detail: {error}"),
+                    violations: Vec::new(),
                 }));
                 continue;
             }
@@ -199,6 +208,7 @@ pub async fn ingest(
             delivery_ids: routed.delivery_ids,
             span,
             archives,
+            schema_violations,
             body,
             source: envelope.source,
             detail_type: envelope.detail_type,
@@ -236,6 +246,69 @@ pub async fn ingest(
         export_events(bus, &exported, started, &commit);
     }
     Ok(outcomes)
+}
+
+/// Validates an event's detail with the latest schema of its type, as its bus says: `Ok(None)`
+/// when valid or not validated; in `warn` mode, `Ok` with what it broke (JSON text, kept with
+/// the event); in `enforce` mode, or for a type without a schema on a bus that refuses those,
+/// the entry's error. Never changes the event.
+fn validate(
+    schemas: &Schemas,
+    envelope: &Envelope,
+    bus: &str,
+    metrics: &Metrics,
+) -> Result<Option<String>, EntryError> {
+    if schemas.validation == Validation::Off {
+        return Ok(None);
+    }
+    let Some(registered) = schemas.get(&envelope.source, &envelope.detail_type) else {
+        if schemas.unregistered == Unregistered::Refuse {
+            metrics.schema_refused_unregistered(bus);
+            return Err(EntryError {
+                code: "SchemaNotFound",
+                message: format!(
+                    "no schema is registered for source {:?} and detail-type {:?}, and bus {bus:?} \
+                     refuses event types without one",
+                    envelope.source, envelope.detail_type
+                ),
+                violations: Vec::new(),
+            });
+        }
+        return Ok(None);
+    };
+    let detail: serde_json::Value =
+        serde_json::from_str(&envelope.detail).map_err(|error| EntryError {
+            code: "MalformedDetail",
+            message: format!("detail: {error}"),
+            violations: Vec::new(),
+        })?;
+    let violations = registered.schema.violations(&detail);
+    let Some(first) = violations.first() else {
+        return Ok(None);
+    };
+    metrics.schema_violation(
+        bus,
+        &envelope.source,
+        &envelope.detail_type,
+        schemas.validation,
+    );
+    if schemas.validation == Validation::Warn {
+        let flag = serde_json::json!({ "version": registered.version, "violations": violations });
+        return Ok(Some(flag.to_string()));
+    }
+    Err(EntryError {
+        code: "SchemaViolation",
+        message: format!(
+            "{}: {} (keyword `{}` of schema version {} of {:?} / {:?})",
+            first.pointer,
+            first.message,
+            first.keyword,
+            registered.version,
+            envelope.source,
+            envelope.detail_type
+        ),
+        violations,
+    })
 }
 
 /// A span of the ingest request's steps, exported when spans are (else none at all).

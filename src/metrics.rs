@@ -40,6 +40,16 @@ pub struct RuleLabels {
     pub rule: String,
 }
 
+/// An event type of the schema registry (only registered types become series).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SchemaLabels {
+    pub bus: String,
+    pub source: String,
+    pub detail_type: String,
+    /// `warn` (accepted and flagged) or `enforce` (refused).
+    pub mode: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TargetLabels {
     pub bus: String,
@@ -145,6 +155,8 @@ pub struct Metrics {
     retry_invocation_attempts: Family<TargetLabels, Counter>,
     triggered_rules: Family<RuleLabels, Counter>,
     matched_events: Family<BusLabels, Counter>,
+    schema_violations: Family<SchemaLabels, Counter>,
+    schema_unregistered_refused: Family<BusLabels, Counter>,
     ingest_duration: Histograms<BusLabels>,
     attempt_duration: Histograms<TargetLabels>,
     ingestion_to_invocation_start: Histograms<TargetLabels>,
@@ -254,6 +266,18 @@ impl Metrics {
             "EventBridge's MatchedEvents: acknowledged events that matched at least one rule.",
             matched_events.clone(),
         );
+        let schema_violations = Family::<SchemaLabels, Counter>::default();
+        registry.register(
+            "schema_violations",
+            "Events whose detail broke the latest schema of their type: accepted and flagged (mode warn) or refused (mode enforce).",
+            schema_violations.clone(),
+        );
+        let schema_unregistered_refused = Family::<BusLabels, Counter>::default();
+        registry.register(
+            "schema_unregistered_refused",
+            "Events refused because their type has no schema on a bus that refuses unregistered types.",
+            schema_unregistered_refused.clone(),
+        );
         let ingest_duration: Histograms<BusLabels> =
             Family::new_with_constructor(request_histogram);
         registry.register_with_unit(
@@ -330,6 +354,8 @@ impl Metrics {
             retry_invocation_attempts,
             triggered_rules,
             matched_events,
+            schema_violations,
+            schema_unregistered_refused,
             ingest_duration,
             attempt_duration,
             ingestion_to_invocation_start,
@@ -435,6 +461,33 @@ impl Metrics {
                 })
                 .inc_by(count);
         }
+    }
+
+    /// An event whose detail broke its type's schema (`mode`: what the bus did about it).
+    pub fn schema_violation(
+        &self,
+        bus: &str,
+        source: &str,
+        detail_type: &str,
+        mode: crate::schema::Validation,
+    ) {
+        self.schema_violations
+            .get_or_create(&SchemaLabels {
+                bus: bus.to_owned(),
+                source: source.to_owned(),
+                detail_type: detail_type.to_owned(),
+                mode: mode.as_str(),
+            })
+            .inc();
+    }
+
+    /// An event refused because its type has no schema.
+    pub fn schema_refused_unregistered(&self, bus: &str) {
+        self.schema_unregistered_refused
+            .get_or_create(&BusLabels {
+                bus: bus.to_owned(),
+            })
+            .inc();
     }
 
     /// One delivery outcome that was recorded (its lease held).

@@ -272,6 +272,8 @@ fn copies(
             delivery_ids: routed.delivery_ids,
             span: EventSpan::child_of(parent.as_ref(), original.tracestate.as_deref()),
             archives: Vec::new(),
+            // A replay is not validated again: the original was, when it was acknowledged.
+            schema_violations: None,
             body,
             source: original.source,
             detail_type: original.detail_type,

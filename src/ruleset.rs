@@ -1,6 +1,6 @@
-//! The compiled rule sets every process matches with: one immutable snapshot per bus, rebuilt
-//! when the bus's `rules_version` in Postgres moves on and swapped atomically. This is the only
-//! I/O around `pattern`.
+//! The compiled rule sets every process matches with: one immutable snapshot per bus (its rules,
+//! archives and schema validators), rebuilt when the bus's `rules_version` in Postgres moves on
+//! and swapped atomically. This is the only I/O around `pattern` and `schema`.
 //!
 //! A process learns of changes three ways, all ending in [`Snapshots::refresh`]: at once when it
 //! made the change itself, on NOTIFY from another process, and by polling as a backstop (a
@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::TargetRef;
 use crate::pattern::{self, RuleSet};
+use crate::schema::{Schema, Unregistered, Validation};
 use crate::store::{self, StoreError};
 use crate::telemetry::error_chain;
 use crate::transform::GroupBy;
@@ -46,6 +47,39 @@ pub struct BusRules {
     pub version: i64,
     pub rules: RuleSet<MatchedRule>,
     pub archives: Archives,
+    pub schemas: Schemas,
+}
+
+/// What ingest validates a bus's events with: its settings and the latest schema version of
+/// each registered event type (only when validation is on).
+#[derive(Debug)]
+pub struct Schemas {
+    pub validation: Validation,
+    pub unregistered: Unregistered,
+    /// source → detail-type → schema.
+    by_type: HashMap<String, HashMap<String, Arc<Registered>>>,
+}
+
+/// One event type's latest schema, compiled.
+#[derive(Debug)]
+pub struct Registered {
+    pub version: i32,
+    pub schema: Schema,
+}
+
+impl Schemas {
+    /// The latest schema of an event type, if it has one (and validation is on).
+    pub fn get(&self, source: &str, detail_type: &str) -> Option<&Registered> {
+        self.by_type.get(source)?.get(detail_type).map(Arc::as_ref)
+    }
+
+    fn shared(&self, source: &str, detail_type: &str, version: i32) -> Option<Arc<Registered>> {
+        self.by_type
+            .get(source)?
+            .get(detail_type)
+            .filter(|r| r.version == version)
+            .cloned()
+    }
 }
 
 /// The archives of a bus: which keep an event.
@@ -123,7 +157,9 @@ impl Snapshots {
         let mut rebuilt = Vec::with_capacity(stale.len());
         for bus in stale {
             if let Some(matchable) = store::rules::load_for_matching(&self.pool, bus).await? {
-                rebuilt.push((bus.clone(), Arc::new(compile(bus, matchable))));
+                let before = self.cached(bus);
+                let schemas = before.as_ref().map(|b| &b.schemas);
+                rebuilt.push((bus.clone(), Arc::new(compile(bus, matchable, schemas))));
             }
         }
         let mut buses = self.buses.write().unwrap_or_else(|e| e.into_inner());
@@ -162,11 +198,14 @@ impl Snapshots {
     }
 }
 
-fn compile(bus: &str, matchable: store::rules::Matchable) -> BusRules {
+/// Compiles a bus's snapshot; the validators of schema versions the `previous` snapshot had
+/// are shared, not compiled again.
+fn compile(bus: &str, matchable: store::rules::Matchable, previous: Option<&Schemas>) -> BusRules {
     let store::rules::Matchable {
         version,
         rules: rows,
         archives,
+        schemas,
     } = matchable;
     let limits = pattern::Limits::default();
     let mut parsed = Vec::with_capacity(rows.len());
@@ -230,5 +269,58 @@ fn compile(bus: &str, matchable: store::rules::Matchable) -> BusRules {
         version,
         rules,
         archives,
+        schemas: compile_schemas(bus, schemas, previous),
+    }
+}
+
+fn compile_schemas(
+    bus: &str,
+    stored: store::schemas::Validating,
+    previous: Option<&Schemas>,
+) -> Schemas {
+    let validation = Validation::parse(&stored.validation).unwrap_or_else(|| {
+        tracing::error!(
+            bus,
+            setting = stored.validation,
+            "stored schema_validation is not known; validating off"
+        );
+        Validation::Off
+    });
+    let unregistered = Unregistered::parse(&stored.unregistered).unwrap_or(Unregistered::Accept);
+    let mut by_type: HashMap<String, HashMap<String, Arc<Registered>>> = HashMap::new();
+    for latest in stored.latest {
+        let shared =
+            previous.and_then(|p| p.shared(&latest.source, &latest.detail_type, latest.version));
+        let registered = match shared {
+            Some(registered) => registered,
+            None => match Schema::parse(&latest.schema, "") {
+                Ok(schema) => Arc::new(Registered {
+                    version: latest.version,
+                    schema,
+                }),
+                // Checked when registered, like patterns: a stored schema that no longer
+                // compiles validates nothing, loudly.
+                Err(error) => {
+                    tracing::error!(
+                        bus,
+                        source = latest.source,
+                        detail_type = latest.detail_type,
+                        version = latest.version,
+                        error = error.detail,
+                        "stored schema does not compile; its type is not validated"
+                    );
+                    continue;
+                }
+            },
+        };
+        by_type
+            .entry(latest.source)
+            .or_default()
+            .insert(latest.detail_type, registered);
+    }
+    Schemas {
+        validation,
+        unregistered,
+        by_type,
     }
 }

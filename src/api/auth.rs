@@ -68,14 +68,19 @@ pub async fn require_token(
     Ok(next.run(request).await)
 }
 
-/// The scope a route needs: posting events `publish`; reading and testing a pattern `read`;
+/// The scope a route needs: posting events `publish`; reading, testing a pattern and checking a
+/// schema's compatibility `read`;
 /// tokens, the audit log and every change `admin`.
 pub fn needed_scope(method: &Method, route: &str) -> Scope {
     if route.starts_with("/tokens") || route.starts_with("/audit") {
         Scope::Admin
     } else if method == Method::POST && route == "/buses/{bus}/events" {
         Scope::Publish
-    } else if method == Method::GET || method == Method::HEAD || route == "/test-event-pattern" {
+    } else if method == Method::GET
+        || method == Method::HEAD
+        || route == "/test-event-pattern"
+        || route == "/buses/{bus}/schemas/{source}/{detail_type}/check"
+    {
         Scope::Read
     } else {
         Scope::Admin

@@ -14,8 +14,9 @@ use crate::audit::{self, Action, Actor};
 use crate::auth::Principal;
 use crate::domain::fields::{check_text, whole_number};
 use crate::domain::{BusName, FieldError};
+use crate::schema::{Compatibility, Unregistered, Validation};
 use crate::state::AppState;
-use crate::store::{self, buses::BusRow, buses::Deleted};
+use crate::store::{self, buses::BusRow, buses::BusSettings, buses::Deleted};
 
 pub const DEFAULT_BUS: &str = "default";
 const MAX_DESCRIPTION: usize = 512;
@@ -35,6 +36,9 @@ pub struct BusOut {
     name: String,
     description: String,
     dedup_window_seconds: i32,
+    schema_validation: String,
+    unregistered_types: String,
+    schema_compatibility: String,
     rule_count: i64,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -48,6 +52,9 @@ impl From<BusRow> for BusOut {
             name: row.name,
             description: row.description,
             dedup_window_seconds: row.dedup_window_seconds,
+            schema_validation: row.schema_validation,
+            unregistered_types: row.unregistered_types,
+            schema_compatibility: row.schema_compatibility,
             rule_count: row.rule_count,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -63,6 +70,36 @@ struct BusIn {
     /// How long an idempotency key names its event, in seconds (0: no de-duplication).
     #[serde(default, deserialize_with = "super::extract::not_null")]
     dedup_window_seconds: Option<serde_json::Value>,
+    /// `off` (the default), `warn` or `enforce`.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    schema_validation: Option<String>,
+    /// `accept` (the default) or `refuse`.
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    unregistered_types: Option<String>,
+    /// The compatibility mode of event types without their own (`BACKWARD` by default).
+    #[serde(default, deserialize_with = "super::extract::not_null")]
+    schema_compatibility: Option<String>,
+}
+
+/// A setting named by its text, refused with the choices when it is not one of them.
+fn setting<T: Copy>(
+    text: Option<&str>,
+    default: T,
+    parse: fn(&str) -> Option<T>,
+    choices: fn() -> String,
+    pointer: &str,
+    errors: &mut Vec<FieldError>,
+) -> T {
+    match text {
+        None => default,
+        Some(text) => parse(text).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                pointer,
+                format!("must be one of {}", choices()),
+            ));
+            default
+        }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -112,6 +149,9 @@ async fn put(
         _ => BusIn {
             description: String::new(),
             dedup_window_seconds: None,
+            schema_validation: None,
+            unregistered_types: None,
+            schema_compatibility: None,
         },
     };
     let mut errors = Vec::new();
@@ -133,18 +173,49 @@ async fn put(
         ));
         return Err(ApiError::validation(errors));
     };
+    let settings = BusSettings {
+        dedup_window_seconds: window,
+        schema_validation: setting(
+            input.schema_validation.as_deref(),
+            Validation::Off,
+            Validation::parse,
+            Validation::choices,
+            "/schema_validation",
+            &mut errors,
+        ),
+        unregistered_types: setting(
+            input.unregistered_types.as_deref(),
+            Unregistered::Accept,
+            Unregistered::parse,
+            Unregistered::choices,
+            "/unregistered_types",
+            &mut errors,
+        ),
+        schema_compatibility: setting(
+            input.schema_compatibility.as_deref(),
+            Compatibility::Backward,
+            Compatibility::parse,
+            Compatibility::choices,
+            "/schema_compatibility",
+            &mut errors,
+        ),
+        description: input.description,
+    };
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
     let mut tx = state.pool.begin().await?;
-    let created = store::buses::upsert(&mut tx, name.as_str(), &input.description, window).await?;
+    let created = store::buses::upsert(&mut tx, name.as_str(), &settings).await?;
     let row = store::buses::get(&mut tx, name.as_str())
         .await?
         .ok_or_else(|| bus_not_found(&bus))?;
     let detail = serde_json::json!({
         "created": created,
-        "description": input.description,
+        "description": settings.description,
         "dedup_window_seconds": window,
+        "schema_validation": settings.schema_validation.as_str(),
+        "unregistered_types": settings.unregistered_types.as_str(),
+        "schema_compatibility": settings.schema_compatibility.as_str(),
     });
     let resource = audit::bus_resource(&bus);
     audit::record(

@@ -50,6 +50,9 @@ enum EntryOut {
     Failed {
         error_code: &'static str,
         error_message: String,
+        /// For `SchemaViolation`: every violation, each at its pointer with its keyword.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        violations: Vec<crate::schema::Violation>,
     },
 }
 
@@ -181,6 +184,7 @@ async fn put_events(
             EntryOutcome::Failed(error) => EntryOut::Failed {
                 error_code: error.code,
                 error_message: error.message,
+                violations: error.violations,
             },
         })
         .collect();
@@ -334,6 +338,10 @@ struct TraceOut {
     /// The event's place in a W3C trace (absent for events stored before trace context).
     #[serde(skip_serializing_if = "Option::is_none")]
     trace: Option<TraceContextOut>,
+    /// What the detail broke, when its bus validated schemas in `warn` mode: the schema version
+    /// and the violations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_violations: Option<Box<RawValue>>,
     deliveries: Vec<DeliveryOut>,
 }
 
@@ -366,8 +374,15 @@ async fn trace(
         tracestate: span.tracestate,
     });
     let event = RawValue::from_string(trace.event.body).map_err(|e| ApiError::internal(&e))?;
+    let schema_violations = trace
+        .event
+        .schema_violations
+        .map(RawValue::from_string)
+        .transpose()
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(TraceOut {
         trace: trace_context,
+        schema_violations,
         event,
         bus: trace.event.bus,
         received_at: trace.event.received_at,

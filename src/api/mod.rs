@@ -13,6 +13,7 @@ mod health;
 pub mod problem;
 mod replays;
 mod rules;
+mod schemas;
 mod test_pattern;
 mod tokens;
 
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rules::routes())
         .merge(groups::routes())
         .merge(archives::routes())
+        .merge(schemas::routes())
         .merge(replays::routes())
         .merge(dead_letters::routes())
         .merge(events::routes(state.ingest.max_request_bytes))

@@ -21,6 +21,9 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Seconds to send as `Retry-After` (with 503s).
     pub retry_after: Option<u32>,
+    /// Extension members of the problem (RFC 9457, 3.2): what a client needs beyond the detail,
+    /// such as the reasons a schema version was refused.
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `Retry-After` of a 503 when the database is unavailable, in seconds.
@@ -35,6 +38,8 @@ struct Body<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(flatten)]
+    extensions: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -51,7 +56,14 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// The problem with an extension member.
+    pub fn with(mut self, name: &str, value: serde_json::Value) -> ApiError {
+        self.extensions.insert(name.to_owned(), value);
+        self
     }
 
     /// A request body that is well-formed JSON but refused, field by field.
@@ -185,6 +197,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: &self.detail,
             errors: &self.errors,
+            extensions: &self.extensions,
         };
         let text = serde_json::to_string(&body).unwrap_or_else(|_| String::from("{}"));
         let mut response = (self.status, text).into_response();

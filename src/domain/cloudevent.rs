@@ -147,6 +147,7 @@ pub fn parse_binary(
         let data: &RawValue = serde_json::from_str(text).map_err(|e| EntryError {
             code: "MalformedDetail",
             message: format!("data: the body is not valid JSON ({e})"),
+            violations: Vec::new(),
         })?;
         if data.get().starts_with('{') {
             data.get().to_owned()
@@ -185,6 +186,7 @@ fn too_large(bytes: usize, limits: &EnvelopeLimits) -> Result<(), EntryError> {
                 "the CloudEvent is {bytes} bytes; the limit is {} bytes",
                 limits.max_entry_bytes
             ),
+            violations: Vec::new(),
         });
     }
     Ok(())

@@ -36,6 +36,8 @@ pub struct EnvelopeLimits {
 pub struct EntryError {
     pub code: &'static str,
     pub message: String,
+    /// For a detail its schema refused (`SchemaViolation`), each violation.
+    pub violations: Vec<crate::schema::Violation>,
 }
 
 impl EntryError {
@@ -43,6 +45,7 @@ impl EntryError {
         EntryError {
             code: "InvalidArgument",
             message: message.into(),
+            violations: Vec::new(),
         }
     }
 
@@ -50,6 +53,7 @@ impl EntryError {
         EntryError {
             code: "MalformedDetail",
             message: message.into(),
+            violations: Vec::new(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl Envelope {
                     raw.len(),
                     limits.max_entry_bytes
                 ),
+                violations: Vec::new(),
             });
         }
         let mut members: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw)

@@ -4,6 +4,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use super::notify;
+use crate::schema::{Compatibility, Unregistered, Validation};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BusRow {
@@ -12,35 +13,59 @@ pub struct BusRow {
     /// How long an idempotency key names its event (0: no de-duplication).
     pub dedup_window_seconds: i32,
     pub rules_version: i64,
+    /// What ingest does with schemas: `off`, `warn` or `enforce`.
+    pub schema_validation: String,
+    /// What ingest does with an event type without a schema: `accept` or `refuse`.
+    pub unregistered_types: String,
+    /// The compatibility mode of event types that do not set their own.
+    pub schema_compatibility: String,
     pub rule_count: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
-const SELECT: &str = "SELECT b.name, b.description, b.dedup_window_seconds, b.rules_version, b.created_at, b.updated_at, \
+const SELECT: &str = "SELECT b.name, b.description, b.dedup_window_seconds, b.rules_version, \
+     b.schema_validation, b.unregistered_types, b.schema_compatibility, b.created_at, b.updated_at, \
      (SELECT count(*) FROM rules r WHERE r.bus = b.name) AS rule_count FROM buses b";
 
-/// Creates or updates a bus; `true` when it was created.
+/// What a bus is set to.
+#[derive(Debug, Clone)]
+pub struct BusSettings {
+    pub description: String,
+    pub dedup_window_seconds: i32,
+    pub schema_validation: Validation,
+    pub unregistered_types: Unregistered,
+    pub schema_compatibility: Compatibility,
+}
+
+/// Creates or updates a bus; `true` when it was created. Either way its snapshot is rebuilt in
+/// every process (its schema settings are part of it).
 pub async fn upsert(
     conn: &mut PgConnection,
     name: &str,
-    description: &str,
-    dedup_window_seconds: i32,
+    settings: &BusSettings,
 ) -> Result<bool, sqlx::Error> {
     let created: bool = sqlx::query_scalar(
-        "INSERT INTO buses (name, description, dedup_window_seconds) VALUES ($1, $2, $3)
+        "INSERT INTO buses (name, description, dedup_window_seconds, schema_validation,
+                            unregistered_types, schema_compatibility)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,
-             dedup_window_seconds = EXCLUDED.dedup_window_seconds, updated_at = now()
+             dedup_window_seconds = EXCLUDED.dedup_window_seconds,
+             schema_validation = EXCLUDED.schema_validation,
+             unregistered_types = EXCLUDED.unregistered_types,
+             schema_compatibility = EXCLUDED.schema_compatibility,
+             rules_version = buses.rules_version + 1, updated_at = now()
          RETURNING (xmax = 0)",
     )
     .bind(name)
-    .bind(description)
-    .bind(dedup_window_seconds)
+    .bind(&settings.description)
+    .bind(settings.dedup_window_seconds)
+    .bind(settings.schema_validation.as_str())
+    .bind(settings.unregistered_types.as_str())
+    .bind(settings.schema_compatibility.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    if created {
-        notify::notify(conn, notify::RULES_CHANGED, name).await?;
-    }
+    notify::notify(conn, notify::RULES_CHANGED, name).await?;
     Ok(created)
 }
 

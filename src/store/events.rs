@@ -29,6 +29,8 @@ pub struct NewEvent {
     pub span: EventSpan,
     /// The archives that keep it.
     pub archives: Vec<Uuid>,
+    /// What its detail broke, when its bus validates in `warn` mode (JSON text).
+    pub schema_violations: Option<String>,
 }
 
 /// One delivery of an event to a target.
@@ -129,13 +131,15 @@ pub async fn insert(
     sqlx::query(
         "WITH stored_events AS (
              INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids,
-                                 traceparent, trace_parent_id, tracestate)
+                                 traceparent, trace_parent_id, tracestate, schema_violations)
              SELECT u.id, u.bus, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb,
-                    u.delivery_ids::uuid[], u.traceparent, u.trace_parent_id, u.tracestate
+                    u.delivery_ids::uuid[], u.traceparent, u.trace_parent_id, u.tracestate,
+                    u.schema_violations
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::timestamptz[], $7::text[], $8::text[], $21::text[], $22::text[], $23::text[])
+                         $6::timestamptz[], $7::text[], $8::text[], $21::text[], $22::text[], $23::text[],
+                         $35::text[])
                   AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids,
-                       traceparent, trace_parent_id, tracestate)
+                       traceparent, trace_parent_id, tracestate, schema_violations)
              RETURNING 1
          ), stored_groups AS (
              INSERT INTO delivery_groups AS g (target_ref, group_key, bus, owed, last_seq)
@@ -214,6 +218,7 @@ pub async fn insert(
     .bind(kept.iter().map(|(_, e)| e.bus.as_str()).collect::<Vec<_>>())
     .bind(kept.iter().map(|(_, e)| e.id).collect::<Vec<_>>())
     .bind(defer.as_secs_f64())
+    .bind(events.iter().map(|e| e.schema_violations.as_deref()).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
@@ -247,6 +252,8 @@ pub struct StoredEvent {
     pub traceparent: Option<String>,
     pub trace_parent_id: Option<String>,
     pub tracestate: Option<String>,
+    /// What its detail broke, when its bus validated in `warn` mode (JSON text).
+    pub schema_violations: Option<String>,
 }
 
 /// A delivery's state, as the trace shows it.
@@ -307,7 +314,7 @@ pub struct Trace {
 pub async fn trace(conn: &mut PgConnection, id: EventId) -> Result<Option<Trace>, sqlx::Error> {
     let event: Option<StoredEvent> = sqlx::query_as(
         "SELECT id, bus, body, received_at, matched_rules, delivery_ids, traceparent,
-                trace_parent_id, tracestate
+                trace_parent_id, tracestate, schema_violations
          FROM events WHERE id = $1",
     )
     .bind(id)

@@ -19,6 +19,7 @@ pub mod overview;
 pub mod replays;
 pub mod retention;
 pub mod rules;
+pub mod schemas;
 pub mod sessions;
 pub mod stats;
 pub mod tokens;

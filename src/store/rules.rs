@@ -394,10 +394,11 @@ pub struct Matchable {
     pub version: i64,
     pub rules: Vec<MatchableRule>,
     pub archives: Vec<super::archives::MatchableArchive>,
+    pub schemas: super::schemas::Validating,
 }
 
-/// The enabled rules and the archives of a bus and the rules version they belong to, read in
-/// one snapshot. `None` when the bus does not exist.
+/// The enabled rules, the archives and the schemas of a bus and the rules version they belong
+/// to, read in one snapshot. `None` when the bus does not exist.
 pub async fn load_for_matching(
     pool: &sqlx::PgPool,
     bus: &str,
@@ -427,11 +428,13 @@ pub async fn load_for_matching(
             .bind(bus)
             .fetch_all(&mut *tx)
             .await?;
+    let schemas = super::schemas::load_for_validating(&mut tx, bus).await?;
     tx.commit().await?;
     Ok(Some(Matchable {
         version,
         rules,
         archives,
+        schemas,
     }))
 }
 

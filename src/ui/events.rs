@@ -38,7 +38,17 @@ struct EventPage {
     matched_rules: Vec<String>,
     /// The trace id, the event's span and the producer's span ("" when none).
     trace: (String, String, String),
+    /// What the detail broke when its bus validated in `warn` mode: the schema version and the
+    /// violations (none when it broke nothing).
+    schema: (i32, Vec<crate::schema::Violation>),
     deliveries: Vec<DeliveryView>,
+}
+
+/// An event's stored `schema_violations`.
+#[derive(Deserialize)]
+struct Flagged {
+    version: i32,
+    violations: Vec<crate::schema::Violation>,
 }
 
 /// The page's query: an event id opens its trace; else the search's filters.
@@ -183,6 +193,7 @@ async fn trace(state: AppState, session: Session, query: EventQuery) -> Page {
         event: String::new(),
         matched_rules: Vec::new(),
         trace: Default::default(),
+        schema: Default::default(),
         deliveries: Vec::new(),
     };
     if let Ok(event_id) = id.parse::<EventId>() {
@@ -193,6 +204,14 @@ async fn trace(state: AppState, session: Session, query: EventQuery) -> Page {
             page.received_at = rfc3339(trace.event.received_at);
             page.event = pretty_json(&trace.event.body);
             page.matched_rules = trace.event.matched_rules.clone();
+            if let Some(flagged) = trace
+                .event
+                .schema_violations
+                .as_deref()
+                .and_then(|text| serde_json::from_str::<Flagged>(text).ok())
+            {
+                page.schema = (flagged.version, flagged.violations);
+            }
             if let Some(span) = trace.event.span() {
                 page.trace = (
                     span.trace_id,

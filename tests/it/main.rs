@@ -22,6 +22,7 @@ mod replay;
 mod retention;
 mod rules;
 mod rules_apply;
+mod schemas;
 mod schemathesis;
 mod search;
 mod security_headers;

@@ -92,6 +92,14 @@ async fn schemathesis_finds_no_difference_between_openapi_yaml_and_the_router() 
         .as_str()
         .expect("an event id")
         .to_owned();
+    // An event type with a schema, for the operations on one (the event above is of it).
+    let registered = app
+        .post(
+            "/v1/buses/default/schemas/shop/placed/versions",
+            json!({"schema": {"type": "object"}}),
+        )
+        .await;
+    assert!(registered.status.is_success(), "{registered:?}");
     // An archive and a replay of it, for the operations on one of each.
     let kept = app.put("/v1/buses/default/archives/kept", json!({})).await;
     assert!(kept.status.is_success(), "{kept:?}");

@@ -1,0 +1,667 @@
+//! `/v1/buses/{bus}/schemas…`: the schema registry. Event types (source and detail-type) with
+//! their compatibility mode; numbered, immutable versions registered after the compatibility
+//! check (structural, and the type's recent stored events validated against the new version);
+//! the check alone; and a schema inferred from stored events.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::buses::bus_not_found;
+use super::extract::{ApiPath, ApiQuery, JsonText};
+use super::problem::ApiError;
+use crate::audit::{self, Action, Actor};
+use crate::auth::Principal;
+use crate::domain::EventId;
+use crate::domain::fields::{FieldError, Fields, check_text};
+use crate::schema::compat::{self, Reason};
+use crate::schema::infer::Inferrer;
+use crate::schema::{Compatibility, Schema, Violation};
+use crate::state::AppState;
+use crate::store::{self, schemas::PutType, schemas::TypeRow, schemas::VersionRow};
+
+/// Stored events a new version is checked against unless the request says otherwise.
+const DEFAULT_SAMPLE: i64 = 1000;
+const MAX_SAMPLE: i64 = 10_000;
+/// Events shown of those a new version would refuse.
+const EXAMPLES: usize = 5;
+/// `source` and `detail-type` are at most this long, as in events.
+const MAX_NAME: usize = 256;
+const MAX_DESCRIPTION: usize = 512;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/buses/{bus}/schemas", get(list))
+        .route(
+            "/buses/{bus}/schemas/{source}/{detail_type}",
+            get(read).put(put).delete(delete),
+        )
+        .route(
+            "/buses/{bus}/schemas/{source}/{detail_type}/versions",
+            post(register),
+        )
+        .route(
+            "/buses/{bus}/schemas/{source}/{detail_type}/versions/{version}",
+            get(read_version),
+        )
+        .route(
+            "/buses/{bus}/schemas/{source}/{detail_type}/check",
+            post(check),
+        )
+        .route(
+            "/buses/{bus}/schemas/{source}/{detail_type}/infer",
+            get(infer),
+        )
+}
+
+#[derive(Serialize)]
+struct TypeOut {
+    source: String,
+    detail_type: String,
+    description: String,
+    /// Its own mode; `null`: the bus's.
+    compatibility: Option<String>,
+    /// The mode that applies.
+    effective_compatibility: String,
+    /// 0 before a version is registered.
+    latest_version: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl From<TypeRow> for TypeOut {
+    fn from(row: TypeRow) -> Self {
+        TypeOut {
+            source: row.source,
+            detail_type: row.detail_type,
+            description: row.description,
+            compatibility: row.compatibility,
+            effective_compatibility: row.effective_compatibility,
+            latest_version: row.latest_version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct VersionOut {
+    version: i32,
+    schema: Box<RawValue>,
+    /// The reasons the compatibility check gave, when it was registered with `force`.
+    forced: Option<Box<RawValue>>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl TryFrom<VersionRow> for VersionOut {
+    type Error = ApiError;
+
+    fn try_from(row: VersionRow) -> Result<Self, ApiError> {
+        let raw = |text: String| RawValue::from_string(text).map_err(|e| ApiError::internal(&e));
+        Ok(VersionOut {
+            version: row.version,
+            schema: raw(row.schema)?,
+            forced: row.forced.map(raw).transpose()?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// The event type a path names, its texts checked before they reach the database.
+struct TypePath {
+    bus: String,
+    source: String,
+    detail_type: String,
+}
+
+impl TypePath {
+    fn check(bus: String, source: String, detail_type: String) -> Result<TypePath, ApiError> {
+        for (name, value) in [("source", &source), ("detail_type", &detail_type)] {
+            if value.is_empty() {
+                return Err(ApiError::parameter(name, "must not be empty"));
+            }
+            check_text(value, MAX_NAME).map_err(|why| ApiError::parameter(name, why))?;
+        }
+        Ok(TypePath {
+            bus,
+            source,
+            detail_type,
+        })
+    }
+
+    fn resource(&self) -> String {
+        audit::schema_resource(&self.bus, &self.source, &self.detail_type)
+    }
+
+    fn not_found(&self) -> ApiError {
+        ApiError::not_found(format!(
+            "bus {:?} has no event type with source {:?} and detail-type {:?}",
+            self.bus, self.source, self.detail_type
+        ))
+    }
+}
+
+type TypeParams = ApiPath<(String, String, String)>;
+
+async fn list(
+    State(state): State<AppState>,
+    ApiPath(bus): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    if store::buses::get(&mut conn, &bus).await?.is_none() {
+        return Err(bus_not_found(&bus));
+    }
+    let types: Vec<TypeOut> = store::schemas::list_types(&mut conn, &bus)
+        .await?
+        .into_iter()
+        .map(TypeOut::from)
+        .collect();
+    Ok(Json(json!({ "event_types": types })).into_response())
+}
+
+async fn read(
+    State(state): State<AppState>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let mut conn = state.pool.acquire().await?;
+    let row = store::schemas::get_type(&mut conn, &path.bus, &path.source, &path.detail_type)
+        .await?
+        .ok_or_else(|| path.not_found())?;
+    let versions = store::schemas::versions(&mut conn, &path.bus, &path.source, &path.detail_type)
+        .await?
+        .into_iter()
+        .map(VersionOut::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "event_type": TypeOut::from(row), "versions": versions })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypeIn {
+    #[serde(default)]
+    description: String,
+    /// `null` or absent: the bus's mode.
+    #[serde(default)]
+    compatibility: Option<String>,
+}
+
+async fn put(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+    JsonText(body): JsonText,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let input: TypeIn = super::extract::parse_body(&body)?;
+    let mut errors = Vec::new();
+    if let Err(why) = check_text(&input.description, MAX_DESCRIPTION) {
+        errors.push(FieldError::new("/description", why));
+    }
+    let compatibility = input.compatibility.as_deref().map(Compatibility::parse);
+    if let Some(None) = compatibility {
+        errors.push(FieldError::new(
+            "/compatibility",
+            format!("must be null or one of {}", Compatibility::choices()),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let mode = compatibility.flatten().map(Compatibility::as_str);
+    let mut tx = state.pool.begin().await?;
+    let put = store::schemas::put_type(
+        &mut tx,
+        &path.bus,
+        &path.source,
+        &path.detail_type,
+        &input.description,
+        mode,
+    )
+    .await?;
+    let status = match put {
+        PutType::BusNotFound => return Err(bus_not_found(&path.bus)),
+        PutType::Created => StatusCode::CREATED,
+        PutType::Updated => StatusCode::OK,
+    };
+    let detail = json!({ "created": status == StatusCode::CREATED, "compatibility": mode });
+    audit::record(
+        &mut tx,
+        &Actor::of(&principal),
+        Action::SchemaTypePut,
+        &path.resource(),
+        detail,
+    )
+    .await?;
+    let row = store::schemas::get_type(&mut tx, &path.bus, &path.source, &path.detail_type)
+        .await?
+        .ok_or_else(|| path.not_found())?;
+    tx.commit().await?;
+    state.snapshots.refresh().await?;
+    Ok((status, Json(TypeOut::from(row))).into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let mut tx = state.pool.begin().await?;
+    if !store::schemas::delete_type(&mut tx, &path.bus, &path.source, &path.detail_type).await? {
+        return Err(path.not_found());
+    }
+    audit::record(
+        &mut tx,
+        &Actor::of(&principal),
+        Action::SchemaTypeDelete,
+        &path.resource(),
+        Value::Null,
+    )
+    .await?;
+    tx.commit().await?;
+    state.snapshots.refresh().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn read_version(
+    State(state): State<AppState>,
+    ApiPath((bus, source, detail_type, version)): ApiPath<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let wanted = match version.as_str() {
+        "latest" => None,
+        number => Some(
+            number
+                .parse::<i32>()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| {
+                    ApiError::parameter("version", "must be a version number (1, 2, …) or `latest`")
+                })?,
+        ),
+    };
+    let mut conn = state.pool.acquire().await?;
+    let versions =
+        store::schemas::versions(&mut conn, &path.bus, &path.source, &path.detail_type).await?;
+    let found = match wanted {
+        None => versions.into_iter().next_back(),
+        Some(v) => versions.into_iter().find(|row| row.version == v),
+    };
+    match found {
+        Some(row) => Ok(Json(VersionOut::try_from(row)?).into_response()),
+        None => Err(ApiError::not_found(format!(
+            "event type {:?} / {:?} of bus {:?} has no version {version}",
+            path.source, path.detail_type, path.bus
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct RegisterQuery {
+    /// Register even when the compatibility check refuses (the reasons are kept with it).
+    #[serde(default)]
+    force: bool,
+    /// How many recent stored events to validate against the new version.
+    sample: Option<i64>,
+}
+
+/// A request body `{"schema": …}`, its schema read and compiled.
+fn schema_body(body: &str) -> Result<Schema, ApiError> {
+    let mut errors = Vec::new();
+    let schema = Fields::parse(body, "", &mut errors).and_then(|mut fields| {
+        let raw = fields.take("schema");
+        fields.refuse_unknown(&mut errors);
+        match raw {
+            Some(raw) => Schema::parse(raw.get(), "/schema")
+                .map_err(|error| errors.push(error))
+                .ok(),
+            None => {
+                errors.push(FieldError::new("/schema", "is required"));
+                None
+            }
+        }
+    });
+    match schema {
+        Some(schema) if errors.is_empty() => Ok(schema),
+        _ => Err(ApiError::validation(errors)),
+    }
+}
+
+/// What the stored events say of a new version: how many of the most recent ones it would
+/// refuse, how many of those the latest version accepts, and a few of them.
+#[derive(Serialize)]
+struct Samples {
+    checked: usize,
+    failed: usize,
+    /// Refused by the new version although the latest accepts them: the evidence against
+    /// backward compatibility (an event that already broke the latest version says nothing of
+    /// the new one).
+    newly_refused: usize,
+    examples: Vec<SampleFailure>,
+}
+
+#[derive(Serialize)]
+struct SampleFailure {
+    event_id: EventId,
+    /// Whether the latest version accepts it.
+    accepted_by_latest: bool,
+    violations: Vec<Violation>,
+}
+
+/// The compatibility check's answer.
+#[derive(Serialize)]
+struct Report {
+    mode: &'static str,
+    compatible: bool,
+    /// Why not, per earlier version and direction.
+    reasons: Vec<Reason>,
+    samples: Samples,
+}
+
+impl Report {
+    /// One line for the problem's detail.
+    fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.reasons.is_empty() {
+            let first = &self.reasons[0].difference;
+            parts.push(format!(
+                "{} difference(s) break {} compatibility (first: {} at `{}`: {})",
+                self.reasons.len(),
+                self.mode,
+                first.kind,
+                first.pointer,
+                first.message
+            ));
+        }
+        if self.samples.newly_refused > 0 {
+            parts.push(format!(
+                "it would refuse {} of the last {} stored events that the latest version accepts",
+                self.samples.newly_refused, self.samples.checked
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+/// The earlier versions of a type and the mode that applies; `None` when the bus does not
+/// exist.
+async fn context(
+    conn: &mut store::PgConnection,
+    path: &TypePath,
+) -> Result<Option<(Compatibility, Vec<(i32, Value)>)>, ApiError> {
+    let mode =
+        match store::schemas::get_type(conn, &path.bus, &path.source, &path.detail_type).await? {
+            Some(row) => row.effective_compatibility,
+            None => match store::buses::get(conn, &path.bus).await? {
+                Some(bus) => bus.schema_compatibility,
+                None => return Ok(None),
+            },
+        };
+    let mode = Compatibility::parse(&mode).unwrap_or(Compatibility::Backward);
+    let earlier = store::schemas::versions(conn, &path.bus, &path.source, &path.detail_type)
+        .await?
+        .into_iter()
+        .map(|row| {
+            serde_json::from_str(&row.schema)
+                .map(|value| (row.version, value))
+                .map_err(|e| ApiError::internal(&e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((mode, earlier)))
+}
+
+/// Checks `schema` against the earlier versions (structurally) and the stored events.
+async fn report(
+    conn: &mut store::PgConnection,
+    path: &TypePath,
+    mode: Compatibility,
+    earlier: &[(i32, Value)],
+    schema: &Schema,
+    sample: i64,
+) -> Result<Report, ApiError> {
+    let compared: Vec<(i32, &Value)> = earlier.iter().map(|(v, s)| (*v, s)).collect();
+    let reasons = compat::check(mode, &schema.value, &compared);
+    let events =
+        store::schemas::recent_events(conn, &path.bus, &path.source, &path.detail_type, sample)
+            .await?;
+    let latest = match earlier.last() {
+        Some((_, value)) => Some(crate::schema::compile(value).map_err(|e| {
+            ApiError::internal(&store::StoreError::Corrupt(format!(
+                "a stored schema does not compile: {}",
+                e.message
+            )))
+        })?),
+        None => None,
+    };
+    let mut samples = Samples {
+        checked: events.len(),
+        failed: 0,
+        newly_refused: 0,
+        examples: Vec::new(),
+    };
+    for (event_id, body) in events {
+        let detail = detail_of(&body);
+        let violations = schema.violations(&detail);
+        if violations.is_empty() {
+            continue;
+        }
+        samples.failed += 1;
+        let accepted_by_latest = latest.as_ref().is_some_and(|l| l.is_valid(&detail));
+        samples.newly_refused += usize::from(accepted_by_latest);
+        // The evidence first: events the latest version accepts.
+        if samples.examples.len() < EXAMPLES {
+            samples.examples.push(SampleFailure {
+                event_id,
+                accepted_by_latest,
+                violations,
+            });
+        } else if accepted_by_latest
+            && let Some(weaker) = samples.examples.iter_mut().find(|e| !e.accepted_by_latest)
+        {
+            *weaker = SampleFailure {
+                event_id,
+                accepted_by_latest,
+                violations,
+            };
+        }
+    }
+    // Stored events the latest version accepts and the new one refuses break backward
+    // compatibility; before the first version they are only reported.
+    let refused_events = mode.backward() && samples.newly_refused > 0;
+    let compatible = mode == Compatibility::None || (reasons.is_empty() && !refused_events);
+    Ok(Report {
+        mode: mode.as_str(),
+        compatible,
+        reasons,
+        samples,
+    })
+}
+
+/// The detail of a stored envelope (`null` if it has none, which ingest never stores).
+fn detail_of(body: &str) -> Value {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        detail: Value,
+    }
+    serde_json::from_str::<Envelope>(body).map_or(Value::Null, |e| e.detail)
+}
+
+fn sample_size(sample: Option<i64>) -> Result<i64, ApiError> {
+    super::page_limit(sample, DEFAULT_SAMPLE, MAX_SAMPLE)
+        .map_err(|_| ApiError::parameter("sample", format!("must be from 1 to {MAX_SAMPLE}")))
+}
+
+async fn check(
+    State(state): State<AppState>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+    ApiQuery(query): ApiQuery<RegisterQuery>,
+    JsonText(body): JsonText,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let schema = schema_body(&body)?;
+    let sample = sample_size(query.sample)?;
+    let mut conn = state.pool.acquire().await?;
+    let (mode, earlier) = context(&mut conn, &path)
+        .await?
+        .ok_or_else(|| bus_not_found(&path.bus))?;
+    let report = report(&mut conn, &path, mode, &earlier, &schema, sample).await?;
+    Ok(Json(report).into_response())
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+    ApiQuery(query): ApiQuery<RegisterQuery>,
+    JsonText(body): JsonText,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let schema = schema_body(&body)?;
+    let sample = sample_size(query.sample)?;
+    let mut tx = state.pool.begin().await?;
+    if !store::schemas::lock_type(&mut tx, &path.bus, &path.source, &path.detail_type).await? {
+        return Err(bus_not_found(&path.bus));
+    }
+    let (mode, earlier) = context(&mut tx, &path)
+        .await?
+        .ok_or_else(|| bus_not_found(&path.bus))?;
+    // The latest version again: nothing new is registered (as Confluent's registry answers).
+    if let Some((version, latest)) = earlier.last()
+        && *latest == schema.value
+    {
+        let version = *version;
+        tx.rollback().await?;
+        let row = VersionRow {
+            version,
+            schema: schema.text,
+            forced: None,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let mut conn = state.pool.acquire().await?;
+        let stored =
+            store::schemas::versions(&mut conn, &path.bus, &path.source, &path.detail_type)
+                .await?
+                .into_iter()
+                .find(|r| r.version == version)
+                .unwrap_or(row);
+        return Ok(
+            Json(json!({ "version": VersionOut::try_from(stored)?, "unchanged": true }))
+                .into_response(),
+        );
+    }
+    let report = report(&mut tx, &path, mode, &earlier, &schema, sample).await?;
+    if !report.compatible && !query.force {
+        let detail = format!(
+            "the new version is not {} compatible: {}; pass ?force=true to register it anyway",
+            report.mode,
+            report.summary()
+        );
+        let report = serde_json::to_value(&report).map_err(|e| ApiError::internal(&e))?;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "incompatible-schema",
+            "Incompatible schema",
+            detail,
+        )
+        .with("compatibility", report));
+    }
+    let forced = (!report.compatible)
+        .then(|| serde_json::to_value(&report))
+        .transpose()
+        .map_err(|e| ApiError::internal(&e))?;
+    let version = store::schemas::add_version(
+        &mut tx,
+        &path.bus,
+        &path.source,
+        &path.detail_type,
+        &schema.text,
+        forced.as_ref(),
+    )
+    .await?;
+    let detail = json!({ "version": version, "forced": forced.is_some() });
+    audit::record(
+        &mut tx,
+        &Actor::of(&principal),
+        Action::SchemaRegister,
+        &path.resource(),
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    // Read your writes: this process validates with the new version before it answers.
+    state.snapshots.refresh().await?;
+    let out = VersionOut {
+        version,
+        schema: RawValue::from_string(schema.text).map_err(|e| ApiError::internal(&e))?,
+        forced: None,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "version": out, "compatibility": report })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct InferQuery {
+    sample: Option<i64>,
+}
+
+/// A schema inferred from the type's most recent stored events, with how it compares with the
+/// latest registered version.
+async fn infer(
+    State(state): State<AppState>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+    ApiQuery(query): ApiQuery<InferQuery>,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let sample = sample_size(query.sample)?;
+    let mut conn = state.pool.acquire().await?;
+    let (mode, earlier) = context(&mut conn, &path)
+        .await?
+        .ok_or_else(|| bus_not_found(&path.bus))?;
+    let events = store::schemas::recent_events(
+        &mut conn,
+        &path.bus,
+        &path.source,
+        &path.detail_type,
+        sample,
+    )
+    .await?;
+    if events.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "bus {:?} has no stored events with source {:?} and detail-type {:?} to infer from",
+            path.bus, path.source, path.detail_type
+        )));
+    }
+    let mut inferrer = Inferrer::default();
+    for (_, body) in &events {
+        inferrer.add(&detail_of(body));
+    }
+    let inferred = inferrer.schema();
+    let compared: Vec<(i32, &Value)> = earlier.iter().map(|(v, s)| (*v, s)).collect();
+    let reasons = compat::check(mode, &inferred, &compared);
+    let latest = earlier.last().map(|(v, _)| *v);
+    let unchanged = earlier.last().is_some_and(|(_, s)| *s == inferred);
+    Ok(Json(json!({
+        "samples": inferrer.samples(),
+        "schema": inferred,
+        "latest_version": latest,
+        "unchanged": unchanged,
+        "mode": mode.as_str(),
+        "reasons": reasons,
+    }))
+    .into_response())
+}
