@@ -13,7 +13,7 @@ mod health;
 pub mod problem;
 mod replays;
 mod rules;
-mod schemas;
+pub(crate) mod schemas;
 mod test_pattern;
 mod tokens;
 

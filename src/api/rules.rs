@@ -261,6 +261,7 @@ async fn put(
         detail,
     )
     .await?;
+    let warnings = super::schemas::rule_warnings(&mut tx, &bus, &parsed.event_pattern).await?;
     tx.commit().await?;
     // Read your writes: this process matches with the new rule before it answers.
     state.snapshots.refresh().await?;
@@ -268,9 +269,15 @@ async fn put(
         bus,
         rule,
         created = status == StatusCode::CREATED,
+        warnings = warnings.len(),
         "rule saved"
     );
-    Ok((status, Json(RuleOut::try_from(record)?)).into_response())
+    let mut out =
+        serde_json::to_value(RuleOut::try_from(record)?).map_err(|e| ApiError::internal(&e))?;
+    if !warnings.is_empty() {
+        out["schema_warnings"] = json!(warnings);
+    }
+    Ok((status, Json(out)).into_response())
 }
 
 async fn delete(

@@ -665,3 +665,42 @@ async fn infer(
     }))
     .into_response())
 }
+
+/// The warnings for a rule of `bus` with this pattern (compact JSON text), against the latest
+/// schemas of the event types it selects by their exact `detail-type`. A pattern that does not
+/// parse gets none (it is refused elsewhere).
+pub(crate) async fn rule_warnings(
+    conn: &mut store::PgConnection,
+    bus: &str,
+    pattern: &str,
+) -> Result<Vec<crate::schema::rules::RuleWarning>, store::StoreError> {
+    let Ok(pattern) = crate::pattern::parse(pattern) else {
+        return Ok(Vec::new());
+    };
+    let Some(detail_types) = pattern.exact_values("detail-type") else {
+        return Ok(Vec::new());
+    };
+    let sources = pattern.exact_values("source");
+    let rows =
+        store::schemas::latest_of_types(conn, bus, &detail_types, sources.as_deref()).await?;
+    let parsed: Vec<(store::schemas::LatestSchema, Value)> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let value = serde_json::from_str(&row.schema).ok()?;
+            Some((row, value))
+        })
+        .collect();
+    let types: Vec<crate::schema::rules::TypeSchema<'_>> = parsed
+        .iter()
+        .map(|(row, value)| crate::schema::rules::TypeSchema {
+            source: &row.source,
+            detail_type: &row.detail_type,
+            version: row.version,
+            schema: value,
+        })
+        .collect();
+    Ok(crate::schema::rules::rule_warnings(
+        &pattern.field_uses(),
+        &types,
+    ))
+}

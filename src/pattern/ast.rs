@@ -20,6 +20,53 @@ impl Pattern {
     pub fn subrule_count(&self) -> usize {
         self.subrules.len()
     }
+
+    /// Every leaf path the pattern names (keys joined with `.`), once, in order, with the JSON
+    /// types its conditions compare the leaf with: what a schema is checked against.
+    pub fn field_uses(&self) -> Vec<FieldUse> {
+        let mut uses: Vec<FieldUse> = Vec::new();
+        for field in self.subrules.iter().flat_map(|s| &s.fields) {
+            let expects = field.conditions.iter().filter_map(Condition::expects);
+            match uses.iter_mut().find(|u| u.path == field.path) {
+                Some(known) => known.expects.extend(expects),
+                None => uses.push(FieldUse {
+                    path: field.path.clone(),
+                    expects: expects.collect(),
+                }),
+            }
+        }
+        for known in &mut uses {
+            known.expects.sort_unstable();
+            known.expects.dedup();
+        }
+        uses
+    }
+
+    /// The strings `path` must equal exactly in every sub-rule (`detail-type`, `source`); `None`
+    /// when some sub-rule lets any other value through.
+    pub fn exact_values(&self, path: &str) -> Option<Vec<String>> {
+        let mut values = Vec::new();
+        for subrule in &self.subrules {
+            let field = subrule.fields.iter().find(|f| f.path == path)?;
+            for condition in &field.conditions {
+                match condition {
+                    Condition::Exact(value) => values.push(value.clone()),
+                    _ => return None,
+                }
+            }
+        }
+        values.sort_unstable();
+        values.dedup();
+        Some(values)
+    }
+}
+
+/// A leaf path a pattern names and the JSON types it compares it with (`string`, `number`,
+/// `boolean`, `null`; none for `exists` alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldUse {
+    pub path: String,
+    pub expects: Vec<&'static str>,
 }
 
 /// One `$or` combination: every field must be satisfied.
@@ -61,6 +108,28 @@ pub(crate) enum Condition {
     /// `exists: true` is satisfied by any leaf; `exists: false` by the path having no leaf.
     Exists(bool),
     AnythingBut(AnythingBut),
+}
+
+impl Condition {
+    /// The JSON type of leaf this condition can be satisfied by, when only one can.
+    fn expects(&self) -> Option<&'static str> {
+        match self {
+            Condition::Exact(_)
+            | Condition::IpLiteral(_)
+            | Condition::Prefix(_)
+            | Condition::Suffix(_)
+            | Condition::PrefixIgnoreCase(_)
+            | Condition::SuffixIgnoreCase(_)
+            | Condition::EqualsIgnoreCase(_)
+            | Condition::Wildcard(_)
+            | Condition::Cidr(_) => Some("string"),
+            Condition::Number { .. } | Condition::Numeric(_) => Some("number"),
+            Condition::True | Condition::False => Some("boolean"),
+            Condition::Null => Some("null"),
+            // `exists` and `anything-but` are satisfied by leaves of any type.
+            Condition::Exists(_) | Condition::AnythingBut(_) => None,
+        }
+    }
 }
 
 /// The `anything-but` family: satisfied by a leaf that is *not* one of these.

@@ -33,7 +33,7 @@ mod parse;
 pub mod reference;
 mod wildcard;
 
-pub use ast::Pattern;
+pub use ast::{FieldUse, Pattern};
 pub use compile::RuleSet;
 pub use error::{EventError, INVALID_PATTERN, PatternError};
 pub use json::{Json, SyntaxError};

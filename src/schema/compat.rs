@@ -129,16 +129,16 @@ const CHECKED: &[&str] = &[
     "multipleOf",
 ];
 
-const NULL: u8 = 1;
-const BOOLEAN: u8 = 2;
-const OBJECT: u8 = 4;
-const ARRAY: u8 = 8;
+pub(super) const NULL: u8 = 1;
+pub(super) const BOOLEAN: u8 = 2;
+pub(super) const OBJECT: u8 = 4;
+pub(super) const ARRAY: u8 = 8;
 /// Numbers with a fraction.
-const FRACTION: u8 = 16;
-const INTEGER: u8 = 32;
-const STRING: u8 = 64;
-const ANY: u8 = 127;
-const NUMBERS: u8 = FRACTION | INTEGER;
+pub(super) const FRACTION: u8 = 16;
+pub(super) const INTEGER: u8 = 32;
+pub(super) const STRING: u8 = 64;
+pub(super) const ANY: u8 = 127;
+pub(super) const NUMBERS: u8 = FRACTION | INTEGER;
 
 fn type_bits(name: &str) -> u8 {
     match name {
@@ -153,7 +153,7 @@ fn type_bits(name: &str) -> u8 {
     }
 }
 
-fn type_names(bits: u8) -> String {
+pub(super) fn type_names(bits: u8) -> String {
     let mut names = Vec::new();
     for (bit, name) in [
         (NULL, "null"),
@@ -176,7 +176,7 @@ fn type_names(bits: u8) -> String {
 }
 
 /// The types a schema admits by its `type` keyword.
-fn declared_types(schema: &Map<String, Value>) -> u8 {
+pub(super) fn declared_types(schema: &Map<String, Value>) -> u8 {
     match schema.get("type") {
         Some(Value::String(name)) => type_bits(name),
         Some(Value::Array(names)) => names
@@ -188,7 +188,7 @@ fn declared_types(schema: &Map<String, Value>) -> u8 {
 }
 
 /// The type of one value.
-fn value_type(value: &Value) -> u8 {
+pub(super) fn value_type(value: &Value) -> u8 {
     match value {
         Value::Null => NULL,
         Value::Bool(_) => BOOLEAN,

@@ -14,6 +14,7 @@
 
 pub mod compat;
 pub mod infer;
+pub mod rules;
 
 use jsonschema::{PatternOptions, Validator};
 use serde_json::Value;

@@ -272,3 +272,25 @@ pub async fn load_for_validating(
         latest,
     })
 }
+
+/// The latest schema of each event type of `bus` whose detail-type is one of `detail_types`
+/// (and, when given, whose source is one of `sources`): what a rule selecting them is checked
+/// against.
+pub async fn latest_of_types(
+    conn: &mut PgConnection,
+    bus: &str,
+    detail_types: &[String],
+    sources: Option<&[String]>,
+) -> Result<Vec<LatestSchema>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (source, detail_type) source, detail_type, version, schema
+         FROM schema_versions
+         WHERE bus = $1 AND detail_type = ANY($2) AND ($3::text[] IS NULL OR source = ANY($3))
+         ORDER BY source, detail_type, version DESC",
+    )
+    .bind(bus)
+    .bind(detail_types)
+    .bind(sources)
+    .fetch_all(conn)
+    .await
+}

@@ -433,3 +433,47 @@ async fn bad_registry_input_is_refused_with_its_field() {
         .unwrap();
     assert_eq!(types, 0);
 }
+
+#[tokio::test]
+async fn a_rule_that_contradicts_its_types_schema_is_saved_with_warnings() {
+    let app = TestApp::spawn().await;
+    bus(&app, json!({})).await;
+    register(&app, order_schema()).await;
+    let typo = app
+        .put(
+            "/v1/buses/orders/rules/big",
+            json!({"event_pattern": {"detail-type": ["OrderPlaced"], "detail": {"totl": [{"numeric": [">", 100]}]}}}),
+        )
+        .await;
+    assert_eq!(typo.status, StatusCode::CREATED, "saved all the same: {typo:?}");
+    let warnings = typo.body["schema_warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["pointer"], "/event_pattern/detail/totl");
+    assert!(warnings[0]["message"].as_str().unwrap().contains("never match"), "{warnings:?}");
+
+    let wrong_type = app
+        .put(
+            "/v1/buses/orders/rules/big",
+            json!({"event_pattern": {"source": ["shop"], "detail-type": ["OrderPlaced"], "detail": {"total": ["100"]}}}),
+        )
+        .await;
+    assert_eq!(wrong_type.status, StatusCode::OK);
+    let message = wrong_type.body["schema_warnings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("compared with a string") && message.contains("number"), "{message}");
+
+    let fine = app
+        .put(
+            "/v1/buses/orders/rules/big",
+            json!({"event_pattern": {"detail-type": ["OrderPlaced"], "detail": {"total": [{"numeric": [">", 100]}]}}}),
+        )
+        .await;
+    assert_eq!(fine.body.get("schema_warnings"), None, "{fine:?}");
+    // Another source's type of the same name is not this one.
+    let other = app
+        .put(
+            "/v1/buses/orders/rules/big",
+            json!({"event_pattern": {"source": ["billing"], "detail-type": ["OrderPlaced"], "detail": {"totl": [1]}}}),
+        )
+        .await;
+    assert_eq!(other.body.get("schema_warnings"), None, "{other:?}");
+}
