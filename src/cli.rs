@@ -47,6 +47,33 @@ pub enum Command {
         #[command(subcommand)]
         command: PatternCommand,
     },
+    /// Tools for event schemas.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Infer JSON Schemas (draft 2020-12) from events.
+    ///
+    /// Reads JSON Lines on standard input (or from FILEs). Each line is an event (an object with
+    /// `source`, `detail-type` and `detail`, as stored or as posted); one line is written per event
+    /// type, sorted: `{"source": …, "detail_type": …, "samples": N, "schema": {…}}`. With
+    /// --detail, each line is a detail and one line `{"samples": N, "schema": {…}}` is written.
+    /// A line that is not such an object is reported on standard error with its number and
+    /// skipped; the exit status is then 1.
+    Infer(SchemaInfer),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaInfer {
+    /// Each line is an event's detail, not an event.
+    #[arg(long)]
+    pub detail: bool,
+    /// Files of JSON Lines (standard input without any).
+    pub files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +185,68 @@ pub fn test_pattern_lines(input: impl BufRead, mut output: impl Write) -> io::Re
         output.flush()?;
     }
     Ok(())
+}
+
+/// `schema infer` over JSON Lines (`detail`: each line is a detail, else an event): writes the
+/// schema of each event type to `output` and each refused line to `errors`; returns how many
+/// lines were refused.
+pub fn infer_schema_lines(
+    input: impl BufRead,
+    mut output: impl Write,
+    mut errors: impl Write,
+    detail: bool,
+) -> io::Result<usize> {
+    use crate::schema::infer::Inferrer;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    struct Event {
+        source: String,
+        #[serde(rename = "detail-type")]
+        detail_type: String,
+        detail: serde_json::Value,
+    }
+    let mut types: BTreeMap<(String, String), Inferrer> = BTreeMap::new();
+    let mut refused = 0;
+    for (index, line) in input.split(b'\n').enumerate() {
+        let line = line?;
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let parsed = if detail {
+            serde_json::from_str::<serde_json::Value>(text)
+                .map(|value| ((String::new(), String::new()), value))
+        } else {
+            serde_json::from_str::<Event>(text)
+                .map(|event| ((event.source, event.detail_type), event.detail))
+        };
+        match parsed {
+            Ok((key, value)) => types.entry(key).or_default().add(&value),
+            Err(error) => {
+                refused += 1;
+                let what = if detail {
+                    "is not JSON"
+                } else {
+                    "is not an event with source, detail-type and detail"
+                };
+                writeln!(errors, "line {}: {what}: {error}", index + 1)?;
+            }
+        }
+    }
+    for ((source, detail_type), inferrer) in types {
+        let line = if detail {
+            serde_json::json!({"samples": inferrer.samples(), "schema": inferrer.schema()})
+        } else {
+            serde_json::json!({"source": source, "detail_type": detail_type,
+                               "samples": inferrer.samples(), "schema": inferrer.schema()})
+        };
+        serde_json::to_writer(&mut output, &line)?;
+        output.write_all(b"\n")?;
+    }
+    output.flush()?;
+    Ok(refused)
 }
 
 /// Reads a `FILE_OR_JSON` argument: the file's contents if such a file exists, else the text.

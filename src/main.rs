@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use switchyard::app::Application;
-use switchyard::cli::{self, Cli, Command, PatternCommand, RulesCommand, TokenCommand};
+use switchyard::cli::{
+    self, Cli, Command, PatternCommand, RulesCommand, SchemaCommand, TokenCommand,
+};
 use switchyard::config::{Database, DatabaseArgs, EMBEDDED_DATABASE};
 use switchyard::pattern::{self, TestOutcome};
 use switchyard::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
@@ -18,6 +20,12 @@ fn main() -> ExitCode {
     } = args.command
     {
         return pattern_test(test);
+    }
+    if let Command::Schema {
+        command: SchemaCommand::Infer(infer),
+    } = args.command
+    {
+        return schema_infer(infer);
     }
     let filter = match args.log.validate() {
         Ok(filter) => filter,
@@ -138,7 +146,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Pattern { .. } => unreachable!("handled before logging is set up"),
+        Command::Pattern { .. } | Command::Schema { .. } => {
+            unreachable!("handled before logging is set up")
+        }
     }
 }
 
@@ -240,5 +250,48 @@ fn pattern_test(test: cli::PatternTest) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// `schema infer`: JSON Lines from the files (or standard input) in, a schema per type out.
+fn schema_infer(infer: cli::SchemaInfer) -> ExitCode {
+    let result = if infer.files.is_empty() {
+        cli::infer_schema_lines(
+            io::stdin().lock(),
+            io::stdout().lock(),
+            io::stderr().lock(),
+            infer.detail,
+        )
+    } else {
+        let mut all = Vec::new();
+        for file in &infer.files {
+            match std::fs::read(file) {
+                Ok(mut bytes) => {
+                    if !bytes.ends_with(b"\n") {
+                        bytes.push(b'\n');
+                    }
+                    all.extend(bytes);
+                }
+                Err(e) => {
+                    eprintln!("switchyard: cannot read {}: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        cli::infer_schema_lines(
+            all.as_slice(),
+            io::stdout().lock(),
+            io::stderr().lock(),
+            infer.detail,
+        )
+    };
+    match result {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
