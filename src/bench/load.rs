@@ -21,6 +21,8 @@ pub(super) struct Loader {
     pub(super) keyed: bool,
     /// Entries are CloudEvents, posted as a CloudEvents batch.
     pub(super) cloudevents: bool,
+    /// Every event carries an order ([`order`]), which [`order_schema`] describes.
+    pub(super) orders: bool,
     /// Every event carries `group`, its sequence number modulo this (`--ordered-groups`).
     pub(super) groups: Option<u64>,
     pub(super) seq: AtomicU64,
@@ -34,6 +36,71 @@ pub(super) struct Tally {
     /// Every acknowledged event id (their count is the number acknowledged).
     pub(super) acked_ids: Vec<String>,
     pub(super) ingest_us: Vec<u64>,
+}
+
+/// An order as a shop would send it: ids, a timestamp, a customer, lines and a total.
+fn order(n: u64) -> Value {
+    let tier = ["gold", "silver", "bronze"][(n % 3) as usize];
+    json!({
+        "id": uuid::Uuid::now_v7().to_string(),
+        "placed_at": "2026-12-05T10:00:00Z",
+        "customer": {"id": format!("c-{}", n % 1000), "tier": tier},
+        "currency": "EUR",
+        "lines": [
+            {"sku": "SKU-1042", "qty": 2, "price": 3.5},
+            {"sku": "SKU-2001", "qty": 1, "price": 12.25}
+        ],
+        "total": 19.25
+    })
+}
+
+/// The schema of the bench's events with orders: the kind of schema a team registers (types,
+/// required members, formats, an enum, a pattern, bounds, closed objects).
+pub(super) fn order_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["kind", "seq", "sent_ns", "order"],
+        "properties": {
+            "kind": {"type": "integer", "minimum": 0},
+            "seq": {"type": "integer", "minimum": 0},
+            "sent_ns": {"type": "integer"},
+            "group": {"type": "integer"},
+            "order": {
+                "type": "object",
+                "required": ["id", "placed_at", "customer", "currency", "lines", "total"],
+                "additionalProperties": false,
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "placed_at": {"type": "string", "format": "date-time"},
+                    "customer": {
+                        "type": "object",
+                        "required": ["id", "tier"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "id": {"type": "string", "maxLength": 64},
+                            "tier": {"enum": ["gold", "silver", "bronze"]}
+                        }
+                    },
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                    "lines": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["sku", "qty", "price"],
+                            "additionalProperties": false,
+                            "properties": {
+                                "sku": {"type": "string", "pattern": "^SKU-[0-9]+$"},
+                                "qty": {"type": "integer", "minimum": 1},
+                                "price": {"type": "number", "minimum": 0}
+                            }
+                        }
+                    },
+                    "total": {"type": "number", "minimum": 0}
+                }
+            }
+        }
+    })
 }
 
 impl Loader {
@@ -89,6 +156,9 @@ impl Loader {
                 let mut detail = json!({"kind": n % self.rules, "seq": n, "sent_ns": due_ns});
                 if let Some(groups) = self.groups {
                     detail["group"] = (n % groups).into();
+                }
+                if self.orders {
+                    detail["order"] = order(n);
                 }
                 if self.cloudevents {
                     return json!({"specversion": "1.0", "id": format!("bench-{n}"),

@@ -61,6 +61,12 @@ pub struct BenchArgs {
     /// EventBridge entries, to measure the CloudEvents ingest path.
     #[arg(long, conflicts_with = "idempotency_keys")]
     pub cloudevents: bool,
+    /// Give every event an order-like detail (nested objects, an array, a uuid, a timestamp)
+    /// with a schema registered for it, and set the bus's schema validation to this mode:
+    /// `--schema off` and `--schema enforce` post the same events, to measure what validating
+    /// costs.
+    #[arg(long, value_parser = ["off", "warn", "enforce"])]
+    pub schema: Option<String>,
     /// Export the router's spans over OTLP to a receiver in the harness (it counts requests and
     /// bytes), to measure what exporting costs.
     #[arg(long, conflicts_with = "router")]
@@ -148,16 +154,33 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
             .json(&body)
             .send()
     };
-    let created = put(
-        format!("/v1/buses/{bus}"),
-        json!({"description": "switchyard bench"}),
-    )
-    .await?;
+    let mut settings = json!({"description": "switchyard bench"});
+    if let Some(mode) = &args.schema {
+        settings["schema_validation"] = mode.as_str().into();
+    }
+    let created = put(format!("/v1/buses/{bus}"), settings).await?;
     if !created.status().is_success() {
         return Err(BenchError::Setup(format!(
             "creating the bus: {}",
             created.text().await?
         )));
+    }
+    if args.schema.is_some() {
+        let registered = client
+            .post(format!(
+                "{}/v1/buses/{bus}/schemas/bench/bench/versions",
+                router.base
+            ))
+            .header("authorization", &auth)
+            .json(&json!({"schema": load::order_schema()}))
+            .send()
+            .await?;
+        if !registered.status().is_success() {
+            return Err(BenchError::Setup(format!(
+                "registering the schema: {}",
+                registered.text().await?
+            )));
+        }
     }
     for i in 0..args.rules {
         let mut rule = json!({
@@ -184,6 +207,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         rules: args.rules as u64,
         keyed: args.idempotency_keys,
         cloudevents: args.cloudevents,
+        orders: args.schema.is_some(),
         groups: args.ordered_groups,
         seq: AtomicU64::new(0),
         failed_entries: AtomicU64::new(0),

@@ -1,4 +1,5 @@
-//! `switchyard bench` runs end to end (briefly: the numbers come from release runs).
+//! `switchyard bench` runs end to end (briefly: the numbers come from release runs), with its
+//! events validated against the schema it registers (`--schema enforce`: none is refused).
 
 use std::process::Command;
 
@@ -20,6 +21,8 @@ async fn the_benchmark_runs_and_loses_nothing() {
             "2",
             "--drain",
             "60s",
+            "--schema",
+            "enforce",
             "--json",
         ])
         .env("DATABASE_URL", &db.url)
@@ -45,6 +48,10 @@ async fn the_benchmark_runs_and_loses_nothing() {
         assert!(report.get(key).is_some(), "no {key} in {report}");
     }
     assert!(report["acked_events"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(
+        report["failed_entries"], 0,
+        "the schema accepts every event: {report}"
+    );
     assert_eq!(report["delivered"], report["acked_events"], "{report}");
     assert_eq!(report["lost"], 0);
     assert_eq!(report["duplicates"], 0);
