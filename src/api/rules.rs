@@ -19,8 +19,9 @@ use crate::audit::{self, Action, Actor};
 use crate::auth::Principal;
 use crate::delivery::signing;
 use crate::domain::{self, InputTransform, RuleName, Target};
+use crate::schema::rules::RuleWarning;
 use crate::state::AppState;
-use crate::store::{self, rules::Put, rules::RuleRecord, rules::TargetState};
+use crate::store::{self, StoreError, rules::Put, rules::RuleRecord, rules::TargetState};
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 100;
@@ -239,45 +240,77 @@ async fn put(
 ) -> Result<Response, ApiError> {
     let name = RuleName::parse(&rule).map_err(|e| ApiError::parameter("rule", e))?;
     let parsed = domain::parse_rule(&body)?;
+    let Saved::Done {
+        created,
+        record,
+        warnings,
+    } = save(&state, &Actor::of(&principal), &bus, &name, &parsed).await?
+    else {
+        return Err(bus_not_found(&bus));
+    };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut out =
+        serde_json::to_value(RuleOut::try_from(*record)?).map_err(|e| ApiError::internal(&e))?;
+    if !warnings.is_empty() {
+        out["schema_warnings"] = json!(warnings);
+    }
+    Ok((status, Json(out)).into_response())
+}
+
+/// What saving a rule did.
+pub(crate) enum Saved {
+    BusNotFound,
+    Done {
+        created: bool,
+        record: Box<RuleRecord>,
+        /// What the schemas of the event types it selects say against its pattern.
+        warnings: Vec<RuleWarning>,
+    },
+}
+
+/// Creates or replaces a rule with its targets (new targets get new secrets), records it in the
+/// audit log in the same transaction, and answers once this process matches with it: the one
+/// way the API and the UI save a rule.
+pub(crate) async fn save(
+    state: &AppState,
+    actor: &Actor,
+    bus: &str,
+    name: &RuleName,
+    parsed: &domain::Rule,
+) -> Result<Saved, StoreError> {
     let mut tx = state.pool.begin().await?;
     let secrets = signing::generate_secrets(parsed.targets.len());
-    let outcome = store::rules::put(&mut tx, &bus, name.as_str(), &parsed, &secrets).await?;
-    let status = match outcome {
-        Put::BusNotFound => return Err(bus_not_found(&bus)),
-        Put::Created => StatusCode::CREATED,
-        Put::Replaced => StatusCode::OK,
+    let created = match store::rules::put(&mut tx, bus, name.as_str(), parsed, &secrets).await? {
+        Put::BusNotFound => return Ok(Saved::BusNotFound),
+        Put::Created => true,
+        Put::Replaced => false,
     };
-    let record = store::rules::get(&mut tx, &bus, name.as_str())
+    let record = store::rules::get(&mut tx, bus, name.as_str())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no rule named {rule:?} on bus {bus:?}")))?;
-    let detail =
-        json!({ "created": status == StatusCode::CREATED, "state": parsed.state.as_str() });
-    let resource = audit::rule_resource(&bus, &rule);
-    audit::record(
-        &mut tx,
-        &Actor::of(&principal),
-        Action::RulePut,
-        &resource,
-        detail,
-    )
-    .await?;
-    let warnings = super::schemas::rule_warnings(&mut tx, &bus, &parsed.event_pattern).await?;
+        .ok_or_else(|| StoreError::Corrupt(format!("rule {name:?} vanished while saved")))?;
+    let detail = json!({ "created": created, "state": parsed.state.as_str() });
+    let resource = audit::rule_resource(bus, name.as_str());
+    audit::record(&mut tx, actor, Action::RulePut, &resource, detail).await?;
+    let warnings = super::schemas::rule_warnings(&mut tx, bus, &parsed.event_pattern).await?;
     tx.commit().await?;
     // Read your writes: this process matches with the new rule before it answers.
     state.snapshots.refresh().await?;
     tracing::info!(
         bus,
-        rule,
-        created = status == StatusCode::CREATED,
+        rule = name.as_str(),
+        created,
         warnings = warnings.len(),
         "rule saved"
     );
-    let mut out =
-        serde_json::to_value(RuleOut::try_from(record)?).map_err(|e| ApiError::internal(&e))?;
-    if !warnings.is_empty() {
-        out["schema_warnings"] = json!(warnings);
-    }
-    Ok((status, Json(out)).into_response())
+    Ok(Saved::Done {
+        created,
+        record: Box::new(record),
+        warnings,
+    })
 }
 
 async fn delete(
@@ -285,27 +318,32 @@ async fn delete(
     Extension(principal): Extension<Principal>,
     ApiPath((bus, rule)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let mut tx = state.pool.begin().await?;
-    let deleted = store::rules::delete(&mut tx, &bus, &rule).await?;
-    if deleted {
-        let resource = audit::rule_resource(&bus, &rule);
-        audit::record(
-            &mut tx,
-            &Actor::of(&principal),
-            Action::RuleDelete,
-            &resource,
-            Value::Null,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    if !deleted {
+    if !remove(&state, &Actor::of(&principal), &bus, &rule).await? {
         let mut conn = state.pool.acquire().await?;
         return Err(rule_not_found(&mut conn, &bus, &rule).await);
     }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Deletes a rule (audited in the same transaction); `false` when there was none. The API's and
+/// the UI's one way.
+pub(crate) async fn remove(
+    state: &AppState,
+    actor: &Actor,
+    bus: &str,
+    rule: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = state.pool.begin().await?;
+    let deleted = store::rules::delete(&mut tx, bus, rule).await?;
+    if !deleted {
+        return Ok(false);
+    }
+    let resource = audit::rule_resource(bus, rule);
+    audit::record(&mut tx, actor, Action::RuleDelete, &resource, Value::Null).await?;
+    tx.commit().await?;
     state.snapshots.refresh().await?;
     tracing::info!(bus, rule, "rule deleted");
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(true)
 }
 
 /// Says whether the bus or the rule is missing.
@@ -414,6 +452,27 @@ async fn rotate_secret(
         Json(serde_json::json!({ "secret": secret, "previous_secret_expires_at": expires }))
             .into_response(),
     )
+}
+
+/// A rule's targets as a rule body takes them (what `GET` shows, without secrets and health):
+/// what the UI's editor starts from.
+pub(crate) fn targets_as_input(record: RuleRecord) -> Result<Value, ApiError> {
+    let mut out =
+        serde_json::to_value(RuleOut::try_from(record)?).map_err(|e| ApiError::internal(&e))?;
+    let mut targets = out["targets"].take();
+    for target in targets.as_array_mut().into_iter().flatten() {
+        if let Some(members) = target.as_object_mut() {
+            for shown_only in [
+                "secret",
+                "previous_secret_expires_at",
+                "disabled_at",
+                "disabled_reason",
+            ] {
+                members.remove(shown_only);
+            }
+        }
+    }
+    Ok(targets)
 }
 
 #[cfg(test)]

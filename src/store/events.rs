@@ -350,3 +350,29 @@ pub async fn trace(conn: &mut PgConnection, id: EventId) -> Result<Option<Trace>
         .collect();
     Ok(Some(Trace { event, deliveries }))
 }
+
+/// A recent event of a bus, with its envelope: what a rule's dry run matches.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RecentEvent {
+    pub id: EventId,
+    pub received_at: OffsetDateTime,
+    pub source: String,
+    pub detail_type: String,
+    pub body: String,
+}
+
+/// The bus's most recent stored events (at most `limit`), newest first.
+pub async fn recent(
+    conn: &mut PgConnection,
+    bus: &str,
+    limit: i64,
+) -> Result<Vec<RecentEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, received_at, source, detail_type, body FROM events
+         WHERE bus = $1 ORDER BY received_at DESC LIMIT $2",
+    )
+    .bind(bus)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
