@@ -130,6 +130,9 @@ pub struct MinuteCounts {
     pub latency: [i64; LATENCY_BUCKETS.len() + 1],
 }
 
+/// A minute (Unix seconds), a bus, a source and a detail-type.
+pub type SchemaMinute = (i64, String, String, String);
+
 fn minute_of(time: OffsetDateTime) -> i64 {
     time.unix_timestamp().div_euclid(60) * 60
 }
@@ -139,6 +142,8 @@ pub struct Metrics {
     /// This process's per-minute counts since they were last taken.
     /// By minute, then by bus, rule and target: a hit needs no allocation.
     minutes: std::sync::Mutex<HashMap<i64, HashMap<TargetLabels, MinuteCounts>>>,
+    /// Schema violations per minute, bus, source and detail-type since they were last taken.
+    schema_minutes: std::sync::Mutex<HashMap<SchemaMinute, i64>>,
     registry: Registry,
     pub ingest_requests: Counter,
     pub events_accepted: Counter,
@@ -338,6 +343,7 @@ impl Metrics {
         );
         Metrics {
             minutes: Default::default(),
+            schema_minutes: Default::default(),
             registry,
             ingest_requests,
             events_accepted,
@@ -397,6 +403,26 @@ impl Metrics {
             for (into, n) in into.latency.iter_mut().zip(counts.latency) {
                 *into += n;
             }
+        }
+    }
+
+    /// The schema violations counted since the last call (for [`crate::store::stats::add_schema`]).
+    pub fn take_schema_minutes(&self) -> Vec<(SchemaMinute, i64)> {
+        let mut minutes = self
+            .schema_minutes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *minutes).into_iter().collect()
+    }
+
+    /// Puts violation counts back that could not be written.
+    pub fn restore_schema_minutes(&self, taken: Vec<(SchemaMinute, i64)>) {
+        let mut minutes = self
+            .schema_minutes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (key, n) in taken {
+            *minutes.entry(key).or_default() += n;
         }
     }
 
@@ -479,6 +505,17 @@ impl Metrics {
                 mode: mode.as_str(),
             })
             .inc();
+        let key = (
+            minute_of(OffsetDateTime::now_utc()),
+            bus.to_owned(),
+            source.to_owned(),
+            detail_type.to_owned(),
+        );
+        let mut minutes = self
+            .schema_minutes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *minutes.entry(key).or_default() += 1;
     }
 
     /// An event refused because its type has no schema.

@@ -1,4 +1,4 @@
-//! Keeps the overview's per-minute counts: every `interval` the process's counts since the last
+//! Keeps the overview's per-minute counts (and the schema catalog's violations): every `interval` the process's counts since the last
 //! time are added to `stats_minutes` in one statement (`store::stats::add`); a write that fails
 //! keeps them for the next round. Once an hour, minutes past two days are removed. On shutdown
 //! the last counts are written; a crash loses at most one interval of chart counts (never an
@@ -32,6 +32,11 @@ pub async fn run(
         if let Err(error) = store::stats::add(&pool, &taken).await {
             tracing::warn!(error = %error_chain(&error), "writing the overview's counts failed; they are kept for the next round");
             metrics.restore_minutes(taken);
+        }
+        let violations = metrics.take_schema_minutes();
+        if let Err(error) = store::stats::add_schema(&pool, &violations).await {
+            tracing::warn!(error = %error_chain(&error), "writing the schema violation counts failed; they are kept for the next round");
+            metrics.restore_schema_minutes(violations);
         }
         if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             pruned_at = Some(Instant::now());

@@ -12,7 +12,7 @@ mod groups;
 mod health;
 pub mod problem;
 mod replays;
-mod rules;
+pub(crate) mod rules;
 pub(crate) mod schemas;
 mod test_pattern;
 mod tokens;

@@ -65,13 +65,78 @@ pub async fn add(pool: &PgPool, minutes: &[(MinuteKey, MinuteCounts)]) -> Result
 
 /// Removes minutes older than [`KEEP_HOURS`].
 pub async fn prune(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM stats_minutes WHERE minute < now() - make_interval(hours => $1::int)",
+    let mut removed = 0;
+    for table in ["stats_minutes", "schema_minutes"] {
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE minute < now() - make_interval(hours => $1::int)"
+        )))
+        .bind(KEEP_HOURS as i32)
+        .execute(pool)
+        .await?;
+        removed += done.rows_affected();
+    }
+    Ok(removed)
+}
+
+/// Adds a process's schema violation counts (per minute, bus, source and detail-type).
+pub async fn add_schema(
+    pool: &PgPool,
+    minutes: &[(crate::metrics::SchemaMinute, i64)],
+) -> Result<(), sqlx::Error> {
+    if minutes.is_empty() {
+        return Ok(());
+    }
+    let at: Vec<OffsetDateTime> = minutes
+        .iter()
+        .map(|((m, ..), _)| {
+            OffsetDateTime::from_unix_timestamp(*m).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO schema_minutes AS s (minute, bus, source, detail_type, violations)
+         SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::int8[])
+         ORDER BY 1, 2, 3, 4
+         ON CONFLICT (minute, bus, source, detail_type) DO UPDATE
+             SET violations = s.violations + EXCLUDED.violations",
     )
-    .bind(KEEP_HOURS as i32)
+    .bind(&at)
+    .bind(
+        minutes
+            .iter()
+            .map(|((_, b, _, _), _)| b.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        minutes
+            .iter()
+            .map(|((_, _, s, _), _)| s.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        minutes
+            .iter()
+            .map(|((_, _, _, d), _)| d.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(minutes.iter().map(|(_, n)| *n).collect::<Vec<_>>())
     .execute(pool)
     .await?;
-    Ok(done.rows_affected())
+    Ok(())
+}
+
+/// Schema violations per event type of a bus in the last hour.
+pub async fn violations_last_hour(
+    conn: &mut sqlx::PgConnection,
+    bus: &str,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT source, detail_type, sum(violations)::int8 FROM schema_minutes
+         WHERE bus = $1 AND minute >= date_trunc('minute', now()) - interval '59 minutes'
+         GROUP BY source, detail_type",
+    )
+    .bind(bus)
+    .fetch_all(conn)
+    .await
 }
 
 /// One bucket of a chart: all buses, rules and targets together.

@@ -14,7 +14,9 @@ mod overview;
 mod page;
 mod pattern_tester;
 mod replays;
+mod rule_editor;
 mod rules;
+mod schemas;
 mod tokens;
 
 use axum::Router;
@@ -49,6 +51,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/dead-letters/{id}/discard", post(dead_letters::discard))
         .route("/ui/rules", get(rules::list))
         .route("/ui/rules/{bus}/{rule}", get(rules::detail))
+        .route(
+            "/ui/rule-editor/{bus}",
+            get(rule_editor::new).post(rule_editor::submit),
+        )
+        .route("/ui/rule-editor/{bus}/{rule}", get(rule_editor::edit))
+        .route("/ui/rule-check/{bus}", post(rule_editor::check))
+        .route("/ui/rules/{bus}/{rule}/state", post(rule_editor::set_state))
+        .route("/ui/rules/{bus}/{rule}/delete", post(rule_editor::delete))
+        .route("/ui/schemas", get(schemas::catalog))
+        .route(
+            "/ui/schemas/{bus}/{source}/{detail_type}",
+            get(schemas::event_type),
+        )
         .route(
             "/ui/rules/{bus}/{rule}/targets/{target}/enable",
             post(rules::enable_target),
@@ -139,11 +154,14 @@ async fn require_session(
         Ok(None) => return to_login(&request),
         Err(error) => return error.into_response(),
     };
-    // A read token's session looks; only an admin's changes anything. Signing out and testing
-    // a pattern (which changes nothing, like the API's test-event-pattern) are posts too.
+    // A read token's session looks; only an admin's changes anything. Signing out, testing a
+    // pattern and checking one in the rule editor (which change nothing, like the API's
+    // test-event-pattern) are posts too.
     const CHANGE_NOTHING: [&str; 2] = ["/ui/logout", "/ui/pattern-tester"];
+    let path = request.uri().path();
     if request.method() == Method::POST
-        && !CHANGE_NOTHING.contains(&request.uri().path())
+        && !CHANGE_NOTHING.contains(&path)
+        && !path.starts_with("/ui/rule-check/")
         && let Err(refusal) = require_admin(&session)
     {
         return refusal.into_response();

@@ -1,4 +1,5 @@
-//! The pattern tester: one pattern against one event, nothing stored ([`pattern::test`]).
+//! The pattern tester: one pattern against one event, nothing stored ([`pattern::test`]); with a
+//! bus chosen, also what the schemas of the event types the pattern selects say against it.
 
 use askama::Template;
 use axum::Extension;
@@ -20,6 +21,19 @@ struct PatternTesterPage {
     outcome: String,
     message: String,
     pointer: String,
+    buses: Vec<String>,
+    /// The bus whose schemas the pattern is checked against ("" for none).
+    bus: String,
+    warnings: Vec<crate::schema::rules::RuleWarning>,
+}
+
+async fn bus_names(state: &AppState) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(crate::store::buses::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|b| b.name)
+        .collect())
 }
 
 pub async fn form(State(state): State<AppState>, Extension(session): Extension<Session>) -> Page {
@@ -31,6 +45,9 @@ pub async fn form(State(state): State<AppState>, Extension(session): Extension<S
         outcome: String::new(),
         message: String::new(),
         pointer: String::new(),
+        buses: bus_names(&state).await?,
+        bus: String::new(),
+        warnings: Vec::new(),
     })
 }
 
@@ -42,6 +59,8 @@ pub struct PatternForm {
     pattern: String,
     #[serde(default)]
     event: String,
+    #[serde(default)]
+    bus: String,
 }
 
 pub async fn test(
@@ -71,6 +90,15 @@ pub async fn test(
             String::new(),
         ),
     };
+    let warnings = match (form.bus.is_empty(), outcome) {
+        (false, "match" | "no-match" | "invalid-event") => {
+            let compact = serde_json::from_str::<serde_json::Value>(&form.pattern)
+                .map_or_else(|_| form.pattern.clone(), |v| v.to_string());
+            let mut conn = state.pool.acquire().await?;
+            crate::api::schemas::rule_warnings(&mut conn, &form.bus, &compact).await?
+        }
+        _ => Vec::new(),
+    };
     render(&PatternTesterPage {
         chrome,
         pattern: form.pattern,
@@ -78,5 +106,8 @@ pub async fn test(
         outcome: outcome.to_owned(),
         message,
         pointer,
+        buses: bus_names(&state).await?,
+        bus: form.bus,
+        warnings,
     })
 }

@@ -32,4 +32,5 @@ mod throttle;
 mod tokens;
 mod trace_context;
 mod ui;
+mod ui_authoring;
 mod workers;

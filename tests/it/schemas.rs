@@ -445,11 +445,21 @@ async fn a_rule_that_contradicts_its_types_schema_is_saved_with_warnings() {
             json!({"event_pattern": {"detail-type": ["OrderPlaced"], "detail": {"totl": [{"numeric": [">", 100]}]}}}),
         )
         .await;
-    assert_eq!(typo.status, StatusCode::CREATED, "saved all the same: {typo:?}");
+    assert_eq!(
+        typo.status,
+        StatusCode::CREATED,
+        "saved all the same: {typo:?}"
+    );
     let warnings = typo.body["schema_warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert_eq!(warnings[0]["pointer"], "/event_pattern/detail/totl");
-    assert!(warnings[0]["message"].as_str().unwrap().contains("never match"), "{warnings:?}");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("never match"),
+        "{warnings:?}"
+    );
 
     let wrong_type = app
         .put(
@@ -458,8 +468,13 @@ async fn a_rule_that_contradicts_its_types_schema_is_saved_with_warnings() {
         )
         .await;
     assert_eq!(wrong_type.status, StatusCode::OK);
-    let message = wrong_type.body["schema_warnings"][0]["message"].as_str().unwrap();
-    assert!(message.contains("compared with a string") && message.contains("number"), "{message}");
+    let message = wrong_type.body["schema_warnings"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.contains("compared with a string") && message.contains("number"),
+        "{message}"
+    );
 
     let fine = app
         .put(

@@ -53,6 +53,8 @@ async fn every_page_needs_a_session_which_a_valid_token_opens() {
         "/ui/events",
         "/ui/archives",
         "/ui/replays",
+        "/ui/schemas",
+        "/ui/rule-editor/default",
         "/ui/dead-letters/0191b1f4-0000-7000-8000-000000000000",
     ] {
         browser.goto(&format!("{}{page}", app.base)).await;
@@ -106,6 +108,50 @@ async fn every_page_needs_a_session_which_a_valid_token_opens() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+    // The rule editor's forms and its check too.
+    app.put_rule(
+        "default",
+        "kept",
+        json!({"event_pattern": {"source": ["a"]}}),
+    )
+    .await;
+    for (path, body, content_type) in [
+        (
+            "/ui/rule-editor/default",
+            "name=x&event_pattern=%7B%7D&csrf=guess",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/ui/rules/default/kept/delete",
+            "csrf=guess",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/ui/rules/default/kept/state",
+            "state=disabled",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/ui/rule-check/default",
+            r#"{"event_pattern": "{}"}"#,
+            "application/json",
+        ),
+    ] {
+        let forged = client
+            .post(format!("{}{path}", app.base))
+            .header("cookie", &cookie)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403, "{path}");
+    }
+    let rules: i64 = sqlx::query_scalar("SELECT count(*) FROM rules WHERE state = 'enabled'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rules, 1, "the rule is still there and enabled");
 }
 
 #[tokio::test]

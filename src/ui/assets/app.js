@@ -40,6 +40,60 @@
       if (!confirm((action === "discard" ? "Discard " : "Redrive ") + count + " dead letter" + (count === 1 ? "" : "s") + "?")) event.preventDefault();
     });
   }
+  // The rule editor: the pattern checked as it is typed (errors with their pointer, schema
+  // warnings, a dry run on the bus's recent events). Everything shown is set as text.
+  var editor = document.getElementById("rule-editor");
+  if (editor && editor.dataset.check) {
+    var patternBox = document.getElementById("event-pattern");
+    var timer = null, asked = 0;
+    var list = function (items, line) {
+      var ul = document.createElement("ul");
+      items.forEach(function (item) { var li = document.createElement("li"); line(li, item); ul.appendChild(li); });
+      return ul;
+    };
+    var show = function (check) {
+      var error = document.getElementById("pattern-error");
+      var warnings = document.getElementById("schema-warnings");
+      var dry = document.getElementById("dry-run");
+      error.textContent = ""; warnings.textContent = ""; dry.textContent = "";
+      error.hidden = !check.error;
+      if (check.error) {
+        var b = document.createElement("b"); b.className = "message"; b.textContent = check.error.message;
+        var at = document.createElement("code"); at.className = "pointer"; at.textContent = check.error.pointer;
+        error.append(b, " at ", at);
+      }
+      warnings.hidden = !check.warnings || check.warnings.length === 0;
+      if (!warnings.hidden) {
+        var title = document.createElement("b"); title.textContent = "Schema warnings";
+        warnings.append(title, list(check.warnings, function (li, w) {
+          var code = document.createElement("code"); code.textContent = w.pointer;
+          li.append(code, " " + w.message);
+        }));
+      }
+      dry.hidden = !check.dry_run;
+      if (check.dry_run) {
+        var line = document.createElement("b");
+        var matched = document.createElement("span"); matched.id = "dry-run-matched"; matched.textContent = check.dry_run.matched;
+        var checked = document.createElement("span"); checked.id = "dry-run-checked"; checked.textContent = check.dry_run.checked;
+        line.append("Would have matched ", matched, " of the last ", checked, " events.");
+        dry.append(line, list(check.dry_run.examples, function (li, x) {
+          var a = document.createElement("a"); a.href = "/ui/events?id=" + encodeURIComponent(x.id); a.textContent = x.detail_type;
+          li.append(a, " " + x.source + " · " + x.received_at);
+        }));
+      }
+    };
+    var run = function () {
+      var mine = ++asked;
+      fetch(editor.dataset.check, {
+        method: "POST", credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-csrf-token": editor.dataset.csrf },
+        body: JSON.stringify({ event_pattern: patternBox.value })
+      }).then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (check) { if (check && mine === asked) show(check); })
+        .catch(function () {});
+    };
+    patternBox.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(run, 300); });
+  }
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) { if (!confirm(form.dataset.confirm)) event.preventDefault(); });
   });

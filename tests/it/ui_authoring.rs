@@ -1,0 +1,275 @@
+//! Issue 13 in a real browser: writing a rule in the UI (its pattern checked as it is typed:
+//! the error's pointer, the schema warnings, a dry run against recent events; saving makes it
+//! live; disabling and deleting it), and the schema catalog (types, versions, their difference,
+//! recent events, violations in the last hour).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::browser::Browser;
+use crate::support::sink::Sink;
+use crate::support::{ADMIN_TOKEN, TestApp, wait_for};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn order_schema() -> serde_json::Value {
+    json!({"type": "object", "required": ["id", "total"], "additionalProperties": false,
+           "properties": {"id": {"type": "string"}, "total": {"type": "number"}}})
+}
+
+fn order(id: &str, total: u64) -> serde_json::Value {
+    json!({"source": "shop", "detail-type": "OrderPlaced", "detail": {"id": id, "total": total}})
+}
+
+/// Waits until the element's visible text satisfies `want`, and returns it.
+async fn wait_text(browser: &Browser, css: &str, want: impl Fn(&str) -> bool) -> String {
+    wait_for(&format!("the text of {css}"), LONG, || async {
+        let found = browser
+            .client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .ok()?;
+        let text = found.text().await.ok()?;
+        want(&text).then_some(text)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_rule_is_written_in_the_ui_checked_as_typed_and_live_once_saved() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    let registered = app
+        .post(
+            "/v1/buses/default/schemas/shop/OrderPlaced/versions",
+            json!({"schema": order_schema()}),
+        )
+        .await;
+    assert!(registered.status.is_success(), "{registered:?}");
+    let totals = [50, 150, 20, 300, 99, 101, 5, 7, 8, 9];
+    let batch: Vec<_> = totals
+        .iter()
+        .enumerate()
+        .map(|(i, t)| order(&format!("o{i}"), *t))
+        .collect();
+    app.post_events("default", json!({"entries": batch})).await;
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser
+        .goto(&format!("{}/ui/rules?bus=default", app.base))
+        .await;
+    browser.click_to_page("#new-rule").await;
+    assert_eq!(browser.path().await, "/ui/rule-editor/default");
+
+    // An invalid pattern: its error and pointer, as typed.
+    browser
+        .fill(
+            "#event-pattern",
+            r#"{"detail": {"total": [{"numeric": [">", "lots"]}]}}"#,
+        )
+        .await;
+    let pointer = wait_text(&browser, "#pattern-error .pointer", |t| !t.is_empty()).await;
+    assert_eq!(pointer, "/detail/total/0/numeric/1");
+    assert!(
+        browser
+            .text("#pattern-error .message")
+            .await
+            .contains("must be numeric")
+    );
+
+    // A misspelt field: the schema's warning.
+    browser
+        .fill(
+            "#event-pattern",
+            r#"{"detail-type": ["OrderPlaced"], "detail": {"totl": [{"numeric": [">", 100]}]}}"#,
+        )
+        .await;
+    let warning = wait_text(&browser, "#schema-warnings", |t| t.contains("totl")).await;
+    assert!(warning.contains("/event_pattern/detail/totl"), "{warning}");
+    assert_eq!(
+        browser.text("#pattern-error").await,
+        "",
+        "no error any more"
+    );
+    assert_eq!(
+        wait_text(&browser, "#dry-run-matched", |t| t == "0").await,
+        "0"
+    );
+
+    // The right one: no warning, and the dry run counts the recent events it would match.
+    browser
+        .fill(
+            "#event-pattern",
+            r#"{"detail-type": ["OrderPlaced"], "detail": {"total": [{"numeric": [">", 100]}]}}"#,
+        )
+        .await;
+    let matched = wait_text(&browser, "#dry-run-matched", |t| t == "3").await;
+    assert_eq!(matched, "3");
+    assert_eq!(browser.text("#dry-run-checked").await, "10");
+    assert_eq!(browser.text("#schema-warnings").await, "");
+    assert!(browser.exists("#dry-run a[href^='/ui/events?id=']").await);
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rules")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap(),
+        0,
+        "nothing is saved while typing"
+    );
+
+    // A refused save keeps what was typed and names the field.
+    browser.fill("#rule-name", "big-orders").await;
+    browser.fill("#rule-targets", "[{\"id\": \"hook\"}]").await;
+    browser.click_to_page("#save-rule").await;
+    let errors = browser.text("#errors").await;
+    assert!(errors.contains("/targets/0/url"), "{errors}");
+    browser
+        .fill(
+            "#rule-targets",
+            &json!([{"id": "hook", "url": sink.url}]).to_string(),
+        )
+        .await;
+    browser.click_to_page("#save-rule").await;
+    assert_eq!(browser.path().await, "/ui/rules/default/big-orders");
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .starts_with("Created big-orders.")
+    );
+
+    // Live: a new big order reaches the target, a small one does not.
+    app.post_events(
+        "default",
+        json!({"entries": [order("n1", 500), order("n2", 1)]}),
+    )
+    .await;
+    wait_for("the big order at the target", LONG, || async {
+        (sink.count() == 1).then_some(())
+    })
+    .await;
+    assert!(sink.received()[0].body.contains("\"n1\""));
+
+    // Disabled, then deleted, from its page.
+    browser.click_to_page("#toggle-rule").await;
+    assert!(browser.text("#notice").await.contains("disabled"));
+    let state: String = sqlx::query_scalar("SELECT state FROM rules WHERE name = 'big-orders'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "disabled");
+    browser.mark_page().await;
+    browser.click("#delete-rule").await;
+    browser
+        .client
+        .accept_alert()
+        .await
+        .expect("confirm the delete");
+    browser.wait_new_page("the rules after the delete").await;
+    assert_eq!(browser.path().await, "/ui/rules");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM rules")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let audit = app.get("/v1/audit?action=rule.put").await;
+    assert_eq!(
+        audit.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "saved, then disabled"
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_schema_catalog_shows_types_versions_their_difference_and_violations() {
+    let app = TestApp::spawn_with(&["--stats-interval-ms", "100"]).await;
+    let versions = "/v1/buses/default/schemas/shop/OrderPlaced/versions";
+    assert!(
+        app.post(versions, json!({"schema": order_schema()}))
+            .await
+            .status
+            .is_success()
+    );
+    let mut v2 = order_schema();
+    v2["required"] = json!(["id", "total", "currency"]);
+    v2["properties"]["currency"] = json!({"type": "string"});
+    let forced = app
+        .post(&format!("{versions}?force=true"), json!({"schema": v2}))
+        .await;
+    assert!(forced.status.is_success(), "{forced:?}");
+    app.put("/v1/buses/default", json!({"schema_validation": "warn"}))
+        .await;
+    app.post_events("default", order("o1", 10)).await;
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser.goto(&format!("{}/ui/schemas", app.base)).await;
+    assert!(
+        browser
+            .text("#bus-settings")
+            .await
+            .contains("Validation warn")
+    );
+    let violations = wait_for("the violation in the catalog", LONG, || async {
+        browser.goto(&format!("{}/ui/schemas", app.base)).await;
+        let text = browser.text("#event-types .violations").await;
+        (text == "1").then_some(text)
+    })
+    .await;
+    assert_eq!(violations, "1");
+    assert!(browser.text("#event-types").await.contains("v2"));
+
+    browser.click_to_page("#event-types a").await;
+    assert_eq!(browser.path().await, "/ui/schemas/default/shop/OrderPlaced");
+    assert_eq!(browser.text("#versions").await, "v1\nv2 · forced");
+    let backward = browser.text("#backward").await;
+    assert!(backward.contains("REQUIRED_ATTRIBUTE_ADDED"), "{backward}");
+    assert!(
+        browser
+            .text("#line-diff")
+            .await
+            .contains("+     \"currency\"")
+    );
+    let samples = browser.text("#samples").await;
+    assert!(
+        samples.contains("invalid") && samples.contains("currency"),
+        "{samples}"
+    );
+    assert_eq!(browser.text("#type-violations").await, "1");
+
+    // The first version: its schema, no difference shown.
+    browser.click_to_page("#versions a").await;
+    assert!(browser.text("#schema-json").await.contains("\"total\""));
+    assert!(!browser.exists("#diff").await);
+
+    // The pattern tester checks a pattern against the chosen bus's schemas too.
+    browser
+        .goto(&format!("{}/ui/pattern-tester", app.base))
+        .await;
+    browser
+        .fill(
+            "#pattern",
+            r#"{"detail-type": ["OrderPlaced"], "detail": {"totl": [1]}}"#,
+        )
+        .await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css(
+            "#tester-bus option[value='default']",
+        ))
+        .await
+        .expect("the bus option")
+        .click()
+        .await
+        .expect("choose the bus");
+    browser.click_to_page("#test").await;
+    let warnings = browser.text("#tester-warnings").await;
+    assert!(
+        warnings.contains("/event_pattern/detail/totl"),
+        "{warnings}"
+    );
+    browser.close().await;
+}
