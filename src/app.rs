@@ -168,6 +168,11 @@ impl Application {
             self.config.stats_interval,
             stop_rx.clone(),
         )));
+        let _discovery = AbortOnDrop(tokio::spawn(crate::discovery::run(
+            self.state.pool.clone(),
+            self.config.discovery_interval,
+            stop_rx.clone(),
+        )));
         // Replays are background work like delivery: an API-only process leaves them to others.
         let _replays = (self.config.delivery.workers > 0).then(|| {
             AbortOnDrop(tokio::spawn(crate::replay::run(

@@ -26,6 +26,7 @@ pub enum Action {
     SchemaTypePut,
     SchemaTypeDelete,
     SchemaRegister,
+    SchemaDraftDiscard,
     ReplayStart,
     ReplayCancel,
     TargetEnable,
@@ -38,7 +39,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::BusPut,
         Action::BusDelete,
         Action::RulePut,
@@ -48,6 +49,7 @@ impl Action {
         Action::SchemaTypePut,
         Action::SchemaTypeDelete,
         Action::SchemaRegister,
+        Action::SchemaDraftDiscard,
         Action::ReplayStart,
         Action::ReplayCancel,
         Action::TargetEnable,
@@ -70,6 +72,7 @@ impl Action {
             Action::SchemaTypePut => "schema.type-put",
             Action::SchemaTypeDelete => "schema.type-delete",
             Action::SchemaRegister => "schema.register",
+            Action::SchemaDraftDiscard => "schema.draft-discard",
             Action::ReplayStart => "replay.start",
             Action::ReplayCancel => "replay.cancel",
             Action::TargetEnable => "target.enable",

@@ -209,6 +209,13 @@ pub struct ServeArgs {
     /// How often this process adds its counts to the overview's per-minute charts.
     #[arg(long, env = "SWITCHYARD_STATS_INTERVAL_MS", default_value_t = 5_000)]
     pub stats_interval_ms: u64,
+    /// How often schema discovery looks at the event types of buses with discovery on.
+    #[arg(
+        long,
+        env = "SWITCHYARD_DISCOVERY_INTERVAL_MS",
+        default_value_t = 60_000
+    )]
+    pub discovery_interval_ms: u64,
 }
 
 /// Validated settings of `serve`.
@@ -233,6 +240,7 @@ pub struct Config {
     pub retention: Option<Duration>,
     pub prune_interval: Duration,
     pub stats_interval: Duration,
+    pub discovery_interval: Duration,
 }
 
 /// What a client may take of the HTTP server.
@@ -373,6 +381,9 @@ impl ServeArgs {
         if self.stats_interval_ms < 10 {
             errors.push("SWITCHYARD_STATS_INTERVAL_MS must be at least 10".to_owned());
         }
+        if self.discovery_interval_ms < 10 {
+            errors.push("SWITCHYARD_DISCOVERY_INTERVAL_MS must be at least 10".to_owned());
+        }
         if self.prune_interval_ms < 10 {
             errors.push("SWITCHYARD_PRUNE_INTERVAL_MS must be at least 10".to_owned());
         }
@@ -432,6 +443,7 @@ impl ServeArgs {
                     .then(|| Duration::from_secs(self.retention_hours * 3600)),
                 prune_interval: Duration::from_millis(self.prune_interval_ms),
                 stats_interval: Duration::from_millis(self.stats_interval_ms),
+                discovery_interval: Duration::from_millis(self.discovery_interval_ms),
             }),
             _ => Err(ConfigError(errors)),
         }

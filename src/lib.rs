@@ -12,6 +12,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod discovery;
 pub mod domain;
 pub mod ingest;
 pub mod metrics;

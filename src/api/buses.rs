@@ -39,6 +39,7 @@ pub struct BusOut {
     schema_validation: String,
     unregistered_types: String,
     schema_compatibility: String,
+    schema_discovery: bool,
     rule_count: i64,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -55,6 +56,7 @@ impl From<BusRow> for BusOut {
             schema_validation: row.schema_validation,
             unregistered_types: row.unregistered_types,
             schema_compatibility: row.schema_compatibility,
+            schema_discovery: row.schema_discovery,
             rule_count: row.rule_count,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -79,6 +81,9 @@ struct BusIn {
     /// The compatibility mode of event types without their own (`BACKWARD` by default).
     #[serde(default, deserialize_with = "super::extract::not_null")]
     schema_compatibility: Option<String>,
+    /// Whether new shapes of its event types become drafts (false by default).
+    #[serde(default)]
+    schema_discovery: bool,
 }
 
 /// A setting named by its text, refused with the choices when it is not one of them.
@@ -152,6 +157,7 @@ async fn put(
             schema_validation: None,
             unregistered_types: None,
             schema_compatibility: None,
+            schema_discovery: false,
         },
     };
     let mut errors = Vec::new();
@@ -199,6 +205,7 @@ async fn put(
             "/schema_compatibility",
             &mut errors,
         ),
+        schema_discovery: input.schema_discovery,
         description: input.description,
     };
     if !errors.is_empty() {
@@ -216,6 +223,7 @@ async fn put(
         "schema_validation": settings.schema_validation.as_str(),
         "unregistered_types": settings.unregistered_types.as_str(),
         "schema_compatibility": settings.schema_compatibility.as_str(),
+        "schema_discovery": settings.schema_discovery,
     });
     let resource = audit::bus_resource(&bus);
     audit::record(

@@ -1,7 +1,8 @@
 //! `/v1/buses/{bus}/schemas…`: the schema registry. Event types (source and detail-type) with
 //! their compatibility mode; numbered, immutable versions registered after the compatibility
 //! check (structural, and the type's recent stored events validated against the new version);
-//! the check alone; and a schema inferred from stored events.
+//! the check alone; a schema inferred from stored events; and the drafts schema discovery keeps
+//! ([`crate::discovery`]), accepted (registered like any version) or discarded.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,12 +23,12 @@ use crate::domain::EventId;
 use crate::domain::fields::{FieldError, Fields, check_text};
 use crate::schema::compat::{self, Reason};
 use crate::schema::infer::Inferrer;
-use crate::schema::{Compatibility, Schema, Violation};
+use crate::schema::{Compatibility, Schema, Violation, detail_of};
 use crate::state::AppState;
 use crate::store::{self, schemas::PutType, schemas::TypeRow, schemas::VersionRow};
 
 /// Stored events a new version is checked against unless the request says otherwise.
-const DEFAULT_SAMPLE: i64 = 1000;
+pub(crate) const DEFAULT_SAMPLE: i64 = 1000;
 const MAX_SAMPLE: i64 = 10_000;
 /// Events shown of those a new version would refuse.
 const EXAMPLES: usize = 5;
@@ -57,6 +58,15 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/buses/{bus}/schemas/{source}/{detail_type}/infer",
             get(infer),
+        )
+        .route("/buses/{bus}/schema-drafts", get(list_drafts))
+        .route(
+            "/buses/{bus}/schemas/{source}/{detail_type}/draft",
+            get(read_draft).delete(discard_draft),
+        )
+        .route(
+            "/buses/{bus}/schemas/{source}/{detail_type}/draft/accept",
+            post(accept_draft),
         )
 }
 
@@ -117,14 +127,18 @@ impl TryFrom<VersionRow> for VersionOut {
 }
 
 /// The event type a path names, its texts checked before they reach the database.
-struct TypePath {
+pub(crate) struct TypePath {
     bus: String,
     source: String,
     detail_type: String,
 }
 
 impl TypePath {
-    fn check(bus: String, source: String, detail_type: String) -> Result<TypePath, ApiError> {
+    pub(crate) fn check(
+        bus: String,
+        source: String,
+        detail_type: String,
+    ) -> Result<TypePath, ApiError> {
         for (name, value) in [("source", &source), ("detail_type", &detail_type)] {
             if value.is_empty() {
                 return Err(ApiError::parameter(name, "must not be empty"));
@@ -360,7 +374,7 @@ struct SampleFailure {
 
 /// The compatibility check's answer.
 #[derive(Serialize)]
-struct Report {
+pub(crate) struct Report {
     mode: &'static str,
     compatible: bool,
     /// Why not, per earlier version and direction.
@@ -369,8 +383,12 @@ struct Report {
 }
 
 impl Report {
+    pub(crate) fn mode(&self) -> &'static str {
+        self.mode
+    }
+
     /// One line for the problem's detail.
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut parts = Vec::new();
         if !self.reasons.is_empty() {
             let first = &self.reasons[0].difference;
@@ -487,16 +505,6 @@ async fn report(
     })
 }
 
-/// The detail of a stored envelope (`null` if it has none, which ingest never stores).
-fn detail_of(body: &str) -> Value {
-    #[derive(Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        detail: Value,
-    }
-    serde_json::from_str::<Envelope>(body).map_or(Value::Null, |e| e.detail)
-}
-
 fn sample_size(sample: Option<i64>) -> Result<i64, ApiError> {
     super::page_limit(sample, DEFAULT_SAMPLE, MAX_SAMPLE)
         .map_err(|_| ApiError::parameter("sample", format!("must be from 1 to {MAX_SAMPLE}")))
@@ -529,11 +537,72 @@ async fn register(
     let path = TypePath::check(bus, source, detail_type)?;
     let schema = schema_body(&body)?;
     let sample = sample_size(query.sample)?;
+    let actor = Actor::of(&principal);
+    let done = register_schema(&state, &actor, &path, schema, query.force, sample, false).await?;
+    registration_answer(done)
+}
+
+/// What registering a version did.
+pub(crate) enum Registration {
+    /// The schema is the latest version already: nothing was registered.
+    Unchanged(VersionRow),
+    /// Not compatible, and not forced.
+    Refused(Report),
+    Registered {
+        version: VersionRow,
+        report: Report,
+    },
+}
+
+/// The API's answer to a registration: 201 with the version and the report, 200 for the
+/// latest version again, 409 with the report when it was refused.
+fn registration_answer(done: Registration) -> Result<Response, ApiError> {
+    match done {
+        Registration::Unchanged(row) => Ok(Json(
+            json!({ "version": VersionOut::try_from(row)?, "unchanged": true }),
+        )
+        .into_response()),
+        Registration::Refused(report) => {
+            let detail = format!(
+                "the new version is not {} compatible: {}; pass ?force=true to register it anyway",
+                report.mode,
+                report.summary()
+            );
+            let report = serde_json::to_value(&report).map_err(|e| ApiError::internal(&e))?;
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "incompatible-schema",
+                "Incompatible schema",
+                detail,
+            )
+            .with("compatibility", report))
+        }
+        Registration::Registered { version, report } => Ok((
+            StatusCode::CREATED,
+            Json(json!({ "version": VersionOut::try_from(version)?, "compatibility": report })),
+        )
+            .into_response()),
+    }
+}
+
+/// Registers `schema` as the next version of a type after the compatibility check (refused
+/// unless `force`), audited in the same transaction, and answers once this process validates
+/// with it: the one way the API and an accepted draft (`from_draft`: the type's draft is removed
+/// in that transaction) register a version. `Err` 404 when the bus does not exist.
+pub(crate) async fn register_schema(
+    state: &AppState,
+    actor: &Actor,
+    path: &TypePath,
+    schema: Schema,
+    force: bool,
+    sample: i64,
+    from_draft: bool,
+) -> Result<Registration, ApiError> {
     let mut tx = state.pool.begin().await?;
     if !store::schemas::lock_type(&mut tx, &path.bus, &path.source, &path.detail_type).await? {
         return Err(bus_not_found(&path.bus));
     }
-    let (mode, earlier) = context(&mut tx, &path)
+    let (mode, earlier) = context(&mut tx, path)
         .await?
         .ok_or_else(|| bus_not_found(&path.bus))?;
     // The latest version again: nothing new is registered (as Confluent's registry answers).
@@ -541,40 +610,21 @@ async fn register(
         && *latest == schema.value
     {
         let version = *version;
-        tx.rollback().await?;
-        let row = VersionRow {
-            version,
-            schema: schema.text,
-            forced: None,
-            created_at: OffsetDateTime::now_utc(),
-        };
-        let mut conn = state.pool.acquire().await?;
-        let stored =
-            store::schemas::versions(&mut conn, &path.bus, &path.source, &path.detail_type)
-                .await?
-                .into_iter()
-                .find(|r| r.version == version)
-                .unwrap_or(row);
-        return Ok(
-            Json(json!({ "version": VersionOut::try_from(stored)?, "unchanged": true }))
-                .into_response(),
-        );
+        let stored = store::schemas::versions(&mut tx, &path.bus, &path.source, &path.detail_type)
+            .await?
+            .into_iter()
+            .find(|r| r.version == version)
+            .ok_or_else(|| ApiError::not_found("the version was deleted meanwhile"))?;
+        if from_draft {
+            store::schemas::delete_draft(&mut tx, &path.bus, &path.source, &path.detail_type)
+                .await?;
+            tx.commit().await?;
+        }
+        return Ok(Registration::Unchanged(stored));
     }
-    let report = report(&mut tx, &path, mode, &earlier, &schema, sample).await?;
-    if !report.compatible && !query.force {
-        let detail = format!(
-            "the new version is not {} compatible: {}; pass ?force=true to register it anyway",
-            report.mode,
-            report.summary()
-        );
-        let report = serde_json::to_value(&report).map_err(|e| ApiError::internal(&e))?;
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "incompatible-schema",
-            "Incompatible schema",
-            detail,
-        )
-        .with("compatibility", report));
+    let report = report(&mut tx, path, mode, &earlier, &schema, sample).await?;
+    if !report.compatible && !force {
+        return Ok(Registration::Refused(report));
     }
     let forced = (!report.compatible)
         .then(|| serde_json::to_value(&report))
@@ -589,10 +639,14 @@ async fn register(
         forced.as_ref(),
     )
     .await?;
-    let detail = json!({ "version": version, "forced": forced.is_some() });
+    if from_draft {
+        store::schemas::delete_draft(&mut tx, &path.bus, &path.source, &path.detail_type).await?;
+    }
+    let detail =
+        json!({ "version": version, "forced": forced.is_some(), "from_draft": from_draft });
     audit::record(
         &mut tx,
-        &Actor::of(&principal),
+        actor,
         Action::SchemaRegister,
         &path.resource(),
         detail,
@@ -601,17 +655,15 @@ async fn register(
     tx.commit().await?;
     // Read your writes: this process validates with the new version before it answers.
     state.snapshots.refresh().await?;
-    let out = VersionOut {
-        version,
-        schema: RawValue::from_string(schema.text).map_err(|e| ApiError::internal(&e))?,
-        forced: None,
-        created_at: OffsetDateTime::now_utc(),
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "version": out, "compatibility": report })),
-    )
-        .into_response())
+    Ok(Registration::Registered {
+        version: VersionRow {
+            version,
+            schema: schema.text,
+            forced: forced.map(|f| f.to_string()),
+            created_at: OffsetDateTime::now_utc(),
+        },
+        report,
+    })
 }
 
 #[derive(Deserialize)]
@@ -703,4 +755,138 @@ pub(crate) async fn rule_warnings(
         &pattern.field_uses(),
         &types,
     ))
+}
+
+#[derive(Serialize)]
+struct DraftOut {
+    source: String,
+    detail_type: String,
+    schema: Box<RawValue>,
+    /// How many recent events it was inferred from, and how many of them the latest version
+    /// refused (all of them when the type has no version).
+    samples: i32,
+    refused: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl TryFrom<store::schemas::DraftRow> for DraftOut {
+    type Error = ApiError;
+
+    fn try_from(row: store::schemas::DraftRow) -> Result<Self, ApiError> {
+        Ok(DraftOut {
+            schema: RawValue::from_string(row.schema).map_err(|e| ApiError::internal(&e))?,
+            source: row.source,
+            detail_type: row.detail_type,
+            samples: row.samples,
+            refused: row.refused,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+async fn list_drafts(
+    State(state): State<AppState>,
+    ApiPath(bus): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    if store::buses::get(&mut conn, &bus).await?.is_none() {
+        return Err(bus_not_found(&bus));
+    }
+    let drafts = store::schemas::drafts(&mut conn, &bus)
+        .await?
+        .into_iter()
+        .map(DraftOut::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({ "drafts": drafts })).into_response())
+}
+
+impl TypePath {
+    fn no_draft(&self) -> ApiError {
+        ApiError::not_found(format!(
+            "event type {:?} / {:?} of bus {:?} has no draft",
+            self.source, self.detail_type, self.bus
+        ))
+    }
+}
+
+async fn read_draft(
+    State(state): State<AppState>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let mut conn = state.pool.acquire().await?;
+    let draft = store::schemas::get_draft(&mut conn, &path.bus, &path.source, &path.detail_type)
+        .await?
+        .ok_or_else(|| path.no_draft())?;
+    Ok(Json(DraftOut::try_from(draft)?).into_response())
+}
+
+async fn discard_draft(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    if !discard(&state, &Actor::of(&principal), &path).await? {
+        return Err(path.no_draft());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Discards a type's draft (audited); `false` when it had none. (Discovery proposes one again
+/// if the shapes it saw are still not accepted by the latest version.)
+pub(crate) async fn discard(
+    state: &AppState,
+    actor: &Actor,
+    path: &TypePath,
+) -> Result<bool, store::StoreError> {
+    let mut tx = state.pool.begin().await?;
+    if !store::schemas::delete_draft(&mut tx, &path.bus, &path.source, &path.detail_type).await? {
+        return Ok(false);
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Action::SchemaDraftDiscard,
+        &path.resource(),
+        Value::Null,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn accept_draft(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath((bus, source, detail_type)): TypeParams,
+    ApiQuery(query): ApiQuery<RegisterQuery>,
+) -> Result<Response, ApiError> {
+    let path = TypePath::check(bus, source, detail_type)?;
+    let sample = sample_size(query.sample)?;
+    let done = accept(&state, &Actor::of(&principal), &path, query.force, sample).await?;
+    registration_answer(done)
+}
+
+/// Registers a type's draft as its next version (the draft goes with it), as the API and the UI
+/// accept one.
+pub(crate) async fn accept(
+    state: &AppState,
+    actor: &Actor,
+    path: &TypePath,
+    force: bool,
+    sample: i64,
+) -> Result<Registration, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let draft = store::schemas::get_draft(&mut conn, &path.bus, &path.source, &path.detail_type)
+        .await?
+        .ok_or_else(|| path.no_draft())?;
+    drop(conn);
+    let schema =
+        Schema::parse(&draft.schema, "/schema").map_err(|e| ApiError::validation(vec![e]))?;
+    register_schema(state, actor, path, schema, force, sample, true).await
 }

@@ -262,6 +262,16 @@ pub fn violations(validator: &Validator, detail: &Value) -> Vec<Violation> {
         .collect()
 }
 
+/// The detail of a stored envelope (`null` if it has none, which ingest never stores).
+pub fn detail_of(body: &str) -> Value {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        detail: Value,
+    }
+    serde_json::from_str::<Envelope>(body).map_or(Value::Null, |e| e.detail)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

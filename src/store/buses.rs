@@ -19,13 +19,16 @@ pub struct BusRow {
     pub unregistered_types: String,
     /// The compatibility mode of event types that do not set their own.
     pub schema_compatibility: String,
+    /// Whether new shapes of its event types become drafts.
+    pub schema_discovery: bool,
     pub rule_count: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 const SELECT: &str = "SELECT b.name, b.description, b.dedup_window_seconds, b.rules_version, \
-     b.schema_validation, b.unregistered_types, b.schema_compatibility, b.created_at, b.updated_at, \
+     b.schema_validation, b.unregistered_types, b.schema_compatibility, b.schema_discovery, \
+     b.created_at, b.updated_at, \
      (SELECT count(*) FROM rules r WHERE r.bus = b.name) AS rule_count FROM buses b";
 
 /// What a bus is set to.
@@ -36,6 +39,7 @@ pub struct BusSettings {
     pub schema_validation: Validation,
     pub unregistered_types: Unregistered,
     pub schema_compatibility: Compatibility,
+    pub schema_discovery: bool,
 }
 
 /// Creates or updates a bus; `true` when it was created. Either way its snapshot is rebuilt in
@@ -47,13 +51,14 @@ pub async fn upsert(
 ) -> Result<bool, sqlx::Error> {
     let created: bool = sqlx::query_scalar(
         "INSERT INTO buses (name, description, dedup_window_seconds, schema_validation,
-                            unregistered_types, schema_compatibility)
-         VALUES ($1, $2, $3, $4, $5, $6)
+                            unregistered_types, schema_compatibility, schema_discovery)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,
              dedup_window_seconds = EXCLUDED.dedup_window_seconds,
              schema_validation = EXCLUDED.schema_validation,
              unregistered_types = EXCLUDED.unregistered_types,
              schema_compatibility = EXCLUDED.schema_compatibility,
+             schema_discovery = EXCLUDED.schema_discovery,
              rules_version = buses.rules_version + 1, updated_at = now()
          RETURNING (xmax = 0)",
     )
@@ -63,6 +68,7 @@ pub async fn upsert(
     .bind(settings.schema_validation.as_str())
     .bind(settings.unregistered_types.as_str())
     .bind(settings.schema_compatibility.as_str())
+    .bind(settings.schema_discovery)
     .fetch_one(&mut *conn)
     .await?;
     notify::notify(conn, notify::RULES_CHANGED, name).await?;

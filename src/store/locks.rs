@@ -12,6 +12,8 @@ pub enum Lock {
     RulesApply,
     /// Retention: one process prunes at a time.
     Prune,
+    /// Schema discovery: one process looks at a time.
+    Discovery,
 }
 
 impl Lock {
@@ -20,6 +22,7 @@ impl Lock {
             Lock::FirstToken => "switchyard_first_token",
             Lock::RulesApply => "switchyard_rules_apply",
             Lock::Prune => "switchyard_prune",
+            Lock::Discovery => "switchyard_schema_discovery",
         }
     }
 }

@@ -294,3 +294,117 @@ pub async fn latest_of_types(
     .fetch_all(conn)
     .await
 }
+
+/// A schema discovery proposes for an event type.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DraftRow {
+    pub source: String,
+    pub detail_type: String,
+    /// JSON text.
+    pub schema: String,
+    pub samples: i32,
+    pub refused: i32,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn drafts(conn: &mut PgConnection, bus: &str) -> Result<Vec<DraftRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT source, detail_type, schema, samples, refused, created_at, updated_at
+         FROM schema_drafts WHERE bus = $1 ORDER BY source, detail_type",
+    )
+    .bind(bus)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn get_draft(
+    conn: &mut PgConnection,
+    bus: &str,
+    source: &str,
+    detail_type: &str,
+) -> Result<Option<DraftRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT source, detail_type, schema, samples, refused, created_at, updated_at
+         FROM schema_drafts WHERE bus = $1 AND source = $2 AND detail_type = $3",
+    )
+    .bind(bus)
+    .bind(source)
+    .bind(detail_type)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Removes a type's draft; whether there was one.
+pub async fn delete_draft(
+    conn: &mut PgConnection,
+    bus: &str,
+    source: &str,
+    detail_type: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query(
+            "DELETE FROM schema_drafts WHERE bus = $1 AND source = $2 AND detail_type = $3",
+        )
+        .bind(bus)
+        .bind(source)
+        .bind(detail_type)
+        .execute(conn)
+        .await?
+        .rows_affected()
+            == 1,
+    )
+}
+
+/// Keeps `schema` as the type's draft (replacing another one; the same one again only has its
+/// counts and time renewed).
+#[allow(clippy::too_many_arguments)]
+pub async fn put_draft(
+    conn: &mut PgConnection,
+    bus: &str,
+    source: &str,
+    detail_type: &str,
+    schema: &str,
+    samples: i32,
+    refused: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO schema_drafts AS d (bus, source, detail_type, schema, samples, refused)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (bus, source, detail_type) DO UPDATE
+             SET schema = EXCLUDED.schema, samples = EXCLUDED.samples, refused = EXCLUDED.refused,
+                 updated_at = now(),
+                 created_at = CASE WHEN d.schema = EXCLUDED.schema THEN d.created_at ELSE now() END",
+    )
+    .bind(bus)
+    .bind(source)
+    .bind(detail_type)
+    .bind(schema)
+    .bind(samples)
+    .bind(refused)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The buses with discovery on.
+pub async fn discovering(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM buses WHERE schema_discovery ORDER BY name")
+        .fetch_all(conn)
+        .await
+}
+
+/// The event types of `bus` with events received since `since`.
+pub async fn types_seen_since(
+    conn: &mut PgConnection,
+    bus: &str,
+    since: OffsetDateTime,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT source, detail_type FROM events WHERE bus = $1 AND received_at >= $2",
+    )
+    .bind(bus)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}

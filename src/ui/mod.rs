@@ -65,6 +65,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(schemas::event_type),
         )
         .route(
+            "/ui/schemas/{bus}/{source}/{detail_type}/accept",
+            post(schemas::accept),
+        )
+        .route(
+            "/ui/schemas/{bus}/{source}/{detail_type}/discard",
+            post(schemas::discard),
+        )
+        .route(
             "/ui/rules/{bus}/{rule}/targets/{target}/enable",
             post(rules::enable_target),
         )

@@ -9,8 +9,15 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::page::{Chrome, Page, chrome, refuse, render, rfc3339};
+use axum::extract::Form;
+use axum::response::{IntoResponse, Redirect};
+
+use super::page::{
+    Chrome, CsrfForm, Page, check_csrf, chrome, refuse, render, rfc3339, url_encode,
+};
 use super::{Session, pretty_json};
+use crate::api::schemas::{DEFAULT_SAMPLE, Registration, TypePath};
+use crate::audit::Actor;
 use crate::schema::compat::{self, Difference};
 use crate::state::AppState;
 use crate::store;
@@ -21,6 +28,8 @@ pub struct TypeRow {
     pub latest_version: i32,
     pub compatibility: String,
     pub violations: i64,
+    /// Discovery proposes a new shape.
+    pub draft: bool,
 }
 
 #[derive(Template)]
@@ -29,14 +38,17 @@ struct CatalogPage {
     chrome: Chrome,
     buses: Vec<String>,
     bus: String,
-    /// The bus's settings: validation, unregistered types, default mode.
-    settings: (String, String, String),
+    /// The bus's settings: validation, unregistered types, default mode, discovery.
+    settings: (String, String, String, bool),
     types: Vec<TypeRow>,
+    notice: String,
 }
 
 #[derive(Deserialize)]
 pub struct BusQuery {
     bus: Option<String>,
+    #[serde(default)]
+    notice: String,
 }
 
 /// `GET /ui/schemas?bus=`.
@@ -57,12 +69,17 @@ pub async fn catalog(
         row.schema_validation.clone(),
         row.unregistered_types.clone(),
         row.schema_compatibility.clone(),
+        row.schema_discovery,
     );
     let violations = store::stats::violations_last_hour(&mut conn, &bus).await?;
-    let types = store::schemas::list_types(&mut conn, &bus)
+    let drafts = store::schemas::drafts(&mut conn, &bus).await?;
+    let mut types: Vec<TypeRow> = store::schemas::list_types(&mut conn, &bus)
         .await?
         .into_iter()
         .map(|t| TypeRow {
+            draft: drafts
+                .iter()
+                .any(|d| d.source == t.source && d.detail_type == t.detail_type),
             violations: violations
                 .iter()
                 .find(|(s, d, _)| *s == t.source && *d == t.detail_type)
@@ -73,12 +90,29 @@ pub async fn catalog(
             compatibility: t.effective_compatibility,
         })
         .collect();
+    // Types discovery found before any version was registered.
+    for draft in drafts {
+        if !types
+            .iter()
+            .any(|t| t.source == draft.source && t.detail_type == draft.detail_type)
+        {
+            types.push(TypeRow {
+                source: draft.source,
+                detail_type: draft.detail_type,
+                latest_version: 0,
+                compatibility: settings.2.clone(),
+                violations: 0,
+                draft: true,
+            });
+        }
+    }
     render(&CatalogPage {
         chrome,
         buses: buses.into_iter().map(|b| b.name).collect(),
         bus,
         settings,
         types,
+        notice: query.notice,
     })
 }
 
@@ -121,6 +155,18 @@ struct TypePage {
     schema: String,
     diff: Option<DiffView>,
     samples: Vec<SampleView>,
+    /// What discovery proposes: the schema, how many recent events the latest version refused
+    /// of how many, and how it differs from the latest version.
+    draft: Option<DraftView>,
+    notice: String,
+}
+
+pub struct DraftView {
+    pub schema: String,
+    pub samples: i32,
+    pub refused: i32,
+    pub updated_at: String,
+    pub diff: Option<DiffView>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +174,8 @@ pub struct VersionQuery {
     version: Option<i32>,
     /// The version to compare with (default: the one before).
     against: Option<i32>,
+    #[serde(default)]
+    notice: String,
 }
 
 /// How many of the type's recent events the page shows.
@@ -149,9 +197,23 @@ pub async fn event_type(
         return Err(not_found());
     }
     let mut conn = state.pool.acquire().await?;
-    let row = store::schemas::get_type(&mut conn, &bus, &source, &detail_type)
-        .await?
-        .ok_or_else(not_found)?;
+    let row = match store::schemas::get_type(&mut conn, &bus, &source, &detail_type).await? {
+        Some(row) => row,
+        // A type discovery found before any version: its draft alone.
+        None => match store::schemas::get_draft(&mut conn, &bus, &source, &detail_type).await? {
+            Some(draft) => store::schemas::TypeRow {
+                source: draft.source,
+                detail_type: draft.detail_type,
+                description: String::new(),
+                compatibility: None,
+                effective_compatibility: String::from("—"),
+                latest_version: 0,
+                created_at: draft.created_at,
+                updated_at: draft.updated_at,
+            },
+            None => return Err(not_found()),
+        },
+    };
     let stored = store::schemas::versions(&mut conn, &bus, &source, &detail_type).await?;
     let shown = query.version.unwrap_or(row.latest_version);
     let schema_of = |version: i32| -> Option<Value> {
@@ -164,29 +226,23 @@ pub async fn event_type(
     }
     let against = query.against.unwrap_or(shown - 1);
     let diff = match (&current, schema_of(against)) {
-        (Some(to), Some(from)) if against != shown => {
-            let (old, new) = (pretty(&from), pretty(to));
-            let lines = similar::TextDiff::from_lines(&old, &new)
-                .iter_all_changes()
-                .map(|change| {
-                    let mark = match change.tag() {
-                        similar::ChangeTag::Equal => ' ',
-                        similar::ChangeTag::Insert => '+',
-                        similar::ChangeTag::Delete => '-',
-                    };
-                    (mark, change.value().trim_end_matches('\n').to_owned())
-                })
-                .collect();
-            Some(DiffView {
-                from: against,
-                to: shown,
-                backward: compat::differences(to, &from),
-                forward: compat::differences(&from, to),
-                lines,
-            })
-        }
+        (Some(to), Some(from)) if against != shown => Some(compare(against, &from, shown, to)),
         _ => None,
     };
+    let draft = store::schemas::get_draft(&mut conn, &bus, &source, &detail_type)
+        .await?
+        .and_then(|d| {
+            let value: Value = serde_json::from_str(&d.schema).ok()?;
+            let latest = schema_of(row.latest_version);
+            Some(DraftView {
+                diff: latest
+                    .map(|l| compare(row.latest_version, &l, row.latest_version + 1, &value)),
+                schema: pretty(&value),
+                samples: d.samples,
+                refused: d.refused,
+                updated_at: rfc3339(d.updated_at),
+            })
+        });
     let events =
         store::schemas::recent_events(&mut conn, &bus, &source, &detail_type, SAMPLES).await?;
     let violations = store::stats::violations_last_hour(&mut conn, &bus)
@@ -203,10 +259,7 @@ pub async fn event_type(
         .map(|(id, body)| SampleView {
             id: id.to_string(),
             verdict: compiled.as_ref().map_or_else(String::new, |schema| {
-                let detail = serde_json::from_str::<Value>(&body)
-                    .ok()
-                    .and_then(|mut event| event.get_mut("detail").map(Value::take))
-                    .unwrap_or(Value::Null);
+                let detail = crate::schema::detail_of(&body);
                 schema
                     .violations(&detail)
                     .iter()
@@ -236,7 +289,102 @@ pub async fn event_type(
         schema: current.as_ref().map(pretty).unwrap_or_default(),
         diff,
         samples,
+        draft,
+        notice: query.notice,
     })
+}
+
+/// Version `from` against version `to`: the compatibility check's differences both ways and
+/// the schemas line by line.
+fn compare(from: i32, old: &Value, to: i32, new: &Value) -> DiffView {
+    let (old_text, new_text) = (pretty(old), pretty(new));
+    let lines = similar::TextDiff::from_lines(&old_text, &new_text)
+        .iter_all_changes()
+        .map(|change| {
+            let mark = match change.tag() {
+                similar::ChangeTag::Equal => ' ',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Delete => '-',
+            };
+            (mark, change.value().trim_end_matches('\n').to_owned())
+        })
+        .collect();
+    DiffView {
+        from,
+        to,
+        backward: compat::differences(new, old),
+        forward: compat::differences(old, new),
+        lines,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DraftForm {
+    #[serde(default)]
+    csrf: String,
+    /// Register even when the compatibility check refuses.
+    #[serde(default)]
+    force: Option<String>,
+}
+
+/// `POST /ui/schemas/{bus}/{source}/{detail_type}/accept`: the draft becomes the next version,
+/// through the compatibility check (refused: the page says why).
+pub async fn accept(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path((bus, source, detail_type)): Path<(String, String, String)>,
+    Form(form): Form<DraftForm>,
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let path = TypePath::check(bus.clone(), source.clone(), detail_type.clone())
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.detail))?;
+    let actor = Actor::of(&session.principal);
+    let done =
+        crate::api::schemas::accept(&state, &actor, &path, form.force.is_some(), DEFAULT_SAMPLE)
+            .await
+            .map_err(|e| refuse(e.status, &e.detail))?;
+    let notice = match done {
+        Registration::Unchanged(row) => format!("The draft was version {} already.", row.version),
+        Registration::Registered { version, .. } => {
+            format!("Registered as version {}.", version.version)
+        }
+        Registration::Refused(report) => format!(
+            "Not registered: it is not {} compatible: {}. Accept it anyway to force it.",
+            report.mode(),
+            report.summary()
+        ),
+    };
+    Ok(Redirect::to(&type_page(&bus, &source, &detail_type, &notice)).into_response())
+}
+
+/// `POST /ui/schemas/{bus}/{source}/{detail_type}/discard`.
+pub async fn discard(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path((bus, source, detail_type)): Path<(String, String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    check_csrf(&session, &form.csrf)?;
+    let path = TypePath::check(bus.clone(), source.clone(), detail_type.clone())
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.detail))?;
+    let discarded =
+        crate::api::schemas::discard(&state, &Actor::of(&session.principal), &path).await?;
+    let notice = if discarded {
+        "Draft discarded."
+    } else {
+        "There was no draft."
+    };
+    Ok(Redirect::to(&type_page(&bus, &source, &detail_type, notice)).into_response())
+}
+
+fn type_page(bus: &str, source: &str, detail_type: &str, notice: &str) -> String {
+    format!(
+        "/ui/schemas/{}/{}/{}?notice={}",
+        url_encode(bus),
+        url_encode(source),
+        url_encode(detail_type),
+        url_encode(notice)
+    )
 }
 
 fn pretty(value: &Value) -> String {

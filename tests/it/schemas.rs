@@ -492,3 +492,104 @@ async fn a_rule_that_contradicts_its_types_schema_is_saved_with_warnings() {
         .await;
     assert_eq!(other.body.get("schema_warnings"), None, "{other:?}");
 }
+
+#[tokio::test]
+async fn discovery_keeps_new_shapes_as_drafts_an_operator_accepts() {
+    let app = TestApp::spawn_with(&["--discovery-interval-ms", "100"]).await;
+    bus(&app, json!({"schema_discovery": true})).await;
+    let corpus = [
+        json!({"id": ID, "at": "2026-12-05T10:00:00Z", "total": 10, "customer": {"name": "a", "vip": true}, "lines": [{"sku": "a", "qty": 1}]}),
+        json!({"id": ID, "at": "2026-12-05T11:00:00Z", "total": 20, "customer": {"name": "b"}, "lines": []}),
+    ];
+    let batch: Vec<Value> = corpus.iter().map(|d| order(d.clone())).collect();
+    app.post_events("orders", json!({"entries": batch})).await;
+    let draft = wait_for(
+        "a draft of the new type",
+        Duration::from_secs(10),
+        || async {
+            let drafts = app.get("/v1/buses/orders/schema-drafts").await;
+            drafts.body["drafts"].as_array()?.first().cloned()
+        },
+    )
+    .await;
+    assert_eq!(draft["source"], "shop");
+    assert_eq!(draft["detail_type"], "OrderPlaced");
+    assert_eq!(draft["samples"], 2);
+    assert_eq!(draft["refused"], 2, "no version yet: every event is new");
+    assert_eq!(
+        draft["schema"]["required"],
+        json!(["at", "customer", "id", "lines", "total"])
+    );
+    assert_eq!(
+        draft["schema"]["properties"]["customer"]["required"],
+        json!(["name"])
+    );
+    assert_eq!(draft["schema"]["properties"]["at"]["format"], "date-time");
+
+    let accepted = app.post(&format!("{TYPE}/draft/accept"), json!({})).await;
+    assert_eq!(accepted.status, StatusCode::CREATED, "{accepted:?}");
+    assert_eq!(accepted.body["version"]["version"], 1);
+    assert_eq!(
+        app.get(&format!("{TYPE}/draft")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The same shapes again: the latest version accepts them, nothing is proposed.
+    app.post_events("orders", order(corpus[1].clone())).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let none = app.get("/v1/buses/orders/schema-drafts").await;
+    assert_eq!(none.body["drafts"], json!([]), "{none:?}");
+
+    // A new shape (the total as a string) is proposed; accepting it is checked like any version.
+    app.post_events(
+        "orders",
+        order(json!({"id": ID, "at": "2026-12-05T12:00:00Z", "total": "30", "customer": {"name": "c"}, "lines": []})),
+    )
+    .await;
+    let draft = wait_for(
+        "a draft of the new shape",
+        Duration::from_secs(10),
+        || async {
+            let draft = app.get(&format!("{TYPE}/draft")).await;
+            (draft.status == StatusCode::OK).then_some(draft.body)
+        },
+    )
+    .await;
+    assert_eq!(draft["refused"], 1, "{draft}");
+    assert_eq!(
+        draft["schema"]["properties"]["total"]["type"],
+        json!(["integer", "string"])
+    );
+    // Widening is BACKWARD compatible, not FULL: the type asks for FULL.
+    app.put(TYPE, json!({"compatibility": "FULL"})).await;
+    let refused = app.post(&format!("{TYPE}/draft/accept"), json!({})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{refused:?}");
+    assert_eq!(
+        refused.body["compatibility"]["reasons"][0]["direction"],
+        "forward"
+    );
+    assert_eq!(
+        app.get(&format!("{TYPE}/draft")).await.status,
+        StatusCode::OK,
+        "still there"
+    );
+    let discarded = app.delete(&format!("{TYPE}/draft")).await;
+    assert_eq!(discarded.status, StatusCode::NO_CONTENT);
+    let audit = app.get("/v1/audit?action=schema.draft-discard").await;
+    assert_eq!(audit.body["items"].as_array().map(Vec::len), Some(1));
+    // Discarded, it comes back while the latest version still refuses recent events; forced in.
+    wait_for(
+        "the draft proposed again",
+        Duration::from_secs(10),
+        || async {
+            (app.get(&format!("{TYPE}/draft")).await.status == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
+    let forced = app
+        .post(&format!("{TYPE}/draft/accept?force=true"), json!({}))
+        .await;
+    assert_eq!(forced.status, StatusCode::CREATED, "{forced:?}");
+    assert_eq!(forced.body["version"]["version"], 2);
+    assert!(forced.body["version"]["forced"].is_object(), "{forced:?}");
+}

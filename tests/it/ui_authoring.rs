@@ -273,3 +273,43 @@ async fn the_schema_catalog_shows_types_versions_their_difference_and_violations
     );
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_discovered_shape_is_reviewed_and_accepted_in_the_ui() {
+    let app = TestApp::spawn_with(&["--discovery-interval-ms", "100"]).await;
+    app.put("/v1/buses/default", json!({"schema_discovery": true}))
+        .await;
+    app.post_events(
+        "default",
+        json!({"entries": [order("o1", 10), order("o2", 20)]}),
+    )
+    .await;
+    wait_for("the draft", LONG, || async {
+        let drafts = app.get("/v1/buses/default/schema-drafts").await;
+        (drafts.body["drafts"].as_array().map(Vec::len) == Some(1)).then_some(())
+    })
+    .await;
+
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser.goto(&format!("{}/ui/schemas", app.base)).await;
+    assert!(browser.text("#bus-settings").await.contains("discovery on"));
+    assert!(browser.text("#event-types").await.contains("draft"));
+    browser.click_to_page("#event-types a").await;
+    let draft = browser.text("#draft").await;
+    assert!(
+        draft.contains("2 of which the latest version refuses"),
+        "{draft}"
+    );
+    assert!(browser.text("#draft-json").await.contains("\"total\""));
+    browser.click_to_page("#accept-draft").await;
+    assert_eq!(browser.text("#notice").await, "Registered as version 1.");
+    assert!(!browser.exists("#draft").await);
+    assert_eq!(browser.text("#versions").await, "v1");
+    let audit = app.get("/v1/audit?action=schema.register").await;
+    assert_eq!(
+        audit.body["items"][0]["detail"]["from_draft"], true,
+        "{audit:?}"
+    );
+    browser.close().await;
+}
