@@ -13,7 +13,7 @@ use axum::extract::Form;
 use axum::response::{IntoResponse, Redirect};
 
 use super::page::{
-    Chrome, CsrfForm, Page, check_csrf, chrome, refuse, render, rfc3339, url_encode,
+    Chrome, CsrfForm, Page, PageError, check_csrf, chrome, refuse, render, rfc3339, url_encode,
 };
 use super::{Session, pretty_json};
 use crate::api::schemas::{DEFAULT_SAMPLE, Registration, TypePath};
@@ -336,8 +336,7 @@ pub async fn accept(
     Form(form): Form<DraftForm>,
 ) -> Page {
     check_csrf(&session, &form.csrf)?;
-    let path = TypePath::check(bus.clone(), source.clone(), detail_type.clone())
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.detail))?;
+    let path = type_path(&bus, &source, &detail_type)?;
     let actor = Actor::of(&session.principal);
     let done =
         crate::api::schemas::accept(&state, &actor, &path, form.force.is_some(), DEFAULT_SAMPLE)
@@ -365,8 +364,7 @@ pub async fn discard(
     Form(form): Form<CsrfForm>,
 ) -> Page {
     check_csrf(&session, &form.csrf)?;
-    let path = TypePath::check(bus.clone(), source.clone(), detail_type.clone())
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.detail))?;
+    let path = type_path(&bus, &source, &detail_type)?;
     let discarded =
         crate::api::schemas::discard(&state, &Actor::of(&session.principal), &path).await?;
     let notice = if discarded {
@@ -375,6 +373,12 @@ pub async fn discard(
         "There was no draft."
     };
     Ok(Redirect::to(&type_page(&bus, &source, &detail_type, notice)).into_response())
+}
+
+/// The event type a form's path names, its texts checked as the API checks them.
+fn type_path(bus: &str, source: &str, detail_type: &str) -> Result<TypePath, PageError> {
+    TypePath::check(bus.to_owned(), source.to_owned(), detail_type.to_owned())
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.detail))
 }
 
 fn type_page(bus: &str, source: &str, detail_type: &str, notice: &str) -> String {
