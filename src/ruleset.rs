@@ -1,6 +1,7 @@
 //! The compiled rule sets every process matches with: one immutable snapshot per bus (its rules,
 //! archives and schema validators), rebuilt when the bus's `rules_version` in Postgres moves on
-//! and swapped atomically. This is the only I/O around `pattern` and `schema`.
+//! and swapped atomically. This is the only I/O around `pattern`, and where ingest's schema
+//! validators come from.
 //!
 //! A process learns of changes three ways, all ending in [`Snapshots::refresh`]: at once when it
 //! made the change itself, on NOTIFY from another process, and by polling as a backstop (a

@@ -881,6 +881,113 @@ mod tests {
         assert_eq!(backward(old, json!({})), Vec::<&str>::new());
     }
 
+    /// Every mode with a version history it accepts a new version after and one it refuses it
+    /// after (NONE refuses nothing).
+    #[test]
+    fn every_mode_has_a_passing_and_a_failing_case() {
+        let v = |props: &[&str], required: &[&str]| {
+            let properties: serde_json::Map<String, Value> = props
+                .iter()
+                .map(|p| ((*p).to_owned(), json!({"type": "string"})))
+                .collect();
+            closed(Value::Object(properties), required)
+        };
+        let t = |ty: &str| json!({"type": ty});
+        use Compatibility::*;
+        let cases: Vec<(Compatibility, Vec<Value>, Value, bool)> = vec![
+            (None, vec![t("string")], t("integer"), true),
+            (
+                Backward,
+                vec![v(&["a", "b"], &["a", "b"])],
+                v(&["a", "b"], &["a"]),
+                true,
+            ),
+            (
+                Backward,
+                vec![v(&["a", "b"], &["a"])],
+                v(&["a", "b"], &["a", "b"]),
+                false,
+            ),
+            // The latest accepts, an earlier one does not: only the transitive mode sees it.
+            (
+                BackwardTransitive,
+                vec![v(&["a"], &[]), v(&["a", "c"], &[])],
+                v(&["a", "c", "d"], &[]),
+                true,
+            ),
+            (
+                BackwardTransitive,
+                vec![v(&["a", "b"], &[]), v(&["a"], &[])],
+                v(&["a", "c"], &[]),
+                false,
+            ),
+            (
+                Backward,
+                vec![v(&["a", "b"], &[]), v(&["a"], &[])],
+                v(&["a", "c"], &[]),
+                true,
+            ),
+            (Forward, vec![v(&["a", "b"], &[])], v(&["a"], &[]), true),
+            (Forward, vec![v(&["a"], &[])], v(&["a", "b"], &[]), false),
+            (
+                ForwardTransitive,
+                vec![v(&["a", "b", "c"], &[]), v(&["a", "b"], &[])],
+                v(&["a"], &[]),
+                true,
+            ),
+            (
+                ForwardTransitive,
+                vec![v(&["a"], &[]), v(&["a", "b"], &[])],
+                v(&["a", "b"], &["b"]),
+                false,
+            ),
+            (
+                Forward,
+                vec![v(&["a"], &[]), v(&["a", "b"], &[])],
+                v(&["a", "b"], &["b"]),
+                true,
+            ),
+            (
+                Full,
+                vec![t("string")],
+                json!({"type": "string", "title": "the same values"}),
+                true,
+            ),
+            (Full, vec![t("integer")], t("number"), false),
+            (
+                FullTransitive,
+                vec![t("string"), t("string")],
+                json!({"type": "string", "description": "x"}),
+                true,
+            ),
+            (
+                FullTransitive,
+                vec![t("integer"), t("string")],
+                json!({"type": "string", "title": "x"}),
+                false,
+            ),
+            (
+                Full,
+                vec![t("integer"), t("string")],
+                json!({"type": "string", "title": "x"}),
+                true,
+            ),
+        ];
+        for (mode, history, new, compatible) in cases {
+            let earlier: Vec<(i32, &Value)> = history
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as i32 + 1, s))
+                .collect();
+            let reasons = check(mode, &new, &earlier);
+            assert_eq!(
+                reasons.is_empty(),
+                compatible,
+                "{mode} {history:?} -> {new}: {reasons:?}"
+            );
+        }
+    }
+
     #[test]
     fn full_checks_both_ways_and_transitive_every_version() {
         let v1 = closed(json!({"a": {"type": "string"}}), &[]);

@@ -319,6 +319,7 @@ mod tests {
         assert!(wrong.detail.contains("not a valid schema"), "{wrong:?}");
         // A remote reference is never fetched.
         bad(r#"{"$ref": "https://example.com/s.json"}"#);
+        bad(r#"{"$ref": "file:///etc/passwd"}"#);
         // A NUL in a string is kept escaped in the stored text, which Postgres takes.
         let nul = Schema::parse(r#"{"const": "a\u0000"}"#, "/schema").unwrap();
         assert!(nul.text.contains("\\u0000"));
