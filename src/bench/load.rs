@@ -39,7 +39,7 @@ pub(super) struct Tally {
 }
 
 /// An order as a shop would send it: ids, a timestamp, a customer, lines and a total.
-fn order(n: u64) -> Value {
+pub fn order(n: u64) -> Value {
     let tier = ["gold", "silver", "bronze"][(n % 3) as usize];
     json!({
         "id": uuid::Uuid::now_v7().to_string(),
@@ -56,7 +56,7 @@ fn order(n: u64) -> Value {
 
 /// The schema of the bench's events with orders: the kind of schema a team registers (types,
 /// required members, formats, an enum, a pattern, bounds, closed objects).
-pub(super) fn order_schema() -> Value {
+pub fn order_schema() -> Value {
     json!({
         "type": "object",
         "required": ["kind", "seq", "sent_ns", "order"],

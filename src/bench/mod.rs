@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+pub use load::{order, order_schema};
 pub use report::{Report, table};
 
 use crate::config::DatabaseArgs;
