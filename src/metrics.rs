@@ -339,7 +339,7 @@ impl Metrics {
         let events_last_hour = gauge(
             &mut registry,
             "events_last_hour",
-            "Events accepted in the last hour (all processes).",
+            "Events accepted in the last hour (all processes), from the per-minute counts: it lags by up to SWITCHYARD_STATS_INTERVAL_MS.",
         );
         Metrics {
             minutes: Default::default(),

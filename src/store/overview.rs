@@ -1,4 +1,10 @@
 //! The numbers that matter at a glance: the UI's header and the `/metrics` gauges.
+//!
+//! Events in the last hour are the sum of the per-minute counts every process adds to
+//! `stats_minutes` (`crate::stats`): a read of at most sixty minutes of rows per bus, whatever the
+//! traffic, where counting the events themselves read every event of the hour (72 M at 20,000
+//! events/s). The price: the count lags by up to `SWITCHYARD_STATS_INTERVAL_MS`, and the hour is
+//! counted in whole minutes (the current one and the 59 before it).
 
 use sqlx::PgConnection;
 
@@ -16,7 +22,9 @@ pub struct Overview {
 
 pub async fn overview(conn: &mut PgConnection) -> Result<Overview, sqlx::Error> {
     sqlx::query_as(
-        "SELECT (SELECT count(*) FROM events WHERE received_at > now() - interval '1 hour') AS events_last_hour,
+        "SELECT (SELECT COALESCE(sum(events), 0)::int8 FROM stats_minutes
+                 WHERE minute >= date_trunc('minute', now()) - interval '59 minutes'
+                   AND rule = '' AND target = '') AS events_last_hour,
                 (SELECT count(*) FROM deliveries WHERE state IN ('queued', 'pending', 'in_flight', 'held')) AS deliveries_pending,
                 (SELECT count(*) FROM deliveries WHERE state = 'dead') AS dead_letters,
                 (SELECT count(*) FROM deliveries WHERE holds_group AND state = 'dead') AS groups_blocked,
