@@ -50,6 +50,19 @@ async fn three_dead_letters() -> (TestApp, Sink, Sink, Vec<String>) {
     (app, flaky, strict, events)
 }
 
+/// The dead letters as the triggers count them (the header's and the gauge's figure) and as
+/// counted row by row: they must agree after every transition.
+async fn assert_dead_counted(app: &TestApp, expected: i64) {
+    let (kept, rows): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT sum(n)::int8 FROM dead_letter_counts),
+                (SELECT count(*) FROM deliveries WHERE state = 'dead')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((kept, rows), (expected, expected), "kept count, rows");
+}
+
 fn event_ids(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -177,6 +190,7 @@ async fn a_dead_letter_shows_its_event_payload_and_every_attempt_and_redrive_del
 #[tokio::test]
 async fn bulk_redrive_by_filter_or_ids_and_discard() {
     let (app, flaky, strict, events) = three_dead_letters().await;
+    assert_dead_counted(&app, 3).await;
     let redriven = app
         .post(
             "/v1/dead-letters/redrive",
@@ -193,6 +207,7 @@ async fn bulk_redrive_by_filter_or_ids_and_discard() {
         (event_ids(&page.body) == [events[1].clone()]).then_some(())
     })
     .await;
+    assert_dead_counted(&app, 1).await;
 
     let id = app.get("/v1/dead-letters").await.body["items"][0]["id"]
         .as_str()
@@ -205,6 +220,7 @@ async fn bulk_redrive_by_filter_or_ids_and_discard() {
         .await;
     assert_eq!(discarded.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/v1/dead-letters").await.body["items"], json!([]));
+    assert_dead_counted(&app, 0).await;
     let (state, reason, dead_reason): (String, Option<String>, Option<String>) = sqlx::query_as(
         "SELECT state, discard_reason, dead_reason FROM deliveries WHERE id = $1::uuid",
     )
@@ -248,6 +264,7 @@ async fn bulk_discard_by_filter() {
         )
         .await;
     assert_eq!(answer.body, json!({"discarded": 2}), "{answer:?}");
+    assert_dead_counted(&app, 1).await;
     let left = app.get("/v1/dead-letters").await;
     assert_eq!(left.body["counts"], json!({"final_status": 1}));
     let by_ids = app
@@ -257,4 +274,5 @@ async fn bulk_discard_by_filter() {
         )
         .await;
     assert_eq!(by_ids.body, json!({"discarded": 1}));
+    assert_dead_counted(&app, 0).await;
 }
