@@ -295,7 +295,11 @@ pub(crate) async fn save(
     let detail = json!({ "created": created, "state": parsed.state.as_str() });
     let resource = audit::rule_resource(bus, name.as_str());
     audit::record(&mut tx, actor, Action::RulePut, &resource, detail).await?;
-    let warnings = super::schemas::rule_warnings(&mut tx, bus, &parsed.event_pattern).await?;
+    // The rule keeps its pattern as text (validated when the body was read): parsed once more.
+    let warnings = match crate::pattern::parse(&parsed.event_pattern) {
+        Ok(pattern) => super::schemas::rule_warnings(&mut tx, bus, &pattern).await?,
+        Err(_) => Vec::new(),
+    };
     tx.commit().await?;
     // Read your writes: this process matches with the new rule before it answers.
     state.snapshots.refresh().await?;

@@ -718,17 +718,13 @@ async fn infer(
     .into_response())
 }
 
-/// The warnings for a rule of `bus` with this pattern (compact JSON text), against the latest
-/// schemas of the event types it selects by their exact `detail-type`. A pattern that does not
-/// parse gets none (it is refused elsewhere).
+/// The warnings for a rule of `bus` with this pattern, against the latest schemas of the event
+/// types it selects by their exact `detail-type`.
 pub(crate) async fn rule_warnings(
     conn: &mut store::PgConnection,
     bus: &str,
-    pattern: &str,
+    pattern: &crate::pattern::Pattern,
 ) -> Result<Vec<crate::schema::rules::RuleWarning>, store::StoreError> {
-    let Ok(pattern) = crate::pattern::parse(pattern) else {
-        return Ok(Vec::new());
-    };
     let Some(detail_types) = pattern.exact_values("detail-type") else {
         return Ok(Vec::new());
     };

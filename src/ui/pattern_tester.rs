@@ -90,12 +90,10 @@ pub async fn test(
             String::new(),
         ),
     };
-    let warnings = match (form.bus.is_empty(), outcome) {
-        (false, "match" | "no-match" | "invalid-event") => {
-            let compact = serde_json::from_str::<serde_json::Value>(&form.pattern)
-                .map_or_else(|_| form.pattern.clone(), |v| v.to_string());
+    let warnings = match (form.bus.is_empty(), pattern::parse(&form.pattern)) {
+        (false, Ok(parsed)) => {
             let mut conn = state.pool.acquire().await?;
-            crate::api::schemas::rule_warnings(&mut conn, &form.bus, &compact).await?
+            crate::api::schemas::rule_warnings(&mut conn, &form.bus, &parsed).await?
         }
         _ => Vec::new(),
     };

@@ -94,9 +94,7 @@ async fn check_pattern(state: &AppState, bus: &str, text: &str) -> Result<Check,
         }
     };
     let mut conn = state.pool.acquire().await?;
-    let compact =
-        serde_json::from_str::<Value>(text).map_or_else(|_| text.to_owned(), |v| v.to_string());
-    let warnings = rule_warnings(&mut conn, bus, &compact).await?;
+    let warnings = rule_warnings(&mut conn, bus, &parsed).await?;
     let events = store::events::recent(&mut conn, bus, DRY_RUN_EVENTS).await?;
     drop(conn);
     let rules = RuleSet::compile(std::iter::once(((), &parsed)));
