@@ -164,11 +164,9 @@ pub async fn ingest(
         let matched = match matcher.matches_str(&body) {
             Ok(matched) => matched,
             Err(error) => {
-                outcomes.push(EntryOutcome::Failed(EntryError {
-                    code: "MalformedDetail",
-                    message: format!("detail: {error}"),
-                    violations: Vec::new(),
-                }));
+                outcomes.push(EntryOutcome::Failed(EntryError::malformed_detail(format!(
+                    "detail: {error}"
+                ))));
                 continue;
             }
         };
@@ -264,24 +262,19 @@ fn validate(
     let Some(registered) = schemas.get(&envelope.source, &envelope.detail_type) else {
         if schemas.unregistered == Unregistered::Refuse {
             metrics.schema_refused_unregistered(bus);
-            return Err(EntryError {
-                code: "SchemaNotFound",
-                message: format!(
+            return Err(EntryError::new(
+                "SchemaNotFound",
+                format!(
                     "no schema is registered for source {:?} and detail-type {:?}, and bus {bus:?} \
                      refuses event types without one",
                     envelope.source, envelope.detail_type
                 ),
-                violations: Vec::new(),
-            });
+            ));
         }
         return Ok(None);
     };
-    let detail: serde_json::Value =
-        serde_json::from_str(&envelope.detail).map_err(|error| EntryError {
-            code: "MalformedDetail",
-            message: format!("detail: {error}"),
-            violations: Vec::new(),
-        })?;
+    let detail: serde_json::Value = serde_json::from_str(&envelope.detail)
+        .map_err(|error| EntryError::malformed_detail(format!("detail: {error}")))?;
     let violations = registered.schema.violations(&detail);
     let Some(first) = violations.first() else {
         return Ok(None);

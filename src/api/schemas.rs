@@ -162,6 +162,13 @@ impl TypePath {
             self.bus, self.source, self.detail_type
         ))
     }
+
+    fn no_draft(&self) -> ApiError {
+        ApiError::not_found(format!(
+            "event type {:?} / {:?} of bus {:?} has no draft",
+            self.source, self.detail_type, self.bus
+        ))
+    }
 }
 
 type TypeParams = ApiPath<(String, String, String)>;
@@ -798,15 +805,6 @@ async fn list_drafts(
         .map(DraftOut::try_from)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({ "drafts": drafts })).into_response())
-}
-
-impl TypePath {
-    fn no_draft(&self) -> ApiError {
-        ApiError::not_found(format!(
-            "event type {:?} / {:?} of bus {:?} has no draft",
-            self.source, self.detail_type, self.bus
-        ))
-    }
 }
 
 async fn read_draft(

@@ -144,10 +144,8 @@ pub fn parse_binary(
     } else if json {
         let text = std::str::from_utf8(&event.body)
             .map_err(|_| invalid("data: a JSON body must be UTF-8"))?;
-        let data: &RawValue = serde_json::from_str(text).map_err(|e| EntryError {
-            code: "MalformedDetail",
-            message: format!("data: the body is not valid JSON ({e})"),
-            violations: Vec::new(),
+        let data: &RawValue = serde_json::from_str(text).map_err(|e| {
+            EntryError::malformed_detail(format!("data: the body is not valid JSON ({e})"))
         })?;
         if data.get().starts_with('{') {
             data.get().to_owned()
@@ -180,14 +178,13 @@ pub fn is_json(content_type: &str) -> bool {
 
 fn too_large(bytes: usize, limits: &EnvelopeLimits) -> Result<(), EntryError> {
     if bytes > limits.max_entry_bytes {
-        return Err(EntryError {
-            code: "EntryTooLarge",
-            message: format!(
+        return Err(EntryError::new(
+            "EntryTooLarge",
+            format!(
                 "the CloudEvent is {bytes} bytes; the limit is {} bytes",
                 limits.max_entry_bytes
             ),
-            violations: Vec::new(),
-        });
+        ));
     }
     Ok(())
 }

@@ -41,20 +41,21 @@ pub struct EntryError {
 }
 
 impl EntryError {
-    pub fn invalid(message: impl Into<String>) -> EntryError {
+    /// An entry refused with this code, for a reason that is not a schema's.
+    pub fn new(code: &'static str, message: impl Into<String>) -> EntryError {
         EntryError {
-            code: "InvalidArgument",
+            code,
             message: message.into(),
             violations: Vec::new(),
         }
     }
 
-    fn malformed_detail(message: impl Into<String>) -> EntryError {
-        EntryError {
-            code: "MalformedDetail",
-            message: message.into(),
-            violations: Vec::new(),
-        }
+    pub fn invalid(message: impl Into<String>) -> EntryError {
+        EntryError::new("InvalidArgument", message)
+    }
+
+    pub fn malformed_detail(message: impl Into<String>) -> EntryError {
+        EntryError::new("MalformedDetail", message)
     }
 }
 
@@ -83,15 +84,14 @@ impl Envelope {
         now: OffsetDateTime,
     ) -> Result<Envelope, EntryError> {
         if raw.len() > limits.max_entry_bytes {
-            return Err(EntryError {
-                code: "EntryTooLarge",
-                message: format!(
+            return Err(EntryError::new(
+                "EntryTooLarge",
+                format!(
                     "the entry is {} bytes; the limit is {} bytes",
                     raw.len(),
                     limits.max_entry_bytes
                 ),
-                violations: Vec::new(),
-            });
+            ));
         }
         let mut members: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw)
             .map_err(|_| EntryError::invalid("an entry must be a JSON object"))?;
