@@ -32,6 +32,8 @@ pub enum StartError {
     Serve(#[source] std::io::Error),
     #[error("the HTTP client for targets cannot be built")]
     Client(#[from] crate::delivery::client::SendError),
+    #[error("the key that seals secrets cannot be used")]
+    SecretKey(#[from] crate::secrets::SecretError),
 }
 
 pub struct Application {
@@ -58,9 +60,10 @@ impl Application {
             statement: config.db_statement_timeout,
         };
         let pool = store::connect_serving(database.clone(), config.db_pool_size, timeouts).await?;
+        let sealer = Arc::new(crate::secrets::open_sealer(&pool, &config.secret_key).await?);
         let generated_token = match config.admin_token {
             Some(_) => None,
-            None => auth::ensure_first_token(&pool).await?,
+            None => auth::ensure_first_token(&pool, &sealer).await?,
         };
         if let Some(dir) = &config.rules_dir {
             let files = rules_files::load_dir(dir)?;
@@ -99,8 +102,10 @@ impl Application {
         let state = AppState {
             auth: Arc::new(
                 Auth::new(pool.clone(), config.admin_token.as_deref())
-                    .throttled(config.auth_failures_per_minute, metrics.clone()),
+                    .throttled(config.auth_failures_per_minute, metrics.clone())
+                    .with_sealer(sealer.clone()),
             ),
+            sealer,
             ingest: Arc::new(config.ingest.clone()),
             metrics,
             metrics_token: config.metrics_token.as_deref().map(crate::auth::sha256),

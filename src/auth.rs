@@ -1,5 +1,8 @@
 //! API tokens and what they may do. A token is `sy_` and 64 hex digits of randomness; only its
-//! SHA-256 is stored, with a name, a [`Scope`] and optionally the buses it is limited to.
+//! SHA-256 is stored, with a name, a [`Scope`] and optionally the buses it is limited to. A token
+//! may instead be an AWS access key pair (for EventBridge's own API, signed with SigV4): the
+//! same name, scope and buses, its secret sealed ([`crate::secrets`]) since a signature is
+//! checked with the secret itself.
 //! `SWITCHYARD_ADMIN_TOKEN`, when set, is accepted as well (an admin of every bus; never
 //! stored). A revoked token is refused from the next request on, in every process (tokens are
 //! looked up on each request, not cached), and the UI sessions it opened end with it.
@@ -17,6 +20,7 @@ use crate::audit::{self, Action, Actor};
 use crate::domain::fields::{Fields, check_text};
 use crate::domain::{BusName, FieldError, ValidationErrors};
 use crate::metrics::Metrics;
+use crate::secrets::{Sealer, SecretError};
 use crate::store::locks::Lock;
 use crate::store::tokens::TokenRow;
 use crate::store::{self, StoreError};
@@ -109,19 +113,73 @@ impl Principal {
     }
 }
 
+/// What a token is: a bearer token, or an AWS access key pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenKind {
+    #[default]
+    Bearer,
+    AwsAccessKey,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Bearer => "bearer",
+            TokenKind::AwsAccessKey => "aws_access_key",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TokenKind> {
+        [TokenKind::Bearer, TokenKind::AwsAccessKey]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
 /// A token to create, checked.
 #[derive(Debug, Clone)]
 pub struct NewToken {
     pub name: String,
     pub scope: Scope,
     pub buses: Option<Vec<BusName>>,
+    pub kind: TokenKind,
+}
+
+/// What a created token's holder is given, once.
+#[derive(Debug, Clone)]
+pub enum Issued {
+    Bearer(String),
+    AccessKey { id: String, secret: String },
+}
+
+/// The prefix of the access key ids Switchyard issues (AWS's own start `AKIA`).
+pub const ACCESS_KEY_PREFIX: &str = "AKSY";
+
+/// A fresh access key pair: an id of 20 upper-case letters and digits, a secret of 40
+/// characters (AWS's shapes).
+pub fn generate_access_key() -> (String, String) {
+    use base64::Engine;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id_bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut id_bytes);
+    let id: String = id_bytes
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect();
+    let mut secret = [0u8; 30];
+    rand::rng().fill_bytes(&mut secret);
+    (
+        format!("{ACCESS_KEY_PREFIX}{id}"),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+    )
 }
 
 /// Longest token name.
 pub const MAX_NAME: usize = 200;
 
 impl NewToken {
-    /// A token from its REST body: `name`, `scope`, optional `buses`; every refused field named.
+    /// A token from its REST body: `name`, `scope`, optional `buses` and `kind`; every refused
+    /// field named.
     pub fn parse(text: &str) -> Result<NewToken, ValidationErrors> {
         let mut errors = Vec::new();
         let token = Fields::parse(text, "", &mut errors).and_then(|mut fields| {
@@ -146,8 +204,22 @@ impl NewToken {
                 },
                 None => None,
             };
+            let kind = match fields.take_string("kind", &mut errors) {
+                Some(text) => match TokenKind::parse(&text) {
+                    Some(kind) => kind,
+                    None => {
+                        errors.push(FieldError::new(
+                            "/kind",
+                            format!("must be \"bearer\" or \"aws_access_key\", not {text:?}"),
+                        ));
+                        return None;
+                    }
+                },
+                None if fields.had("kind") => return None,
+                None => TokenKind::Bearer,
+            };
             fields.refuse_unknown(&mut errors);
-            let checked = NewToken::check(name?, scope?.as_str(), buses);
+            let checked = NewToken::check(name?, scope?.as_str(), buses, kind);
             checked.map_err(|e| errors.extend(e.0)).ok()
         });
         ValidationErrors::finish(token, errors, "token")
@@ -158,6 +230,7 @@ impl NewToken {
         name: String,
         scope: &str,
         buses: Option<Vec<String>>,
+        kind: TokenKind,
     ) -> Result<NewToken, ValidationErrors> {
         let mut errors = Vec::new();
         if name.is_empty() {
@@ -192,7 +265,12 @@ impl NewToken {
             }
             None => None,
         };
-        let token = scope.map(|scope| NewToken { name, scope, buses });
+        let token = scope.map(|scope| NewToken {
+            name,
+            scope,
+            buses,
+            kind,
+        });
         ValidationErrors::finish(token, errors, "token")
     }
 }
@@ -202,8 +280,26 @@ pub struct Auth {
     admin_sha256: Option<[u8; 32]>,
     throttle: AuthThrottle,
     metrics: Arc<Metrics>,
+    sealer: Option<Arc<Sealer>>,
 }
 
+/// What an access key id gets a SigV4 request.
+#[derive(Debug)]
+pub enum KeyVerdict {
+    /// A live key: who it is and the secret to check the signature with.
+    Found(Principal, String),
+    /// No such key, or revoked (counted against the client's address).
+    Unknown,
+    Throttled(Duration),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
 /// What a client's token gets it.
 #[derive(Debug)]
 pub enum Verdict {
@@ -222,6 +318,15 @@ impl Auth {
             admin_sha256: admin_token.map(sha256),
             throttle: AuthThrottle::new(0),
             metrics: Arc::default(),
+            sealer: None,
+        }
+    }
+
+    /// Opens access keys' secrets with `sealer` (without it, every access key is unknown).
+    pub fn with_sealer(self, sealer: Arc<Sealer>) -> Auth {
+        Auth {
+            sealer: Some(sealer),
+            ..self
         }
     }
 
@@ -251,13 +356,53 @@ impl Auth {
         match self.authenticate(token).await? {
             Some(principal) => Ok(Verdict::Accepted(principal)),
             None => {
-                self.metrics.auth_failures.inc();
-                if let Some(address) = address {
-                    self.throttle.failed(address);
-                }
+                self.failed(address);
                 Ok(Verdict::Refused)
             }
         }
+    }
+
+    /// Counts a failed authentication against `address` (a wrong token, an unknown access key,
+    /// a bad signature).
+    pub fn failed(&self, address: Option<IpAddr>) {
+        self.metrics.auth_failures.inc();
+        if let Some(address) = address {
+            self.throttle.failed(address);
+        }
+    }
+
+    /// Who holds the access key `access_key_id`, with its secret, unless the key is unknown or
+    /// revoked or the address is throttled. The caller checks the signature, and calls
+    /// [`Auth::failed`] when it is wrong.
+    pub async fn access_key(
+        &self,
+        address: Option<IpAddr>,
+        access_key_id: &str,
+    ) -> Result<KeyVerdict, KeyError> {
+        if let Some(address) = address
+            && let Err(wait) = self.throttle.check(address)
+        {
+            self.metrics.auth_throttled.inc();
+            return Ok(KeyVerdict::Throttled(wait));
+        }
+        let found = match &self.sealer {
+            Some(sealer) if is_access_key_id(access_key_id) => {
+                let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+                store::tokens::find_access_key(&mut conn, access_key_id)
+                    .await
+                    .map_err(StoreError::from)?
+                    .map(|(row, sealed)| (sealer, row, sealed))
+            }
+            _ => None,
+        };
+        let Some((sealer, row, sealed)) = found else {
+            self.failed(address);
+            return Ok(KeyVerdict::Unknown);
+        };
+        let secret = sealer.open(&sealed, access_key_id)?;
+        let secret = String::from_utf8(secret).map_err(|_| SecretError::Damaged)?;
+        let digest = sha256(access_key_id);
+        Ok(KeyVerdict::Found(Principal::from_row(row, digest)?, secret))
     }
 
     /// Who `token` is, if it is the configured admin token or a stored token not revoked.
@@ -285,37 +430,78 @@ impl Auth {
     }
 }
 
-/// Creates and stores a token; returns its row and the token (the only time it is visible).
+/// Whether `text` could be an access key id (checked before it reaches the database).
+fn is_access_key_id(text: &str) -> bool {
+    (16..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// Creates and stores a token; returns its row and what its holder is given (the only time it
+/// is visible). An access key's secret is sealed with `sealer`.
 pub async fn create_token(
     conn: &mut store::PgConnection,
+    sealer: &Sealer,
     token: &NewToken,
-) -> Result<(TokenRow, String), StoreError> {
-    let secret = generate_token();
+) -> Result<(TokenRow, Issued), StoreError> {
     let buses: Option<Vec<&str>> = token
         .buses
         .as_ref()
         .map(|buses| buses.iter().map(BusName::as_str).collect());
+    let (digest, issued, sealed) = match token.kind {
+        TokenKind::Bearer => {
+            let secret = generate_token();
+            (sha256(&secret), Issued::Bearer(secret), None)
+        }
+        TokenKind::AwsAccessKey => {
+            let (id, secret) = generate_access_key();
+            let sealed = sealer.seal(secret.as_bytes(), &id);
+            (
+                sha256(&id),
+                Issued::AccessKey {
+                    id: id.clone(),
+                    secret,
+                },
+                Some((id, sealed)),
+            )
+        }
+    };
+    let access_key = sealed
+        .as_ref()
+        .map(|(id, sealed)| store::tokens::AccessKey {
+            id,
+            secret_sealed: sealed,
+        });
     let row = store::tokens::insert(
         conn,
         &token.name,
         token.scope.as_str(),
         buses.as_deref(),
-        &sha256(&secret),
+        &digest,
+        access_key,
     )
     .await?;
-    Ok((row, secret))
+    Ok((row, issued))
 }
 
 /// Creates a token and records it in the audit log under `actor`, in one transaction. The API,
 /// the UI and `switchyard token create` all create tokens through here.
 pub async fn issue_token(
     pool: &PgPool,
+    sealer: &Sealer,
     actor: &Actor,
     token: &NewToken,
-) -> Result<(TokenRow, String), StoreError> {
+) -> Result<(TokenRow, Issued), StoreError> {
     let mut tx = pool.begin().await?;
-    let (row, secret) = create_token(&mut tx, token).await?;
-    let detail = serde_json::json!({ "name": row.name, "scope": row.scope, "buses": row.buses });
+    let (row, secret) = create_token(&mut tx, sealer, token).await?;
+    let detail = serde_json::json!({
+        "name": row.name,
+        "scope": row.scope,
+        "buses": row.buses,
+        "kind": token.kind.as_str(),
+        "access_key_id": row.access_key_id,
+    });
     let resource = format!("tokens/{}", row.id);
     audit::record(&mut tx, actor, Action::TokenCreate, &resource, detail).await?;
     tx.commit().await?;
@@ -348,7 +534,10 @@ pub async fn revoke_token(
 
 /// At first start with no admin token configured and none stored, makes one. Returns it so the
 /// caller can print it once. Serialised by an advisory lock so two first starts make one token.
-pub async fn ensure_first_token(pool: &PgPool) -> Result<Option<String>, StoreError> {
+pub async fn ensure_first_token(
+    pool: &PgPool,
+    sealer: &Sealer,
+) -> Result<Option<String>, StoreError> {
     let mut tx = pool.begin().await?;
     store::locks::hold(&mut tx, Lock::FirstToken).await?;
     if store::tokens::count(&mut tx).await? > 0 {
@@ -358,8 +547,14 @@ pub async fn ensure_first_token(pool: &PgPool) -> Result<Option<String>, StoreEr
         name: "admin (generated at first start)".into(),
         scope: Scope::Admin,
         buses: None,
+        kind: TokenKind::Bearer,
     };
-    let (_, token) = create_token(&mut tx, &first).await?;
+    let (_, issued) = create_token(&mut tx, sealer, &first).await?;
     tx.commit().await?;
-    Ok(Some(token))
+    match issued {
+        Issued::Bearer(token) => Ok(Some(token)),
+        Issued::AccessKey { .. } => Err(StoreError::Corrupt(
+            "the first token was made as an access key".to_owned(),
+        )),
+    }
 }

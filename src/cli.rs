@@ -37,6 +37,11 @@ pub enum Command {
     },
     /// Measure the whole router under load: events/s acknowledged, deliveries/s, latencies.
     Bench(crate::bench::BenchArgs),
+    /// The key that seals stored secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Rules as code.
     Rules {
         #[command(subcommand)]
@@ -90,6 +95,21 @@ pub enum TokenCommand {
         /// Limit the token to this bus (repeat for several); without it, every bus.
         #[arg(long = "bus", value_name = "BUS")]
         buses: Vec<String>,
+        /// Make an AWS access key pair for EventBridge's API (SigV4) instead of a bearer
+        /// token: prints `AWS_ACCESS_KEY_ID=…` and `AWS_SECRET_ACCESS_KEY=…`.
+        #[arg(long)]
+        aws: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every stored secret with a new key, in one transaction, and make it the key: the
+    /// key file is replaced, or (with SWITCHYARD_SECRET_KEY) the new key is printed to set in
+    /// its place. Restart every router process afterwards.
+    Rotate {
         #[command(flatten)]
         database: DatabaseArgs,
     },

@@ -13,6 +13,7 @@ use crate::delivery::DeliveryConfig;
 use crate::delivery::policy::Backoff;
 use crate::domain::EnvelopeLimits;
 use crate::ingest::IngestConfig;
+use crate::secrets::KeySource;
 use crate::telemetry::LogFormat;
 
 /// EventBridge's entry limit, our default.
@@ -60,6 +61,11 @@ pub struct DatabaseArgs {
     /// Folder for Switchyard's own files (the local Postgres cluster lives in `pg/`).
     #[arg(long, env = "SWITCHYARD_DATA_DIR", default_value = "./.switchyard")]
     pub data_dir: PathBuf,
+    /// The key that seals stored secrets (32 bytes as base64 or 64 hexadecimal digits). Without
+    /// it, the key is `secret.key` in the data folder, made at the first start. Every process
+    /// of a router needs the same key.
+    #[arg(long, env = "SWITCHYARD_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
 }
 
 /// Where the database is.
@@ -76,6 +82,18 @@ pub enum Database {
 pub const EMBEDDED_DATABASE: &str = "switchyard";
 
 impl DatabaseArgs {
+    /// Where the key that seals secrets comes from.
+    pub fn key_source(&self) -> Result<KeySource, String> {
+        match &self.secret_key {
+            Some(text) => KeySource::parse_key(text)
+                .map(KeySource::Given)
+                .map_err(|e| e.to_string()),
+            None => Ok(KeySource::File(
+                self.data_dir.join(crate::secrets::KEY_FILE),
+            )),
+        }
+    }
+
     pub fn validate(&self) -> Result<Database, String> {
         match &self.database_url {
             Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
@@ -223,6 +241,8 @@ pub struct ServeArgs {
 pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
+    /// The key that seals stored secrets.
+    pub secret_key: KeySource,
     pub admin_token: Option<String>,
     pub metrics_token: Option<String>,
     pub ingest: IngestConfig,
@@ -270,6 +290,7 @@ impl ServeArgs {
             })
             .ok();
         let database = self.database.validate().map_err(|e| errors.push(e)).ok();
+        let secret_key = self.database.key_source().map_err(|e| errors.push(e)).ok();
         if let Some(token) = &self.admin_token
             && (token.chars().count() < MIN_ADMIN_TOKEN_CHARS
                 || token.chars().any(char::is_whitespace))
@@ -401,10 +422,11 @@ impl ServeArgs {
                 )),
             }
         }
-        match (listen, database) {
-            (Some(listen), Some(database)) if errors.is_empty() => Ok(Config {
+        match (listen, database, secret_key) {
+            (Some(listen), Some(database), Some(secret_key)) if errors.is_empty() => Ok(Config {
                 listen,
                 database,
+                secret_key,
                 admin_token: self.admin_token.clone(),
                 metrics_token: self.metrics_token.clone(),
                 ingest: IngestConfig {

@@ -6,12 +6,12 @@ use anyhow::Context;
 use clap::Parser;
 use switchyard::app::Application;
 use switchyard::cli::{
-    self, Cli, Command, PatternCommand, RulesCommand, SchemaCommand, TokenCommand,
+    self, Cli, Command, PatternCommand, RulesCommand, SchemaCommand, SecretsCommand, TokenCommand,
 };
 use switchyard::config::{Database, DatabaseArgs, EMBEDDED_DATABASE};
 use switchyard::pattern::{self, TestOutcome};
 use switchyard::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
-use switchyard::{audit, auth, otel, rules_files, store, telemetry};
+use switchyard::{audit, auth, otel, rules_files, secrets, store, telemetry};
 
 fn main() -> ExitCode {
     let args = Cli::parse();
@@ -86,17 +86,83 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     name,
                     scope,
                     buses,
+                    aws,
                     database,
                 },
         } => {
             let buses = (!buses.is_empty()).then_some(buses);
-            let new = auth::NewToken::check(name, scope.as_str(), buses)
+            let kind = if aws {
+                auth::TokenKind::AwsAccessKey
+            } else {
+                auth::TokenKind::Bearer
+            };
+            let new = auth::NewToken::check(name, scope.as_str(), buses, kind)
                 .map_err(|e| anyhow::anyhow!("the token is not valid: {e}"))?;
+            let source = database.key_source().map_err(anyhow::Error::msg)?;
             with_pool(&database, |pool| async move {
                 store::migrate(&pool).await?;
+                let sealer = secrets::open_sealer(&pool, &source).await?;
                 let actor = audit::Actor::command("token create");
-                let (_, token) = auth::issue_token(&pool, &actor, &new).await?;
-                println!("{token}");
+                match auth::issue_token(&pool, &sealer, &actor, &new).await?.1 {
+                    auth::Issued::Bearer(token) => println!("{token}"),
+                    auth::Issued::AccessKey { id, secret } => {
+                        println!("AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}")
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Secrets {
+            command: SecretsCommand::Rotate { database },
+        } => {
+            let source = database.key_source().map_err(anyhow::Error::msg)?;
+            with_pool(&database, |pool| async move {
+                store::migrate(&pool).await?;
+                let current = secrets::open_sealer(&pool, &source).await?;
+                let key = secrets::new_key_text();
+                let next = secrets::Sealer::new(&secrets::KeySource::parse_key(&key)?);
+                // The new key is kept before the database depends on it.
+                let staged = match &source {
+                    secrets::KeySource::File(path) => {
+                        let staged = path.with_extension("next");
+                        let _ = std::fs::remove_file(&staged);
+                        secrets::write_key_file(&staged, &key)?;
+                        Some((staged, path.clone()))
+                    }
+                    secrets::KeySource::Given(_) => None,
+                };
+                let resealed = secrets::rotate(&pool, &current, &next).await;
+                let resealed = match (resealed, &staged) {
+                    (Ok(n), _) => n,
+                    (Err(e), Some((staged, _))) => {
+                        let _ = std::fs::remove_file(staged);
+                        return Err(e.into());
+                    }
+                    (Err(e), None) => return Err(e.into()),
+                };
+                match staged {
+                    Some((staged, path)) => {
+                        std::fs::rename(&staged, &path).with_context(|| {
+                            format!(
+                                "the secrets are sealed with the key in {}; move it to {}",
+                                staged.display(),
+                                path.display()
+                            )
+                        })?;
+                        eprintln!(
+                            "switchyard: {resealed} secret(s) sealed with a new key (id {}), now in {}; restart every router process",
+                            next.key_id(),
+                            path.display()
+                        );
+                    }
+                    None => {
+                        println!("SWITCHYARD_SECRET_KEY={key}");
+                        eprintln!(
+                            "switchyard: {resealed} secret(s) sealed with a new key (id {}); set SWITCHYARD_SECRET_KEY to it and restart every router process",
+                            next.key_id()
+                        );
+                    }
+                }
                 Ok(ExitCode::SUCCESS)
             })
         }

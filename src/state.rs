@@ -15,6 +15,8 @@ pub struct AppState {
     pub snapshots: Arc<Snapshots>,
     pub ingest: Arc<IngestConfig>,
     pub auth: Arc<Auth>,
+    /// Seals and opens stored secrets (access keys' secret halves).
+    pub sealer: Arc<crate::secrets::Sealer>,
     pub metrics: Arc<Metrics>,
     /// The SHA-256 of the token `/metrics` asks for, when one is configured.
     pub metrics_token: Option<[u8; 32]>,

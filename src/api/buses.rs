@@ -16,10 +16,10 @@ use crate::domain::fields::{check_text, whole_number};
 use crate::domain::{BusName, FieldError};
 use crate::schema::{Compatibility, Unregistered, Validation};
 use crate::state::AppState;
-use crate::store::{self, buses::BusRow, buses::BusSettings, buses::Deleted};
+use crate::store::{self, StoreError, buses::BusRow, buses::BusSettings, buses::Deleted};
 
 pub const DEFAULT_BUS: &str = "default";
-const MAX_DESCRIPTION: usize = 512;
+pub(crate) const MAX_DESCRIPTION: usize = 512;
 /// A bus's de-duplication window unless it says otherwise: a day.
 pub const DEFAULT_DEDUP_WINDOW: u64 = 86_400;
 /// The longest window when history is kept for ever: a year.
@@ -255,31 +255,35 @@ async fn delete(
             "the default bus always exists and cannot be deleted",
         ));
     }
-    let mut tx = state.pool.begin().await?;
-    let outcome = store::buses::delete(&mut tx, &bus, query.force).await?;
-    if matches!(outcome, Deleted::Deleted) {
-        let detail = serde_json::json!({ "force": query.force });
-        let resource = audit::bus_resource(&bus);
-        audit::record(
-            &mut tx,
-            &Actor::of(&principal),
-            Action::BusDelete,
-            &resource,
-            detail,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    match outcome {
-        Deleted::Deleted => {
-            state.snapshots.refresh().await?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
+    match remove(&state, &Actor::of(&principal), &bus, query.force).await? {
+        Deleted::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
         Deleted::NotFound => Err(bus_not_found(&bus)),
         Deleted::HasRules(n) => Err(ApiError::conflict(format!(
             "bus {bus:?} has {n} rule(s); delete them first or pass ?force=true to delete them with it"
         ))),
     }
+}
+
+/// Deletes a bus (with `force`, its rules too), audited in the same transaction: the REST API's
+/// and EventBridge's API's one way. The caller refuses the default bus.
+pub(crate) async fn remove(
+    state: &AppState,
+    actor: &Actor,
+    bus: &str,
+    force: bool,
+) -> Result<Deleted, StoreError> {
+    let mut tx = state.pool.begin().await?;
+    let outcome = store::buses::delete(&mut tx, bus, force).await?;
+    if matches!(outcome, Deleted::Deleted) {
+        let detail = serde_json::json!({ "force": force });
+        let resource = audit::bus_resource(bus);
+        audit::record(&mut tx, actor, Action::BusDelete, &resource, detail).await?;
+    }
+    tx.commit().await?;
+    if matches!(outcome, Deleted::Deleted) {
+        state.snapshots.refresh().await?;
+    }
+    Ok(outcome)
 }
 
 pub fn bus_not_found(bus: &str) -> ApiError {

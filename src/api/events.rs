@@ -22,6 +22,7 @@ use crate::domain::cloudevent::{self, BinaryEvent};
 use crate::domain::fields::check_text;
 use crate::domain::{BusName, DeliveryId, EventId, FieldError, MAX_DETAIL_TYPE, MAX_SOURCE};
 use crate::ingest::{self, Entry, EntryOutcome, IngestError, MAX_ENTRIES};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::event_search::{EventCursor, EventFilter, EventSummary};
 use crate::store::{self, events::StoredAttempt, events::StoredDelivery};
@@ -158,21 +159,8 @@ async fn put_events(
             ApiError::from_failure(&other)
         }
     })?;
-    let failed = outcomes
-        .iter()
-        .filter(|o| matches!(o, EntryOutcome::Failed(_)))
-        .count();
-    let duplicates = outcomes
-        .iter()
-        .filter(|o| matches!(o, EntryOutcome::Duplicate(_)))
-        .count();
+    let failed = count_outcomes(&state.metrics, &bus, &outcomes);
     let metrics = &state.metrics;
-    metrics.ingest_requests.inc();
-    metrics.entries_refused.inc_by(failed as u64);
-    metrics.entries_deduplicated.inc_by(duplicates as u64);
-    let accepted = (outcomes.len() - failed - duplicates) as u64;
-    metrics.events_accepted.inc_by(accepted);
-    metrics.events_in(&bus, accepted);
     let entries: Vec<EntryOut> = outcomes
         .into_iter()
         .map(|outcome| match outcome {
@@ -195,6 +183,26 @@ async fn put_events(
     .into_response();
     metrics.ingest_answered(&bus, clock.elapsed().as_secs_f64());
     Ok(response)
+}
+
+/// Counts an ingest request's outcomes for `bus` into the metrics; returns how many failed.
+/// Every ingest route (this API's and EventBridge's) counts through here.
+pub(crate) fn count_outcomes(metrics: &Metrics, bus: &str, outcomes: &[EntryOutcome]) -> usize {
+    let failed = outcomes
+        .iter()
+        .filter(|o| matches!(o, EntryOutcome::Failed(_)))
+        .count();
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, EntryOutcome::Duplicate(_)))
+        .count();
+    metrics.ingest_requests.inc();
+    metrics.entries_refused.inc_by(failed as u64);
+    metrics.entries_deduplicated.inc_by(duplicates as u64);
+    let accepted = (outcomes.len() - failed - duplicates) as u64;
+    metrics.events_accepted.inc_by(accepted);
+    metrics.events_in(bus, accepted);
+    failed
 }
 
 /// The ingest request's exported span (HTTP server conventions), a child of the producer's

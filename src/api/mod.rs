@@ -4,7 +4,7 @@
 mod archives;
 mod audit;
 mod auth;
-mod buses;
+pub(crate) mod buses;
 mod dead_letters;
 pub(crate) mod events;
 pub mod extract;
@@ -30,6 +30,7 @@ use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
+pub use buses::DEFAULT_BUS;
 use problem::ApiError;
 
 /// Bodies of routes other than ingest (rules, buses, pattern tests) are at most this large.
@@ -57,6 +58,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .merge(health::routes())
+        // EventBridge's own API (it reads its body up to the ingest request limit itself).
+        .merge(crate::aws::routes())
         .merge(crate::ui::router(state.clone()))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

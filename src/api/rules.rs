@@ -283,26 +283,42 @@ pub(crate) async fn save(
     parsed: &domain::Rule,
 ) -> Result<Saved, StoreError> {
     let mut tx = state.pool.begin().await?;
+    let saved = save_in(&mut tx, actor, bus, name, parsed).await?;
+    if matches!(saved, Saved::BusNotFound) {
+        return Ok(saved);
+    }
+    tx.commit().await?;
+    // Read your writes: this process matches with the new rule before it answers.
+    state.snapshots.refresh().await?;
+    Ok(saved)
+}
+
+/// [`save`]'s work inside the caller's transaction (EventBridge's API reads the rule it
+/// changes in the same one); the caller commits and refreshes the snapshot.
+pub(crate) async fn save_in(
+    tx: &mut store::PgConnection,
+    actor: &Actor,
+    bus: &str,
+    name: &RuleName,
+    parsed: &domain::Rule,
+) -> Result<Saved, StoreError> {
     let secrets = signing::generate_secrets(parsed.targets.len());
-    let created = match store::rules::put(&mut tx, bus, name.as_str(), parsed, &secrets).await? {
+    let created = match store::rules::put(tx, bus, name.as_str(), parsed, &secrets).await? {
         Put::BusNotFound => return Ok(Saved::BusNotFound),
         Put::Created => true,
         Put::Replaced => false,
     };
-    let record = store::rules::get(&mut tx, bus, name.as_str())
+    let record = store::rules::get(tx, bus, name.as_str())
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("rule {name:?} vanished while saved")))?;
     let detail = json!({ "created": created, "state": parsed.state.as_str() });
     let resource = audit::rule_resource(bus, name.as_str());
-    audit::record(&mut tx, actor, Action::RulePut, &resource, detail).await?;
+    audit::record(tx, actor, Action::RulePut, &resource, detail).await?;
     // The rule keeps its pattern as text (validated when the body was read): parsed once more.
     let warnings = match crate::pattern::parse(&parsed.event_pattern) {
-        Ok(pattern) => super::schemas::rule_warnings(&mut tx, bus, &pattern).await?,
+        Ok(pattern) => super::schemas::rule_warnings(tx, bus, &pattern).await?,
         Err(_) => Vec::new(),
     };
-    tx.commit().await?;
-    // Read your writes: this process matches with the new rule before it answers.
-    state.snapshots.refresh().await?;
     tracing::info!(
         bus,
         rule = name.as_str(),
@@ -338,15 +354,27 @@ pub(crate) async fn remove(
     rule: &str,
 ) -> Result<bool, StoreError> {
     let mut tx = state.pool.begin().await?;
-    let deleted = store::rules::delete(&mut tx, bus, rule).await?;
-    if !deleted {
+    if !remove_in(&mut tx, actor, bus, rule).await? {
         return Ok(false);
     }
-    let resource = audit::rule_resource(bus, rule);
-    audit::record(&mut tx, actor, Action::RuleDelete, &resource, Value::Null).await?;
     tx.commit().await?;
     state.snapshots.refresh().await?;
     tracing::info!(bus, rule, "rule deleted");
+    Ok(true)
+}
+
+/// [`remove`]'s work inside the caller's transaction; the caller commits and refreshes.
+pub(crate) async fn remove_in(
+    tx: &mut store::PgConnection,
+    actor: &Actor,
+    bus: &str,
+    rule: &str,
+) -> Result<bool, StoreError> {
+    if !store::rules::delete(tx, bus, rule).await? {
+        return Ok(false);
+    }
+    let resource = audit::rule_resource(bus, rule);
+    audit::record(tx, actor, Action::RuleDelete, &resource, Value::Null).await?;
     Ok(true)
 }
 

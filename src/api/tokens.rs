@@ -1,5 +1,5 @@
 //! `/v1/tokens…`: create (the secret is in that answer only), list (never secrets) and revoke
-//! API tokens. Every route needs the `admin` scope.
+//! API tokens and AWS access keys. Every route needs the `admin` scope.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::extract::{ApiPath, JsonText};
 use super::problem::ApiError;
 use crate::audit::Actor;
-use crate::auth::{self, NewToken, Principal};
+use crate::auth::{self, Issued, NewToken, Principal, TokenKind};
 use crate::state::AppState;
 use crate::store::{self, tokens::TokenRow};
 
@@ -34,6 +34,11 @@ struct TokenOut {
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     revoked_at: Option<OffsetDateTime>,
+    /// `bearer`, or `aws_access_key` (EventBridge's API, signed with SigV4).
+    kind: &'static str,
+    /// An access key's id (its secret is shown only when it is created).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<String>,
 }
 
 impl From<TokenRow> for TokenOut {
@@ -45,6 +50,11 @@ impl From<TokenRow> for TokenOut {
             buses: row.buses,
             created_at: row.created_at,
             revoked_at: row.revoked_at,
+            kind: match row.access_key_id {
+                Some(_) => TokenKind::AwsAccessKey.as_str(),
+                None => TokenKind::Bearer.as_str(),
+            },
+            access_key_id: row.access_key_id,
         }
     }
 }
@@ -65,9 +75,13 @@ async fn create(
     JsonText(text): JsonText,
 ) -> Result<Response, ApiError> {
     let new = NewToken::parse(&text).map_err(|e| ApiError::validation(e.0))?;
-    let (row, secret) = auth::issue_token(&state.pool, &Actor::of(&principal), &new).await?;
+    let (row, issued) =
+        auth::issue_token(&state.pool, &state.sealer, &Actor::of(&principal), &new).await?;
     let mut body = serde_json::to_value(TokenOut::from(row)).map_err(|e| ApiError::internal(&e))?;
-    body["token"] = secret.into();
+    match issued {
+        Issued::Bearer(token) => body["token"] = token.into(),
+        Issued::AccessKey { secret, .. } => body["secret_access_key"] = secret.into(),
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

@@ -12,7 +12,7 @@ mod names;
 mod rule;
 pub mod trace;
 
-pub use envelope::{EntryError, Envelope, EnvelopeLimits, MAX_DETAIL_TYPE, MAX_SOURCE};
+pub use envelope::{EntryError, Envelope, EnvelopeLimits, MAX_DETAIL_TYPE, MAX_SOURCE, event_time};
 pub use fields::{FieldError, ValidationErrors};
 pub use ids::{DeliveryId, EventId, TargetRef};
 pub use names::{ArchiveName, BusName, NameError, ReplayName, RuleName, TargetId};

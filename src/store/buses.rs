@@ -77,11 +77,23 @@ pub async fn upsert(
 
 /// Creates the bus if it does not exist (for `rules apply`).
 pub async fn ensure(conn: &mut PgConnection, name: &str) -> Result<bool, sqlx::Error> {
-    let created = sqlx::query("INSERT INTO buses (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
+    create(conn, name, "").await
+}
+
+/// Creates the bus with default settings and `description` unless it exists; whether it did.
+pub async fn create(
+    conn: &mut PgConnection,
+    name: &str,
+    description: &str,
+) -> Result<bool, sqlx::Error> {
+    let created = sqlx::query(
+        "INSERT INTO buses (name, description) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(description)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
         == 1;
     if created {
         notify::notify(conn, notify::RULES_CHANGED, name).await?;

@@ -14,6 +14,8 @@ pub enum Lock {
     Prune,
     /// Schema discovery: one process looks at a time.
     Discovery,
+    /// Recording or rotating the key that seals secrets.
+    SecretKey,
 }
 
 impl Lock {
@@ -23,6 +25,7 @@ impl Lock {
             Lock::RulesApply => "switchyard_rules_apply",
             Lock::Prune => "switchyard_prune",
             Lock::Discovery => "switchyard_schema_discovery",
+            Lock::SecretKey => "switchyard_secret_key",
         }
     }
 }

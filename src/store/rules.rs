@@ -209,6 +209,17 @@ pub async fn get(
     Ok(with_targets(conn, rows).await?.pop())
 }
 
+/// Locks a rule's row until the transaction ends (a read-modify-write of it); whether it exists.
+pub async fn lock(conn: &mut PgConnection, bus: &str, name: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM rules WHERE bus = $1 AND name = $2 FOR UPDATE")
+            .bind(bus)
+            .bind(name)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// Rules of a bus in name order: those whose name starts with `prefix`, after `after`, at most `limit`.
 pub async fn list(
     conn: &mut PgConnection,

@@ -13,7 +13,7 @@ use super::page::{
     Chrome, CsrfForm, NoticeQuery, Page, check_csrf, chrome, refuse, render, rfc3339, url_encode,
 };
 use crate::audit::Actor;
-use crate::auth::{self, NewToken, Scope};
+use crate::auth::{self, Issued, NewToken, Scope, TokenKind};
 use crate::state::AppState;
 use crate::store;
 
@@ -105,7 +105,12 @@ pub async fn create(
         .map(str::to_owned)
         .collect();
     let buses = (!buses.is_empty()).then_some(buses);
-    let new = match NewToken::check(form.name.trim().to_owned(), &form.scope, buses) {
+    let new = match NewToken::check(
+        form.name.trim().to_owned(),
+        &form.scope,
+        buses,
+        TokenKind::Bearer,
+    ) {
         Ok(new) => new,
         Err(errors) => {
             let why: Vec<String> = errors
@@ -119,7 +124,11 @@ pub async fn create(
         }
     };
     let actor = Actor::of(&session.principal);
-    let (row, secret) = auth::issue_token(&state.pool, &actor, &new).await?;
+    let (row, issued) = auth::issue_token(&state.pool, &state.sealer, &actor, &new).await?;
+    let secret = match issued {
+        Issued::Bearer(token) => token,
+        Issued::AccessKey { id, secret } => format!("{id} {secret}"),
+    };
     let mut response = page(
         &state,
         &session,

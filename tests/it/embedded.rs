@@ -39,11 +39,13 @@ async fn kept_rule(client: &reqwest::Client, base: &str) -> reqwest::StatusCode 
         .status()
 }
 
-/// Starts the binary on its own Postgres in `data_dir`; returns it and its base URL.
+/// Starts the binary on its own Postgres in `data_dir` (and its key file there, as a user's
+/// first start makes it); returns it and its base URL.
 fn serve(data_dir: &Path) -> (Child, String) {
     crate::support::binary::serve(|command| {
         command
             .env_remove("DATABASE_URL")
+            .env_remove("SWITCHYARD_SECRET_KEY")
             .env("SWITCHYARD_DATA_DIR", data_dir);
     })
 }
@@ -112,10 +114,22 @@ async fn admin_commands_use_the_local_postgres_of_a_running_router() {
     let data_dir = data_dir("beside");
     let client = crate::support::http_client();
     let (child, base) = serve(&data_dir);
+    // The first start made the key that seals secrets, readable by its owner only; the
+    // commands beside the router find it in the same folder.
+    let key_file = data_dir.join("secret.key");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("the key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     for round in 0..3 {
         let started = std::time::Instant::now();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["token", "create", "--name", &format!("beside-{round}")])
+            .args(if round == 2 { &["--aws"][..] } else { &[] })
             .env_remove("DATABASE_URL")
             .env("SWITCHYARD_DATA_DIR", &data_dir)
             .env("SWITCHYARD_LOG", "warn")
@@ -131,7 +145,12 @@ async fn admin_commands_use_the_local_postgres_of_a_running_router() {
             "round {round} took {:?}",
             started.elapsed()
         );
-        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if round == 2 {
+            assert!(printed.starts_with("AWS_ACCESS_KEY_ID=AKSY"), "{printed}");
+            continue;
+        }
+        let token = printed;
         let buses = client
             .get(format!("{base}/v1/buses"))
             .bearer_auth(&token)
@@ -160,6 +179,23 @@ async fn admin_commands_use_the_local_postgres_of_a_running_router() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("already runs"), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Rotating the key replaces the key file: the next start opens the secrets with it.
+    let before = std::fs::read_to_string(&key_file).unwrap();
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["secrets", "rotate"])
+        .env_remove("DATABASE_URL")
+        .env("SWITCHYARD_DATA_DIR", &data_dir)
+        .env("SWITCHYARD_LOG", "warn")
+        .output()
+        .expect("run secrets rotate");
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert!(
+        String::from_utf8_lossy(&rotated.stderr).contains("1 secret(s)"),
+        "{rotated:?}"
+    );
+    assert_ne!(std::fs::read_to_string(&key_file).unwrap(), before);
+    terminate(child);
+    let (child, _) = serve(&data_dir);
     terminate(child);
     let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod aws;
 mod bench;
 mod buses;
 mod cloud_events;

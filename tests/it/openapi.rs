@@ -246,7 +246,13 @@ async fn the_first_start_without_an_admin_token_makes_exactly_one() {
             #[command(flatten)]
             serve: switchyard::config::ServeArgs,
         }
-        let mut argv = vec!["x", "--listen", "127.0.0.1:0"];
+        let mut argv = vec![
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--secret-key",
+            crate::support::SECRET_KEY,
+        ];
         argv.extend_from_slice(args);
         Args::parse_from(argv).serve.validate().unwrap()
     };

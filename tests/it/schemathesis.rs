@@ -4,12 +4,12 @@
 //! authentication). Any difference fails the test with schemathesis's report.
 //!
 //! Schemathesis is a Python tool: the test installs the pinned version from PyPI into
-//! `target/schemathesis/` (once per machine) with the system's `python3`; without Python the
-//! test fails, it does not skip. `schemathesis.toml` at the top of the repository says which
+//! `target/schemathesis/` (once per machine, [`crate::support::pip`]); without Python the test
+//! fails, it does not skip. `schemathesis.toml` at the top of the repository says which
 //! resources the operations address and why two operations may answer 400 to schema-valid data.
 //! `SWITCHYARD_SCHEMATHESIS_EXAMPLES` (default 30 per operation and phase) runs more.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,43 +20,9 @@ use crate::support::{ADMIN_TOKEN, TestApp, wait_for};
 
 const VERSION: &str = "4.32.5";
 
-/// The `st` command of the pinned schemathesis, installed if it is not there yet. A venv's
-/// scripts name its folder, so it is made in place; a marker says the install finished.
+/// The `st` command of the pinned schemathesis.
 fn schemathesis() -> PathBuf {
-    let venv =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/schemathesis/venv-{VERSION}"));
-    let done = venv.join("installed");
-    let st = venv.join("bin/st");
-    if done.exists() {
-        return st;
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    let run = |command: &mut Command, what: &str| {
-        let out = command
-            .output()
-            .unwrap_or_else(|e| panic!("{what}: {e} (python3 is needed for this test)"));
-        assert!(
-            out.status.success(),
-            "{what} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(
-        Command::new("python3").args(["-m", "venv"]).arg(&venv),
-        "python3 -m venv",
-    );
-    run(
-        Command::new(venv.join("bin/pip")).args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            &format!("schemathesis=={VERSION}"),
-        ]),
-        "pip install schemathesis",
-    );
-    std::fs::write(&done, VERSION).expect("mark the install");
-    st
+    crate::support::pip::tool("schemathesis", VERSION, "st")
 }
 
 #[tokio::test]

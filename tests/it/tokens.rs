@@ -382,6 +382,7 @@ async fn the_command_line_creates_scoped_tokens() {
             "audit",
         ])
         .env("DATABASE_URL", &app.db.url)
+        .env("SWITCHYARD_SECRET_KEY", crate::support::SECRET_KEY)
         .env("SWITCHYARD_LOG", "warn")
         .output()
         .expect("run the binary");

@@ -11,6 +11,9 @@ use tokio::sync::oneshot;
 use super::postgres::{self, TestDb};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The key that seals secrets in every test application (64 hexadecimal digits), so that no
+/// test writes a key file into the checkout.
+pub const SECRET_KEY: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 
 #[derive(Parser)]
 struct Args {
@@ -92,6 +95,9 @@ impl TestApp {
         ];
         if !flags.contains(&"--workers") {
             argv.extend_from_slice(&["--workers", "0"]);
+        }
+        if !flags.contains(&"--secret-key") {
+            argv.extend_from_slice(&["--secret-key", SECRET_KEY]);
         }
         // Dozens of applications share one Postgres and two cores during a run: waits for a
         // connection are longer than a production router's defaults allow for.

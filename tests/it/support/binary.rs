@@ -15,6 +15,7 @@ pub fn serve(configure: impl FnOnce(&mut Command)) -> (Child, String) {
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .env("SWITCHYARD_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SWITCHYARD_SECRET_KEY", super::SECRET_KEY)
         .env("SWITCHYARD_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

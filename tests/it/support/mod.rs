@@ -1,10 +1,11 @@
 pub mod app;
 pub mod binary;
 pub mod browser;
+pub mod pip;
 pub mod postgres;
 pub mod sink;
 
-pub use app::{ADMIN_TOKEN, TestApp};
+pub use app::{ADMIN_TOKEN, SECRET_KEY, TestApp};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

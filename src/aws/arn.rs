@@ -1,0 +1,67 @@
+//! ARNs in AWS's format, with the configured account and region: buses
+//! (`arn:aws:events:{region}:{account}:event-bus/{name}`), rules (`…:rule/{name}` on the default
+//! bus, `…:rule/{bus}/{name}` on others).
+
+use super::AwsError;
+use crate::api::DEFAULT_BUS;
+
+pub fn bus(region: &str, account: &str, bus: &str) -> String {
+    format!("arn:aws:events:{region}:{account}:event-bus/{bus}")
+}
+
+pub fn rule(region: &str, account: &str, bus: &str, rule: &str) -> String {
+    if bus == DEFAULT_BUS {
+        format!("arn:aws:events:{region}:{account}:rule/{rule}")
+    } else {
+        format!("arn:aws:events:{region}:{account}:rule/{bus}/{rule}")
+    }
+}
+
+/// The bus an `EventBusName` member names: a name, or a bus ARN of this account and region;
+/// absent, the default bus.
+pub fn bus_name(
+    given: Option<&str>,
+    field: &str,
+    region: &str,
+    account: &str,
+) -> Result<String, AwsError> {
+    let Some(given) = given else {
+        return Ok(DEFAULT_BUS.to_owned());
+    };
+    let name = match given.strip_prefix("arn:") {
+        None => given,
+        Some(_) => {
+            let prefix = format!("arn:aws:events:{region}:{account}:event-bus/");
+            given.strip_prefix(&prefix).ok_or_else(|| {
+                AwsError::validation(
+                    field,
+                    format!(
+                        "an event bus ARN here is {prefix}<name> (this router's region and account); got {given:?}"
+                    ),
+                )
+            })?
+        }
+    };
+    crate::domain::BusName::parse(name)
+        .map(|n| n.as_str().to_owned())
+        .map_err(|e| AwsError::validation(field, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bus_names_come_as_names_or_arns_of_this_region_and_account() {
+        assert_eq!(bus_name(None, "f", "r", "1").unwrap(), "default");
+        assert_eq!(bus_name(Some("orders"), "f", "r", "1").unwrap(), "orders");
+        assert_eq!(
+            bus_name(Some(&bus("r", "1", "orders")), "f", "r", "1").unwrap(),
+            "orders"
+        );
+        assert!(bus_name(Some(&bus("other", "1", "orders")), "f", "r", "1").is_err());
+        assert!(bus_name(Some("a b"), "f", "r", "1").is_err());
+        assert_eq!(rule("r", "1", "default", "x"), "arn:aws:events:r:1:rule/x");
+        assert_eq!(rule("r", "1", "b", "x"), "arn:aws:events:r:1:rule/b/x");
+    }
+}
