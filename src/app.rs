@@ -98,6 +98,7 @@ impl Application {
             listen_pool.clone(),
             config.delivery.clone(),
             metrics.clone(),
+            sealer.clone(),
         )?);
         let state = AppState {
             auth: Arc::new(

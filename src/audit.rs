@@ -36,10 +36,14 @@ pub enum Action {
     TokenCreate,
     TokenRevoke,
     SessionSignIn,
+    ConnectionPut,
+    ConnectionDelete,
+    DestinationPut,
+    DestinationDelete,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 23] = [
         Action::BusPut,
         Action::BusDelete,
         Action::RulePut,
@@ -59,6 +63,10 @@ impl Action {
         Action::TokenCreate,
         Action::TokenRevoke,
         Action::SessionSignIn,
+        Action::ConnectionPut,
+        Action::ConnectionDelete,
+        Action::DestinationPut,
+        Action::DestinationDelete,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +90,10 @@ impl Action {
             Action::TokenCreate => "token.create",
             Action::TokenRevoke => "token.revoke",
             Action::SessionSignIn => "session.sign-in",
+            Action::ConnectionPut => "connection.put",
+            Action::ConnectionDelete => "connection.delete",
+            Action::DestinationPut => "api-destination.put",
+            Action::DestinationDelete => "api-destination.delete",
         }
     }
 
@@ -135,6 +147,14 @@ pub async fn record(
 }
 
 /// The resource path of a bus, a rule, a target.
+pub fn connection_resource(name: &str) -> String {
+    format!("connections/{name}")
+}
+
+pub fn destination_resource(name: &str) -> String {
+    format!("api-destinations/{name}")
+}
+
 pub fn bus_resource(bus: &str) -> String {
     format!("buses/{bus}")
 }

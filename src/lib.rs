@@ -12,6 +12,7 @@ pub mod aws;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod delivery;
 pub mod discovery;
 pub mod domain;

@@ -97,6 +97,8 @@ pub enum Delivered {
     NeverInvoked,
     /// Held for a disabled target.
     Held,
+    /// Put back for a while: the target's rate limit was spent (not tried).
+    RateLimited,
 }
 
 /// One recorded outcome, as the counters and histograms take it.
@@ -535,6 +537,7 @@ impl Metrics {
             Delivered::Retrying => "retried",
             Delivered::FailedFinally | Delivered::NeverInvoked => "dead_lettered",
             Delivered::Held => "held",
+            Delivered::RateLimited => "rate_limited",
         };
         self.outcomes
             .get_or_create(&OutcomeLabels { outcome })
@@ -543,12 +546,15 @@ impl Metrics {
             Delivered::Accepted | Delivered::FailedFinally => {
                 self.invocations.get_or_create(labels).inc();
             }
-            Delivered::Retrying | Delivered::Held | Delivered::NeverInvoked => {}
+            Delivered::Retrying
+            | Delivered::Held
+            | Delivered::NeverInvoked
+            | Delivered::RateLimited => {}
         }
         let now = OffsetDateTime::now_utc();
         match record.delivered {
             // With its latency, below.
-            Delivered::Accepted | Delivered::Held => {}
+            Delivered::Accepted | Delivered::Held | Delivered::RateLimited => {}
             Delivered::Retrying => self.minute(now, labels, |c| c.retried += 1),
             Delivered::FailedFinally | Delivered::NeverInvoked => {
                 self.minute(now, labels, |c| c.dead += 1)

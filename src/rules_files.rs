@@ -198,6 +198,26 @@ pub async fn apply(
         .into_iter()
         .map(|b| b.name)
         .collect();
+    // Destination targets take their endpoint from the destination; connections must exist.
+    let mut resolved = Vec::with_capacity(files.len());
+    let mut problems = Vec::new();
+    for file in files {
+        let mut rule = file.rule.clone();
+        for error in crate::connections::resolve_targets(&mut tx, &mut rule).await? {
+            problems.push(format!(
+                "{}: {}: {}",
+                file.origin, error.pointer, error.detail
+            ));
+        }
+        resolved.push(RuleFile {
+            rule,
+            ..file.clone()
+        });
+    }
+    if !problems.is_empty() {
+        return Err(RulesError::Invalid(problems));
+    }
+    let files = resolved.as_slice();
     let current: BTreeMap<(String, String), Rule> = store::rules::list_all(&mut tx)
         .await?
         .into_iter()

@@ -5,6 +5,7 @@ mod archives;
 mod audit;
 mod auth;
 pub(crate) mod buses;
+pub(crate) mod connections;
 mod dead_letters;
 pub(crate) mod events;
 pub mod extract;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes(state.ingest.max_request_bytes))
         .merge(test_pattern::routes())
         .merge(tokens::routes())
+        .merge(connections::routes())
         .merge(audit::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -64,12 +64,27 @@ struct TargetOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     ordering: Option<OrderingOut>,
     format: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit_per_second: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_destination: Option<DestinationOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<String>,
     secret: String,
     #[serde(with = "time::serde::rfc3339::option")]
     previous_secret_expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     disabled_at: Option<OffsetDateTime>,
     disabled_reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DestinationOut {
+    name: String,
+    path_parameters: Vec<String>,
+    query_parameters: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -128,6 +143,14 @@ impl TargetOut {
                 on_dead: o.on_dead.as_str(),
             }),
             format: target.format.as_str(),
+            connection: target.connection,
+            rate_limit_per_second: target.rate_limit_per_second,
+            api_destination: target.api_destination.map(|d| DestinationOut {
+                name: d.name,
+                path_parameters: d.path_parameters,
+                query_parameters: d.query_parameters,
+            }),
+            role_arn: target.role_arn,
             secret: state.secret,
             previous_secret_expires_at: state.previous_secret_expires_at,
             disabled_at: state.disabled_at,
@@ -240,14 +263,16 @@ async fn put(
 ) -> Result<Response, ApiError> {
     let name = RuleName::parse(&rule).map_err(|e| ApiError::parameter("rule", e))?;
     let parsed = domain::parse_rule(&body)?;
-    let Saved::Done {
-        created,
-        record,
-        warnings,
-    } = save(&state, &Actor::of(&principal), &bus, &name, &parsed).await?
-    else {
-        return Err(bus_not_found(&bus));
-    };
+    let (created, record, warnings) =
+        match save(&state, &Actor::of(&principal), &bus, &name, &parsed).await? {
+            Saved::BusNotFound => return Err(bus_not_found(&bus)),
+            Saved::Invalid(errors) => return Err(ApiError::validation(errors.0)),
+            Saved::Done {
+                created,
+                record,
+                warnings,
+            } => (created, record, warnings),
+        };
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -264,6 +289,9 @@ async fn put(
 /// What saving a rule did.
 pub(crate) enum Saved {
     BusNotFound,
+    /// A target names a connection or an API destination that is not there (or cannot fill
+    /// the destination's endpoint), or sets a header its connection sets.
+    Invalid(domain::ValidationErrors),
     Done {
         created: bool,
         record: Box<RuleRecord>,
@@ -284,7 +312,7 @@ pub(crate) async fn save(
 ) -> Result<Saved, StoreError> {
     let mut tx = state.pool.begin().await?;
     let saved = save_in(&mut tx, actor, bus, name, parsed).await?;
-    if matches!(saved, Saved::BusNotFound) {
+    if !matches!(saved, Saved::Done { .. }) {
         return Ok(saved);
     }
     tx.commit().await?;
@@ -302,6 +330,13 @@ pub(crate) async fn save_in(
     name: &RuleName,
     parsed: &domain::Rule,
 ) -> Result<Saved, StoreError> {
+    // Destination targets take their endpoint from the destination as it is now.
+    let mut resolved = parsed.clone();
+    let problems = crate::connections::resolve_targets(tx, &mut resolved).await?;
+    if !problems.is_empty() {
+        return Ok(Saved::Invalid(domain::ValidationErrors(problems)));
+    }
+    let parsed = &resolved;
     let secrets = signing::generate_secrets(parsed.targets.len());
     let created = match store::rules::put(tx, bus, name.as_str(), parsed, &secrets).await? {
         Put::BusNotFound => return Ok(Saved::BusNotFound),
@@ -501,6 +536,12 @@ pub(crate) fn targets_as_input(record: RuleRecord) -> Result<Value, ApiError> {
                 "disabled_reason",
             ] {
                 members.remove(shown_only);
+            }
+            // A destination's target: these come from the destination.
+            if members.contains_key("api_destination") {
+                for derived in ["url", "method", "connection", "rate_limit_per_second"] {
+                    members.remove(derived);
+                }
             }
         }
     }

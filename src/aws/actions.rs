@@ -544,6 +544,15 @@ fn rule_of(
     Ok((bus, name))
 }
 
+/// The first of a REST check's problems, as AWS reports a member's (`targets/0/url` →
+/// `targets.1.member.url`-like paths are not worth imitating: the pointer is given as is).
+fn first_problem(errors: crate::domain::ValidationErrors) -> AwsError {
+    match errors.0.into_iter().next() {
+        Some(error) => AwsError::validation(&error.pointer, error.detail),
+        None => AwsError::invalid("the request is not valid"),
+    }
+}
+
 fn rule_not_found(bus: &str, rule: &RuleName) -> AwsError {
     AwsError::not_found(format!("Rule {rule} does not exist on EventBus {bus}."))
 }
@@ -623,6 +632,7 @@ async fn put_rule(call: &Call<'_>, input: PutRuleIn) -> Result<Response, AwsErro
     };
     match crate::api::rules::save_in(&mut tx, &call.actor(), &bus, &name, &rule).await? {
         Saved::BusNotFound => return Err(bus_not_found(&bus)),
+        Saved::Invalid(errors) => return Err(first_problem(errors)),
         Saved::Done { .. } => {}
     }
     tx.commit().await?;
@@ -733,10 +743,10 @@ async fn set_state(
             state,
             ..record.rule
         };
-        if let Saved::BusNotFound =
-            crate::api::rules::save_in(&mut tx, &call.actor(), &bus, &name, &rule).await?
-        {
-            return Err(bus_not_found(&bus));
+        match crate::api::rules::save_in(&mut tx, &call.actor(), &bus, &name, &rule).await? {
+            Saved::BusNotFound => return Err(bus_not_found(&bus)),
+            Saved::Invalid(errors) => return Err(first_problem(errors)),
+            Saved::Done { .. } => {}
         }
         tx.commit().await?;
         call.state.snapshots.refresh().await?;

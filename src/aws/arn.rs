@@ -17,6 +17,31 @@ pub fn rule(region: &str, account: &str, bus: &str, rule: &str) -> String {
     }
 }
 
+pub fn connection(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:events:{region}:{account}:connection/{name}")
+}
+
+pub fn api_destination(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:events:{region}:{account}:api-destination/{name}")
+}
+
+/// The name in a resource ARN of this router (`…:{kind}/{name}`, or AWS's
+/// `…:{kind}/{name}/{id}`), if it is one.
+fn resource_name(arn: &str, kind: &str, region: &str, account: &str) -> Option<String> {
+    let rest = arn.strip_prefix(&format!("arn:aws:events:{region}:{account}:{kind}/"))?;
+    let name = rest.split('/').next()?;
+    crate::connections::check_name(name).ok()?;
+    Some(name.to_owned())
+}
+
+pub fn connection_name(arn: &str, region: &str, account: &str) -> Option<String> {
+    resource_name(arn, "connection", region, account)
+}
+
+pub fn api_destination_name(arn: &str, region: &str, account: &str) -> Option<String> {
+    resource_name(arn, "api-destination", region, account)
+}
+
 /// The bus an `EventBusName` member names: a name, or a bus ARN of this account and region;
 /// absent, the default bus.
 pub fn bus_name(
@@ -63,5 +88,23 @@ mod tests {
         assert!(bus_name(Some("a b"), "f", "r", "1").is_err());
         assert_eq!(rule("r", "1", "default", "x"), "arn:aws:events:r:1:rule/x");
         assert_eq!(rule("r", "1", "b", "x"), "arn:aws:events:r:1:rule/b/x");
+        let destination = api_destination("r", "1", "orders");
+        assert_eq!(
+            api_destination_name(&destination, "r", "1").as_deref(),
+            Some("orders")
+        );
+        assert_eq!(
+            api_destination_name(&format!("{destination}/8f3c-1"), "r", "1").as_deref(),
+            Some("orders")
+        );
+        assert_eq!(api_destination_name(&destination, "other", "1"), None);
+        assert_eq!(
+            api_destination_name("arn:aws:sqs:r:1:queue", "r", "1"),
+            None
+        );
+        assert_eq!(
+            connection_name(&connection("r", "1", "c"), "r", "1").as_deref(),
+            Some("c")
+        );
     }
 }

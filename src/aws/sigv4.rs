@@ -360,7 +360,7 @@ fn canonical_query(query: &str) -> String {
 }
 
 /// RFC 3986 encoding of everything but the unreserved characters (`/` kept when asked not to).
-fn uri_encode(text: &str, encode_slash: bool) -> String {
+pub(crate) fn uri_encode(text: &str, encode_slash: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {

@@ -16,13 +16,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-use super::Engine;
 use super::client::{Answer, Outgoing, SendError};
 use super::format;
 use super::outcome::{AttemptRecord, Claim, DeadReason, Outcome, TargetRuntime, Transition};
 use super::policy::{self, Backoff, Budget};
 use super::recorder::{Finished, Note};
 use super::signing;
+use super::{Engine, auth};
 use crate::metrics::TargetLabels;
 use crate::transform;
 
@@ -230,11 +230,13 @@ impl Engine {
             Some(target) if target.disabled => Decision::untried(Transition::Hold),
             Some(target) => match prepare(&claim, target, OffsetDateTime::now_utc()) {
                 Prepared::Skip(decision) => decision,
-                Prepared::Send(mut request) => {
-                    sent = true;
-                    let answer = self.send(target, &mut request).await;
-                    decide(request, answer, &self.config.backoff, &mut rand::rng())
-                }
+                Prepared::Send(mut request) => match self.send(target, &mut request).await {
+                    Step::Sent(answer) => {
+                        sent = true;
+                        decide(request, answer, &self.config.backoff, &mut rand::rng())
+                    }
+                    Step::Deferred(after) => Decision::untried(Transition::Defer { after }),
+                },
             },
         };
         if sent
@@ -283,27 +285,88 @@ impl Engine {
         }
     }
 
-    /// Step 2: sends the request once the target's concurrency limit lets it (the headers go
-    /// with it; the payload stays for the record).
-    async fn send(&self, target: &TargetRuntime, request: &mut Request) -> Sent {
+    /// Step 2: sends the request once the target's concurrency limit and rate limit let it,
+    /// with its connection's authentication (the headers go with it; the payload stays for
+    /// the record). An OAuth token the target refuses with 401 is fetched again, once.
+    async fn send(&self, target: &TargetRuntime, request: &mut Request) -> Step {
         let limit = self.limit_for(target.id, target.max_concurrency);
         let _permit = limit.acquire_owned().await;
+        if let Some((key, per_second)) = &target.rate_limit
+            && let Err(after) = self.admit(key, *per_second).await
+        {
+            return Step::Deferred(after);
+        }
         let clock = Instant::now();
-        let result = self
-            .sender
-            .send(Outgoing {
-                method: &target.method,
-                url: &target.url,
-                headers: std::mem::take(&mut request.headers),
-                body: request.payload.clone(),
-                timeout: target.timeout,
-            })
-            .await;
-        Sent {
-            duration_ms: clock.elapsed().as_millis().min(i32::MAX as u128) as i32,
+        let mut headers = std::mem::take(&mut request.headers);
+        let credentials = match target.connection.as_ref().map(|c| c.open(&self.sealer)) {
+            None => None,
+            Some(Ok(credentials)) => Some(credentials),
+            Some(Err(error)) => {
+                let why = format!("the connection's secret cannot be opened: {error}");
+                return Step::Sent(Sent::failed(clock, SendError::Auth(why)));
+            }
+        };
+        if let Some(header) = credentials.as_ref().and_then(|c| c.static_header()) {
+            headers.push(header);
+        }
+        let oauth = credentials.as_ref().and_then(|c| match &c.parameters {
+            crate::connections::Parameters::Oauth(oauth) => Some((c, oauth)),
+            _ => None,
+        });
+        let mut token = None;
+        if let Some((credentials, oauth)) = oauth {
+            match self.token(credentials, oauth, None).await {
+                Ok(fresh) => {
+                    auth::set_authorization(&mut headers, format!("Bearer {fresh}"));
+                    token = Some(fresh);
+                }
+                Err(why) => return Step::Sent(Sent::failed(clock, SendError::Auth(why))),
+            }
+        }
+        let outgoing = |headers| Outgoing {
+            method: &target.method,
+            url: &target.url,
+            headers,
+            body: request.payload.clone(),
+            timeout: target.timeout,
+        };
+        let again = token.is_some().then(|| headers.clone());
+        let mut result = self.sender.send(outgoing(headers)).await;
+        if let (Some((credentials, oauth)), Some(mut headers), Ok(answer)) = (oauth, again, &result)
+            && answer.status == 401
+        {
+            result = match self.token(credentials, oauth, token.as_deref()).await {
+                Ok(fresh) => {
+                    auth::set_authorization(&mut headers, format!("Bearer {fresh}"));
+                    self.sender.send(outgoing(headers)).await
+                }
+                Err(why) => Err(SendError::Auth(why)),
+            };
+        }
+        Step::Sent(Sent {
+            duration_ms: elapsed_ms(clock),
             result,
+        })
+    }
+}
+
+/// What step 2 came to: sent (or failed trying), or put back for the rate limit.
+pub(super) enum Step {
+    Sent(Sent),
+    Deferred(Duration),
+}
+
+impl Sent {
+    fn failed(clock: Instant, error: SendError) -> Sent {
+        Sent {
+            duration_ms: elapsed_ms(clock),
+            result: Err(error),
         }
     }
+}
+
+fn elapsed_ms(clock: Instant) -> i32 {
+    clock.elapsed().as_millis().min(i32::MAX as u128) as i32
 }
 
 #[cfg(test)]
@@ -344,6 +407,8 @@ mod tests {
             secrets: vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()],
             disabled: false,
             format: crate::domain::Format::EventBridge,
+            connection: None,
+            rate_limit: None,
         }
     }
 

@@ -116,6 +116,10 @@ pub enum SendError {
     Request(String),
     #[error("the request failed: {0}")]
     Transport(String),
+    /// The target's connection could not authenticate the request (its token endpoint failed,
+    /// say): tried again like a failed connection.
+    #[error("authenticating failed: {0}")]
+    Auth(String),
 }
 
 /// A response, bounded.

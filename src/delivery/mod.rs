@@ -17,6 +17,7 @@
 //! between is covered by the lease like any claim.
 
 mod attempt;
+mod auth;
 pub mod client;
 mod format;
 mod outcome;
@@ -112,6 +113,10 @@ pub struct Engine {
     /// Deliveries that ingest stored leased to this process, each with its granted slot.
     handoffs: mpsc::UnboundedSender<Slotted>,
     handed: Mutex<Option<mpsc::UnboundedReceiver<Slotted>>>,
+    /// Opens connections' secrets.
+    sealer: Arc<crate::secrets::Sealer>,
+    /// OAuth connections' access tokens, per connection (one fetch at a time each).
+    tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<auth::CachedToken>>>>>,
 }
 
 /// Free worker slots of this process, reserved for new deliveries that ingest stores already
@@ -151,6 +156,7 @@ impl Engine {
         listen_pool: PgPool,
         config: DeliveryConfig,
         metrics: Arc<crate::metrics::Metrics>,
+        sealer: Arc<crate::secrets::Sealer>,
     ) -> Result<Engine, SendError> {
         let user_agent = format!("Switchyard/{} (webhooks)", env!("CARGO_PKG_VERSION"));
         let sender = Sender::new(AddressGuard::new(config.allow_cidrs.clone()), &user_agent)?;
@@ -166,6 +172,8 @@ impl Engine {
             sender,
             owner: Uuid::now_v7(),
             limits: Mutex::new(HashMap::new()),
+            sealer,
+            tokens: Mutex::new(HashMap::new()),
         })
     }
 

@@ -6,7 +6,8 @@
 //! pending ──claim──▶ in_flight ──Delivered──▶ delivered
 //!    ▲                  │ ├──Retry{after}──▶ pending (due after the wait)
 //!    │                  │ ├──Dead(reason)──▶ dead ──redrive──▶ pending │ discard ──▶ discarded
-//!    └──lease expired───┘ └──Hold─────────▶ held (target disabled) ──enable──▶ pending
+//!    ├──lease expired───┘ └──Hold─────────▶ held (target disabled) ──enable──▶ pending
+//!    └──Defer{after} (rate limit spent; the try does not count)──┘
 //! ```
 //!
 //! An ordered target's deliveries add one state before `pending`: `queued`, behind their
@@ -58,6 +59,11 @@ pub struct TargetRuntime {
     pub secrets: Vec<String>,
     pub disabled: bool,
     pub format: crate::domain::Format,
+    /// The connection that authenticates its requests, its secret sealed.
+    pub connection: Option<crate::connections::SealedConnection>,
+    /// Its rate limit, across every process: the key it counts under (its API destination's,
+    /// else its own) and the sends per second.
+    pub rate_limit: Option<(String, u32)>,
 }
 
 /// Why a delivery became a dead letter.
@@ -114,6 +120,11 @@ pub enum Transition {
     Dead(DeadReason),
     /// The target is disabled: wait in `held` until it is enabled (the try did not happen).
     Hold,
+    /// The target's rate limit is spent: back to pending, due after the wait; the try did not
+    /// happen and does not count.
+    Defer {
+        after: Duration,
+    },
 }
 
 /// One HTTP try (or the failure to make one), as recorded.

@@ -43,9 +43,10 @@ pub fn judge_error(error: &SendError) -> Verdict {
     match error {
         SendError::Blocked(_) => Verdict::Final(DeadReason::SsrfBlocked),
         SendError::Request(_) => Verdict::Final(DeadReason::InvalidRequest),
-        SendError::Timeout(_) | SendError::Connect(_) | SendError::Transport(_) => {
-            Verdict::Retry { retry_after: None }
-        }
+        SendError::Timeout(_)
+        | SendError::Connect(_)
+        | SendError::Transport(_)
+        | SendError::Auth(_) => Verdict::Retry { retry_after: None },
     }
 }
 

@@ -98,6 +98,7 @@ impl Engine {
                     Transition::Dead(_) if sent || attempt > 1 => Delivered::FailedFinally,
                     Transition::Dead(_) => Delivered::NeverInvoked,
                     Transition::Hold => Delivered::Held,
+                    Transition::Defer { .. } => Delivered::RateLimited,
                 },
                 sent: outcome.attempt.as_ref().filter(|_| sent).map(|a| SentTry {
                     attempt,
@@ -118,6 +119,9 @@ impl Engine {
                 }
                 Transition::Hold => {
                     tracing::info!(delivery = %outcome.id, rule, target, "target disabled; delivery held")
+                }
+                Transition::Defer { after } => {
+                    tracing::debug!(delivery = %outcome.id, rule, target, after_ms = after.as_millis() as u64, "rate limit spent; delivery put back")
                 }
             }
         }

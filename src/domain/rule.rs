@@ -92,7 +92,29 @@ pub struct Target {
     pub ordering: Option<Ordering>,
     /// What a delivery looks like on the wire.
     pub format: Format,
+    /// The connection that authenticates its requests.
+    pub connection: Option<String>,
+    /// Deliveries per second across every router process; over it, deliveries wait.
+    pub rate_limit_per_second: Option<u32>,
+    /// The API destination its URL, method, connection and rate limit come from (filled in
+    /// from the destination when the rule is saved, and whenever the destination changes).
+    pub api_destination: Option<DestinationRef>,
+    /// The role EventBridge's `PutTargets` named (kept; there are no IAM roles here).
+    pub role_arn: Option<String>,
 }
+
+/// A target's API destination, with what fills its endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationRef {
+    pub name: String,
+    /// One per `*` of the endpoint, in order.
+    pub path_parameters: Vec<String>,
+    /// Appended to the endpoint as its query.
+    pub query_parameters: BTreeMap<String, String>,
+}
+
+/// The longest `role_arn` (EventBridge's limit).
+pub const MAX_ROLE_ARN: usize = 1600;
 
 /// How a target receives an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -327,17 +349,74 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
             None
         }
     };
+    let api_destination = match fields.take("api_destination") {
+        Some(raw) => parse_destination_ref(raw.get(), &at("api_destination"), errors).map(Some),
+        None => Some(None),
+    };
+    let from_destination = matches!(api_destination, Some(Some(_)));
+    // A destination's target takes these from the destination: each given one is refused.
+    if from_destination {
+        for field in ["url", "method", "connection", "rate_limit_per_second"] {
+            if fields.take(field).is_some() {
+                errors.push(FieldError::new(
+                    at(field),
+                    "comes from the target's api_destination; leave it out",
+                ));
+            }
+        }
+    }
     let url = match fields.take_string("url", errors) {
         Some(url) => check_url(&url)
             .map_err(|reason| errors.push(FieldError::new(at("url"), reason)))
             .ok()
             .map(|()| url),
+        None if from_destination => Some(String::new()),
         None => {
             if !fields.had("url") {
-                errors.push(FieldError::new(at("url"), "is required"));
+                errors.push(FieldError::new(
+                    at("url"),
+                    "is required (or an api_destination)",
+                ));
             }
             None
         }
+    };
+    let connection = match fields.take_string("connection", errors) {
+        Some(name) => match crate::connections::check_name(&name) {
+            Ok(()) => Some(Some(name)),
+            Err(why) => {
+                errors.push(FieldError::new(at("connection"), why));
+                None
+            }
+        },
+        None if fields.had("connection") => None,
+        None => Some(None),
+    };
+    let rate_limit_per_second = match fields.take("rate_limit_per_second") {
+        Some(raw) => integer_in(
+            raw.get(),
+            1,
+            crate::connections::MAX_RATE,
+            &at("rate_limit_per_second"),
+            errors,
+        )
+        .map(Some),
+        None => Some(None),
+    };
+    let role_arn = match fields.take_string("role_arn", errors) {
+        Some(arn) => match crate::domain::fields::check_text(&arn, MAX_ROLE_ARN) {
+            Ok(()) if !arn.is_empty() => Some(Some(arn)),
+            Ok(()) => {
+                errors.push(FieldError::new(at("role_arn"), "must not be empty"));
+                None
+            }
+            Err(why) => {
+                errors.push(FieldError::new(at("role_arn"), why));
+                None
+            }
+        },
+        None if fields.had("role_arn") => None,
+        None => Some(None),
     };
     let method = match fields.take_string("method", errors) {
         Some(method) => {
@@ -409,6 +488,81 @@ fn parse_target(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option<T
         max_concurrency: max_concurrency?,
         ordering: ordering?,
         format: format?,
+        connection: connection?,
+        rate_limit_per_second: rate_limit_per_second?,
+        api_destination: api_destination?,
+        role_arn: role_arn?,
+    })
+}
+
+fn parse_destination_ref(
+    raw: &str,
+    base: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<DestinationRef> {
+    let mut fields = Fields::parse(raw, base, errors)?;
+    let name = match fields.take_string("name", errors) {
+        Some(name) => match crate::connections::check_name(&name) {
+            Ok(()) => Some(name),
+            Err(why) => {
+                errors.push(FieldError::new(format!("{base}/name"), why));
+                None
+            }
+        },
+        None => {
+            if !fields.had("name") {
+                errors.push(FieldError::new(format!("{base}/name"), "is required"));
+            }
+            None
+        }
+    };
+    let path_parameters = match fields.take("path_parameters") {
+        Some(raw) => match serde_json::from_str::<Vec<String>>(raw.get()) {
+            Ok(values)
+                if values.len() <= 20
+                    && values
+                        .iter()
+                        .all(|v| crate::domain::fields::check_text(v, 512).is_ok()) =>
+            {
+                Some(values)
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    format!("{base}/path_parameters"),
+                    "must be an array of at most 20 texts (512 characters each, no NUL)",
+                ));
+                None
+            }
+        },
+        None => Some(Vec::new()),
+    };
+    let query_parameters = match fields.take("query_parameters") {
+        Some(raw) => match serde_json::from_str::<BTreeMap<String, String>>(raw.get()) {
+            Ok(values)
+                if values.len() <= MAX_HEADERS
+                    && values.iter().all(|(k, v)| {
+                        !k.is_empty()
+                            && crate::domain::fields::check_text(k, 512).is_ok()
+                            && crate::domain::fields::check_text(v, 512).is_ok()
+                    }) =>
+            {
+                Some(values)
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    format!("{base}/query_parameters"),
+                    format!("must be an object of at most {MAX_HEADERS} texts (512 characters each, no NUL)"),
+                ));
+                None
+            }
+        },
+        None => Some(BTreeMap::new()),
+    };
+    fields.refuse_unknown(errors);
+    Some(DestinationRef {
+        name: name?,
+        path_parameters: path_parameters?,
+        query_parameters: query_parameters?,
     })
 }
 
@@ -447,7 +601,7 @@ fn parse_ordering(raw: &str, base: &str, errors: &mut Vec<FieldError>) -> Option
     })
 }
 
-fn check_url(url: &str) -> Result<(), String> {
+pub fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_URL {
         return Err(format!("must be at most {MAX_URL} characters"));
     }

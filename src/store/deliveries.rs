@@ -100,17 +100,27 @@ struct TargetRuntimeRow {
     previous_secret: Option<String>,
     disabled: bool,
     format: String,
+    rate_limit_per_second: Option<i32>,
+    api_destination: Option<String>,
+    connection_name: Option<String>,
+    connection_parameters: Option<sqlx::types::Json<serde_json::Value>>,
+    connection_secret: Option<Vec<u8>>,
+    connection_version: Option<OffsetDateTime>,
 }
 
-/// The targets with these ids (a deleted one is simply absent).
+/// The targets with these ids (a deleted one is simply absent), each with its connection.
 pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRuntime>, StoreError> {
     let rows: Vec<TargetRuntimeRow> = sqlx::query_as(
-        "SELECT id, url, method, headers, input_kind, input, input_path, input_paths_map,
-                input_template, maximum_retry_attempts, maximum_event_age_seconds, timeout_ms,
-                max_concurrency, secret,
-                CASE WHEN previous_secret_expires_at > now() THEN previous_secret END AS previous_secret,
-                disabled_at IS NOT NULL AS disabled, format
-         FROM targets WHERE id = ANY($1)",
+        "SELECT t.id, t.url, t.method, t.headers, t.input_kind, t.input, t.input_path,
+                t.input_paths_map, t.input_template, t.maximum_retry_attempts,
+                t.maximum_event_age_seconds, t.timeout_ms, t.max_concurrency, t.secret,
+                CASE WHEN t.previous_secret_expires_at > now() THEN t.previous_secret END AS previous_secret,
+                t.disabled_at IS NOT NULL AS disabled, t.format, t.rate_limit_per_second,
+                t.api_destination, c.name AS connection_name,
+                c.parameters AS connection_parameters, c.secret_sealed AS connection_secret,
+                c.updated_at AS connection_version
+         FROM targets t LEFT JOIN connections c ON c.name = t.connection
+         WHERE t.id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(pool)
@@ -122,6 +132,33 @@ pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRunti
             let positive = |n: i32| u32::try_from(n).map_err(|_| corrupt());
             let mut secrets = vec![row.secret.clone()];
             secrets.extend(row.previous_secret.clone());
+            let connection = match (
+                row.connection_name,
+                row.connection_parameters,
+                row.connection_secret,
+                row.connection_version,
+            ) {
+                (Some(name), Some(parameters), Some(secret_sealed), Some(version)) => {
+                    Some(crate::connections::SealedConnection {
+                        parameters: serde_json::from_value(parameters.0)
+                            .map_err(|e| StoreError::Corrupt(format!("connection {name}: {e}")))?,
+                        name,
+                        secret_sealed,
+                        version,
+                    })
+                }
+                _ => None,
+            };
+            let rate_limit = match row.rate_limit_per_second {
+                Some(rate) => Some((
+                    match &row.api_destination {
+                        Some(destination) => format!("api-destination/{destination}"),
+                        None => format!("target/{}", row.id),
+                    },
+                    positive(rate)?,
+                )),
+                None => None,
+            };
             Ok(TargetRuntime {
                 id: row.id,
                 url: row.url,
@@ -137,6 +174,8 @@ pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRunti
                 secrets,
                 disabled: row.disabled,
                 format: Format::parse(&row.format).ok_or_else(corrupt)?,
+                connection,
+                rate_limit,
             })
         })
         .collect()
@@ -164,12 +203,17 @@ pub async fn finish_many(
             Transition::Retry { after } => ("pending", after.as_secs_f64() * 1000.0, None),
             Transition::Dead(reason) => ("dead", 0.0, Some(reason.as_str())),
             Transition::Hold => ("held", 0.0, None),
+            Transition::Defer { after } => ("pending", after.as_secs_f64() * 1000.0, None),
         };
         ids.push(o.id);
         states.push(state);
         after_ms.push(after);
         reasons.push(reason);
-        holds.push(matches!(o.transition, Transition::Hold));
+        // Not tried: the attempt does not count and the last try's status stays.
+        holds.push(matches!(
+            o.transition,
+            Transition::Hold | Transition::Defer { .. }
+        ));
         // The payload is kept for what may still be looked at as a dead letter; a delivered
         // one's is not written (it would double the row: the event's body is kept anyway).
         payloads.push(match o.transition {

@@ -6,6 +6,7 @@
 pub mod archives;
 pub mod audit;
 pub mod buses;
+pub mod connections;
 pub mod dead_letters;
 pub mod deliveries;
 pub mod embedded;

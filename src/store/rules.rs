@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{StoreError, notify};
 use crate::domain::{
-    Format, InputTransform, OnDead, Ordering, RetryPolicy, Rule, RuleState, Target, TargetId,
-    TargetRef,
+    DestinationRef, Format, InputTransform, OnDead, Ordering, RetryPolicy, Rule, RuleState, Target,
+    TargetId, TargetRef,
 };
 
 /// What the system keeps about a target besides its definition.
@@ -95,6 +95,12 @@ struct TargetRow {
     ordering_group_by: Option<String>,
     ordering_on_dead: Option<String>,
     format: String,
+    connection: Option<String>,
+    rate_limit_per_second: Option<i32>,
+    api_destination: Option<String>,
+    path_parameters: Option<Vec<String>>,
+    query_parameters: Option<sqlx::types::Json<BTreeMap<String, String>>>,
+    role_arn: Option<String>,
 }
 
 impl TargetRow {
@@ -135,6 +141,17 @@ impl TargetRow {
             max_concurrency: number(self.max_concurrency, "concurrency")?,
             ordering,
             format: Format::parse(&self.format).ok_or_else(|| corrupt("format"))?,
+            connection: self.connection,
+            rate_limit_per_second: self
+                .rate_limit_per_second
+                .map(|r| number(r, "rate_limit_per_second"))
+                .transpose()?,
+            api_destination: self.api_destination.map(|name| DestinationRef {
+                name,
+                path_parameters: self.path_parameters.unwrap_or_default(),
+                query_parameters: self.query_parameters.map(|q| q.0).unwrap_or_default(),
+            }),
+            role_arn: self.role_arn,
         };
         Ok((target, state))
     }
@@ -146,7 +163,8 @@ const TARGET_COLUMNS: &str = "id, secret, previous_secret_expires_at, disabled_a
      disabled_reason, rule_id, target_id, url, method, headers, input_kind, input, \
      input_path, input_paths_map, input_template, maximum_retry_attempts, \
      maximum_event_age_seconds, timeout_ms, max_concurrency, ordering_group_by, ordering_on_dead, \
-     format";
+     format, connection, rate_limit_per_second, api_destination, path_parameters, \
+     query_parameters, role_arn";
 
 async fn with_targets(
     conn: &mut PgConnection,
@@ -336,9 +354,10 @@ pub async fn put(
             "INSERT INTO targets (id, rule_id, target_id, position, url, method, headers, input_kind,
                  input, input_path, input_paths_map, input_template, maximum_retry_attempts,
                  maximum_event_age_seconds, timeout_ms, max_concurrency, secret, ordering_group_by,
-                 ordering_on_dead, format)
+                 ordering_on_dead, format, connection, rate_limit_per_second, api_destination,
+                 path_parameters, query_parameters, role_arn)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19, $20)
+                     $18, $19, $20, $21, $22, $23, $24, $25, $26)
              ON CONFLICT (rule_id, target_id) DO UPDATE SET position = EXCLUDED.position,
                  url = EXCLUDED.url, method = EXCLUDED.method, headers = EXCLUDED.headers,
                  input_kind = EXCLUDED.input_kind, input = EXCLUDED.input,
@@ -348,7 +367,12 @@ pub async fn put(
                  maximum_event_age_seconds = EXCLUDED.maximum_event_age_seconds,
                  timeout_ms = EXCLUDED.timeout_ms, max_concurrency = EXCLUDED.max_concurrency,
                  ordering_group_by = EXCLUDED.ordering_group_by,
-                 ordering_on_dead = EXCLUDED.ordering_on_dead, format = EXCLUDED.format",
+                 ordering_on_dead = EXCLUDED.ordering_on_dead, format = EXCLUDED.format,
+                 connection = EXCLUDED.connection,
+                 rate_limit_per_second = EXCLUDED.rate_limit_per_second,
+                 api_destination = EXCLUDED.api_destination,
+                 path_parameters = EXCLUDED.path_parameters,
+                 query_parameters = EXCLUDED.query_parameters, role_arn = EXCLUDED.role_arn",
         )
         .bind(Uuid::now_v7())
         .bind(rule_id)
@@ -370,6 +394,17 @@ pub async fn put(
         .bind(target.ordering.as_ref().map(|o| o.group_by.as_str()))
         .bind(target.ordering.as_ref().map(|o| o.on_dead.as_str()))
         .bind(target.format.as_str())
+        .bind(target.connection.as_deref())
+        .bind(target.rate_limit_per_second.map(|r| r as i32))
+        .bind(target.api_destination.as_ref().map(|d| d.name.as_str()))
+        .bind(target.api_destination.as_ref().map(|d| &d.path_parameters))
+        .bind(
+            target
+                .api_destination
+                .as_ref()
+                .map(|d| sqlx::types::Json(&d.query_parameters)),
+        )
+        .bind(target.role_arn.as_deref())
         .execute(&mut *conn)
         .await?;
     }

@@ -271,6 +271,7 @@ pub async fn submit(
             Saved::BusNotFound => {
                 return Err(refuse(StatusCode::NOT_FOUND, "There is no such bus."));
             }
+            Saved::Invalid(refused) => errors.extend(refused.0),
             Saved::Done {
                 created, warnings, ..
             } => {

@@ -8,6 +8,7 @@ mod aws;
 mod bench;
 mod buses;
 mod cloud_events;
+mod connections;
 mod crash_safety;
 mod dead_letters;
 mod delivery;

@@ -48,6 +48,17 @@ async fn schemathesis_finds_no_difference_between_openapi_yaml_and_the_router() 
         json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "hook", "url": sink.url, "retry_policy": {"maximum_retry_attempts": 0}, "ordering": {"group_by": "$.detail.n", "on_dead": "block"}}]}),
     )
     .await;
+    // A connection and an API destination for the operations that address one.
+    app.put(
+        "/v1/connections/seeded",
+        json!({"authorization_type": "basic", "basic": {"username": "u", "password": "p"}}),
+    )
+    .await;
+    app.put(
+        "/v1/api-destinations/seeded",
+        json!({"connection": "seeded", "endpoint": sink.url, "method": "POST"}),
+    )
+    .await;
     let posted = app
         .post_events(
             "default",

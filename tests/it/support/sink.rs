@@ -48,6 +48,9 @@ struct Script {
     otherwise: Option<Reply>,
     /// Requests whose body contains the text get this reply, before anything else.
     by_body: Vec<(String, Reply)>,
+    /// A header every request must carry with one of these values (else 401, before anything
+    /// else): a receiver that checks credentials.
+    required: Option<(String, Vec<String>)>,
     received: Vec<Received>,
 }
 
@@ -94,6 +97,16 @@ impl Sink {
             .unwrap()
             .by_body
             .push((text.to_owned(), reply));
+        self
+    }
+
+    /// Answers 401 to every request whose header `name` is not one of `values` (set again to
+    /// change what is accepted).
+    pub fn require_header(&self, name: &str, values: &[&str]) -> &Self {
+        self.script.lock().unwrap().required = Some((
+            name.to_owned(),
+            values.iter().map(|v| (*v).to_owned()).collect(),
+        ));
         self
     }
 
@@ -146,11 +159,22 @@ async fn serve(mut stream: TcpStream, script: Arc<Mutex<Script>>) {
                 body,
                 at: Instant::now(),
             });
+            let refused = script.required.as_ref().is_some_and(|(name, values)| {
+                let last = script.received.last();
+                !last
+                    .and_then(|r| r.header(name))
+                    .is_some_and(|v| values.iter().any(|allowed| allowed == v))
+            });
             let special = script
                 .by_body
                 .iter()
                 .find(|(text, _)| body_has(&script.received, text))
                 .map(|(_, reply)| reply.clone());
+            let special = if refused {
+                Some(Reply::Status(401))
+            } else {
+                special
+            };
             special
                 .or_else(|| script.queue.pop_front())
                 .or_else(|| script.otherwise.clone())
