@@ -19,7 +19,7 @@ use crate::auth::Principal;
 use crate::domain::ArchiveName;
 use crate::domain::archive::parse_archive;
 use crate::state::AppState;
-use crate::store::{self, archives::ArchiveRow, archives::Put};
+use crate::store::{self, StoreError, archives::ArchiveRow, archives::Put};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -103,46 +103,60 @@ async fn put(
 ) -> Result<Response, ApiError> {
     let name = ArchiveName::parse(&archive).map_err(|e| ApiError::parameter("archive", e))?;
     let parsed = parse_archive(&body)?;
-    let mut tx = state.pool.begin().await?;
-    let status = match store::archives::put(&mut tx, &bus, name.as_str(), &parsed).await? {
-        Put::BusNotFound => return Err(bus_not_found(&bus)),
-        Put::Created => StatusCode::CREATED,
-        Put::Replaced => StatusCode::OK,
+    let Some((created, row)) =
+        save(&state, &Actor::of(&principal), &bus, name.as_str(), &parsed).await?
+    else {
+        return Err(bus_not_found(&bus));
     };
-    let row = store::archives::get(&mut tx, &bus, name.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no archive named {archive:?}")))?;
-    let detail = json!({
-        "created": status == StatusCode::CREATED,
-        "retention_days": parsed.retention_days,
-    });
-    let resource = audit::archive_resource(&bus, &archive);
-    audit::record(
-        &mut tx,
-        &Actor::of(&principal),
-        Action::ArchivePut,
-        &resource,
-        detail,
-    )
-    .await?;
-    tx.commit().await?;
-    // Read your writes: this process archives with the new pattern before it answers.
-    state.snapshots.refresh().await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(ArchiveOut::try_from(row)?)).into_response())
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    ApiPath((bus, archive)): ApiPath<(String, String)>,
-) -> Result<Response, ApiError> {
+/// Creates or replaces an archive, audited, and archives with it before answering: the REST
+/// API's and EventBridge's API's one way. `None`: no such bus.
+pub(crate) async fn save(
+    state: &AppState,
+    actor: &Actor,
+    bus: &str,
+    name: &str,
+    archive: &crate::domain::archive::Archive,
+) -> Result<Option<(bool, ArchiveRow)>, StoreError> {
     let mut tx = state.pool.begin().await?;
-    let deleted = store::archives::delete(&mut tx, &bus, &archive).await?;
+    let created = match store::archives::put(&mut tx, bus, name, archive).await? {
+        Put::BusNotFound => return Ok(None),
+        Put::Created => true,
+        Put::Replaced => false,
+    };
+    let row = store::archives::get(&mut tx, bus, name)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("archive {name:?} vanished while saved")))?;
+    let detail = json!({ "created": created, "retention_days": archive.retention_days });
+    let resource = audit::archive_resource(bus, name);
+    audit::record(&mut tx, actor, Action::ArchivePut, &resource, detail).await?;
+    tx.commit().await?;
+    // Read your writes: this process archives with the new pattern before it answers.
+    state.snapshots.refresh().await?;
+    Ok(Some((created, row)))
+}
+
+/// Deletes an archive (and what it holds), audited; whether there was one.
+pub(crate) async fn remove(
+    state: &AppState,
+    actor: &Actor,
+    bus: &str,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = state.pool.begin().await?;
+    let deleted = store::archives::delete(&mut tx, bus, name).await?;
     if deleted {
-        let resource = audit::archive_resource(&bus, &archive);
+        let resource = audit::archive_resource(bus, name);
         audit::record(
             &mut tx,
-            &Actor::of(&principal),
+            actor,
             Action::ArchiveDelete,
             &resource,
             serde_json::Value::Null,
@@ -150,11 +164,21 @@ async fn delete(
         .await?;
     }
     tx.commit().await?;
-    if !deleted {
+    if deleted {
+        state.snapshots.refresh().await?;
+    }
+    Ok(deleted)
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ApiPath((bus, archive)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    if !remove(&state, &Actor::of(&principal), &bus, &archive).await? {
         let mut conn = state.pool.acquire().await?;
         return Err(archive_not_found(&mut conn, &bus, &archive).await);
     }
-    state.snapshots.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP API: one file per resource, each with its wire types, handlers and `routes()`.
 //! Every `/v1` route requires a bearer token; every error is problem+json.
 
-mod archives;
+pub(crate) mod archives;
 mod audit;
 mod auth;
 pub(crate) mod buses;
@@ -12,7 +12,7 @@ pub mod extract;
 mod groups;
 mod health;
 pub mod problem;
-mod replays;
+pub(crate) mod replays;
 pub(crate) mod rules;
 pub(crate) mod schemas;
 mod test_pattern;

@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::domain::fields::{FieldError, Fields, ValidationErrors};
 use crate::domain::{ArchiveName, BusName, ReplayName, RuleName};
 use crate::state::AppState;
-use crate::store::{self, replays::NewReplay, replays::ReplayRow};
+use crate::store::{self, StoreError, replays::NewReplay, replays::ReplayRow};
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 100;
@@ -91,7 +91,7 @@ impl From<ReplayRow> for ReplayOut {
 }
 
 /// A replay request, each field checked with its pointer.
-struct ReplayIn {
+pub(crate) struct ReplayIn {
     name: ReplayName,
     bus: BusName,
     archive: ArchiveName,
@@ -102,7 +102,7 @@ struct ReplayIn {
     events_per_second: u32,
 }
 
-fn parse(text: &str, now: OffsetDateTime) -> Result<ReplayIn, ValidationErrors> {
+pub(crate) fn parse(text: &str, now: OffsetDateTime) -> Result<ReplayIn, ValidationErrors> {
     let mut errors = Vec::new();
     let parsed = Fields::parse(text, "", &mut errors).and_then(|mut fields| {
         let mut name_of = |field: &str, errors: &mut Vec<FieldError>| {
@@ -221,27 +221,58 @@ async fn start(
     JsonText(body): JsonText,
 ) -> Result<Response, ApiError> {
     let input = parse(&body, OffsetDateTime::now_utc())?;
+    match begin(&state, &Actor::of(&principal), &input).await? {
+        Started::Invalid(errors) => Err(ApiError::validation(errors.0)),
+        Started::NameTaken => Err(ApiError::conflict(format!(
+            "a replay named {:?} exists already; replay names are never reused",
+            input.name.as_str()
+        ))),
+        Started::Done(row) => {
+            Ok((StatusCode::CREATED, Json(ReplayOut::from(*row))).into_response())
+        }
+    }
+}
+
+/// What starting a replay did.
+pub(crate) enum Started {
+    Done(Box<ReplayRow>),
+    /// The archive, the destination bus or a rule is not there.
+    Invalid(ValidationErrors),
+    NameTaken,
+}
+
+/// Starts a replay, audited: the REST API's and EventBridge's API's one way.
+pub(crate) async fn begin(
+    state: &AppState,
+    actor: &Actor,
+    input: &ReplayIn,
+) -> Result<Started, StoreError> {
+    let invalid = |pointer: String, detail: String| {
+        Ok(Started::Invalid(ValidationErrors(vec![FieldError::new(
+            pointer, detail,
+        )])))
+    };
     let mut tx = state.pool.begin().await?;
     let Some(archive) =
         store::archives::get(&mut tx, input.bus.as_str(), input.archive.as_str()).await?
     else {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "/archive",
+        return invalid(
+            "/archive".into(),
             format!(
                 "there is no archive named {:?} on bus {:?}",
                 input.archive.as_str(),
                 input.bus.as_str()
             ),
-        )]));
+        );
     };
     if store::buses::get(&mut tx, input.destination_bus.as_str())
         .await?
         .is_none()
     {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "/destination_bus",
+        return invalid(
+            "/destination_bus".into(),
             format!("there is no bus named {:?}", input.destination_bus.as_str()),
-        )]));
+        );
     }
     if let Some(rules) = &input.rules {
         let mut missing = Vec::new();
@@ -260,7 +291,7 @@ async fn start(
             }
         }
         if !missing.is_empty() {
-            return Err(ApiError::validation(missing));
+            return Ok(Started::Invalid(ValidationErrors(missing)));
         }
     }
     let new = NewReplay {
@@ -275,27 +306,18 @@ async fn start(
         events_per_second: input.events_per_second,
     };
     let Some(row) = store::replays::create(&mut tx, &new).await? else {
-        return Err(ApiError::conflict(format!(
-            "a replay named {:?} exists already; replay names are never reused",
-            input.name.as_str()
-        )));
+        return Ok(Started::NameTaken);
     };
     let detail = json!({
         "bus": input.bus.as_str(),
         "archive": input.archive.as_str(),
         "destination_bus": input.destination_bus.as_str(),
     });
-    audit::record(
-        &mut tx,
-        &Actor::of(&principal),
-        Action::ReplayStart,
-        &audit::replay_resource(input.name.as_str()),
-        detail,
-    )
-    .await?;
+    let resource = audit::replay_resource(input.name.as_str());
+    audit::record(&mut tx, actor, Action::ReplayStart, &resource, detail).await?;
     tx.commit().await?;
     tracing::info!(replay = row.name, "replay started");
-    Ok((StatusCode::CREATED, Json(ReplayOut::from(row))).into_response())
+    Ok(Started::Done(Box::new(row)))
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::{AwsError, Call, arn, input, output};
+use super::{AwsError, Call, archives, arn, connections, input, output, targets};
 use crate::api::DEFAULT_BUS;
 use crate::api::rules::Saved;
 use crate::auth::Scope;
@@ -62,6 +62,28 @@ actions!(
     DeleteRule,
     EnableRule,
     DisableRule,
+    PutTargets,
+    RemoveTargets,
+    ListTargetsByRule,
+    ListRuleNamesByTarget,
+    CreateConnection,
+    DescribeConnection,
+    ListConnections,
+    UpdateConnection,
+    DeleteConnection,
+    CreateApiDestination,
+    DescribeApiDestination,
+    ListApiDestinations,
+    UpdateApiDestination,
+    DeleteApiDestination,
+    CreateArchive,
+    DescribeArchive,
+    ListArchives,
+    DeleteArchive,
+    StartReplay,
+    DescribeReplay,
+    ListReplays,
+    CancelReplay,
 );
 
 impl Action {
@@ -79,12 +101,46 @@ impl Action {
             Action::DeleteRule => delete_rule(call, input(body)?).await,
             Action::EnableRule => set_state(call, input(body)?, RuleState::Enabled).await,
             Action::DisableRule => set_state(call, input(body)?, RuleState::Disabled).await,
+            Action::PutTargets => targets::put_targets(call, input(body)?).await,
+            Action::RemoveTargets => targets::remove_targets(call, input(body)?).await,
+            Action::ListTargetsByRule => targets::list_targets_by_rule(call, input(body)?).await,
+            Action::ListRuleNamesByTarget => {
+                targets::list_rule_names_by_target(call, input(body)?).await
+            }
+            Action::CreateConnection => connections::create_connection(call, input(body)?).await,
+            Action::DescribeConnection => {
+                connections::describe_connection(call, input(body)?).await
+            }
+            Action::ListConnections => connections::list_connections(call, input(body)?).await,
+            Action::UpdateConnection => connections::update_connection(call, input(body)?).await,
+            Action::DeleteConnection => connections::delete_connection(call, input(body)?).await,
+            Action::CreateApiDestination => {
+                connections::create_destination(call, input(body)?).await
+            }
+            Action::DescribeApiDestination => {
+                connections::describe_destination(call, input(body)?).await
+            }
+            Action::ListApiDestinations => connections::list_destinations(call, input(body)?).await,
+            Action::UpdateApiDestination => {
+                connections::update_destination(call, input(body)?).await
+            }
+            Action::DeleteApiDestination => {
+                connections::delete_destination(call, input(body)?).await
+            }
+            Action::CreateArchive => archives::create_archive(call, input(body)?).await,
+            Action::DescribeArchive => archives::describe_archive(call, input(body)?).await,
+            Action::ListArchives => archives::list_archives(call, input(body)?).await,
+            Action::DeleteArchive => archives::delete_archive(call, input(body)?).await,
+            Action::StartReplay => archives::start_replay(call, input(body)?).await,
+            Action::DescribeReplay => archives::describe_replay(call, input(body)?).await,
+            Action::ListReplays => archives::list_replays(call, input(body)?).await,
+            Action::CancelReplay => archives::cancel_replay(call, input(body)?).await,
         }
     }
 }
 
 /// Members Switchyard has no counterpart for: refused unless absent (or an empty list).
-fn unsupported(members: &[(&str, bool)]) -> Result<(), AwsError> {
+pub(super) fn unsupported(members: &[(&str, bool)]) -> Result<(), AwsError> {
     match members.iter().find(|(_, present)| *present) {
         Some((name, _)) => Err(AwsError::invalid(format!(
             "{name} is not supported by Switchyard (see README, \"Using Switchyard from an AWS SDK\")"
@@ -98,7 +154,7 @@ fn epoch_seconds(time: OffsetDateTime) -> f64 {
 }
 
 /// `Limit` of a list action: 1–100, 100 when absent.
-fn page_limit(limit: Option<i64>) -> Result<i64, AwsError> {
+pub(super) fn page_limit(limit: Option<i64>) -> Result<i64, AwsError> {
     match limit {
         None => Ok(MAX_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -110,12 +166,12 @@ fn page_limit(limit: Option<i64>) -> Result<i64, AwsError> {
 }
 
 /// A `NextToken` this API gave out: the name the page ended at, base64.
-fn next_token(name: &str) -> String {
+pub(super) fn next_token(name: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name)
 }
 
-fn read_next_token(token: Option<&str>) -> Result<Option<String>, AwsError> {
+pub(super) fn read_next_token(token: Option<&str>) -> Result<Option<String>, AwsError> {
     use base64::Engine;
     token
         .map(|token| {
@@ -532,7 +588,7 @@ fn rule_out(call: &Call<'_>, record: store::rules::RuleRecord) -> RuleOut {
 }
 
 /// The rule an action names: `Name` and `EventBusName`, checked, and the key allowed on the bus.
-fn rule_of(
+pub(super) fn rule_of(
     call: &Call<'_>,
     name: Option<&str>,
     bus: Option<&str>,
@@ -546,18 +602,18 @@ fn rule_of(
 
 /// The first of a REST check's problems, as AWS reports a member's (`targets/0/url` →
 /// `targets.1.member.url`-like paths are not worth imitating: the pointer is given as is).
-fn first_problem(errors: crate::domain::ValidationErrors) -> AwsError {
+pub(super) fn first_problem(errors: crate::domain::ValidationErrors) -> AwsError {
     match errors.0.into_iter().next() {
         Some(error) => AwsError::validation(&error.pointer, error.detail),
         None => AwsError::invalid("the request is not valid"),
     }
 }
 
-fn rule_not_found(bus: &str, rule: &RuleName) -> AwsError {
+pub(super) fn rule_not_found(bus: &str, rule: &RuleName) -> AwsError {
     AwsError::not_found(format!("Rule {rule} does not exist on EventBus {bus}."))
 }
 
-fn bus_not_found(bus: &str) -> AwsError {
+pub(super) fn bus_not_found(bus: &str) -> AwsError {
     AwsError::not_found(format!("Event bus {bus} does not exist."))
 }
 

@@ -42,6 +42,33 @@ pub fn api_destination_name(arn: &str, region: &str, account: &str) -> Option<St
     resource_name(arn, "api-destination", region, account)
 }
 
+pub fn archive(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:events:{region}:{account}:archive/{name}")
+}
+
+pub fn replay(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:events:{region}:{account}:replay/{name}")
+}
+
+pub fn archive_name(arn: &str, region: &str, account: &str) -> Option<String> {
+    let name = arn.strip_prefix(&format!("arn:aws:events:{region}:{account}:archive/"))?;
+    crate::domain::ArchiveName::parse(name).ok()?;
+    Some(name.to_owned())
+}
+
+/// The rule a rule ARN of `bus` names.
+pub fn rule_name(arn: &str, region: &str, account: &str, bus: &str) -> Option<String> {
+    let prefix = format!("arn:aws:events:{region}:{account}:rule/");
+    let rest = arn.strip_prefix(&prefix)?;
+    let name = if bus == DEFAULT_BUS {
+        rest
+    } else {
+        rest.strip_prefix(bus)?.strip_prefix('/')?
+    };
+    crate::domain::RuleName::parse(name).ok()?;
+    Some(name.to_owned())
+}
+
 /// The bus an `EventBusName` member names: a name, or a bus ARN of this account and region;
 /// absent, the default bus.
 pub fn bus_name(

@@ -9,8 +9,11 @@
 //! key apply as they do to bearer tokens.
 
 pub mod actions;
+mod archives;
 pub mod arn;
+mod connections;
 pub mod sigv4;
+mod targets;
 
 use std::net::SocketAddr;
 

@@ -18,8 +18,9 @@ pub use ids::{DeliveryId, EventId, TargetRef};
 pub use names::{ArchiveName, BusName, NameError, ReplayName, RuleName, TargetId};
 pub(crate) use rule::integer_in;
 pub use rule::{
-    DEFAULT_TIMEOUT_MS, DestinationRef, Format, OnDead, Ordering, RESERVED_HEADERS, RetryPolicy,
-    Rule, RuleState, TIMEOUT_MS_RANGE, Target, check_url, parse_rule, parse_rule_document,
+    DEFAULT_TIMEOUT_MS, DestinationRef, Format, MAX_TARGETS, OnDead, Ordering, RESERVED_HEADERS,
+    RetryPolicy, Rule, RuleState, TIMEOUT_MS_RANGE, Target, check_url, parse_rule,
+    parse_rule_document,
 };
 
 /// What a target receives; the transformation's own type (validated and rendered in

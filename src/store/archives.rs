@@ -72,6 +72,23 @@ pub async fn get(
     .await
 }
 
+/// The archives named `name` on any bus (EventBridge's API names archives per account), or
+/// with `prefix` every archive whose name starts with it, in name order.
+pub async fn by_name(
+    conn: &mut PgConnection,
+    name: &str,
+    prefix: bool,
+) -> Result<Vec<ArchiveRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE CASE WHEN $2 THEN starts_with(a.name, $1) ELSE a.name = $1 END
+         ORDER BY a.name COLLATE \"C\", a.bus"
+    )))
+    .bind(name)
+    .bind(prefix)
+    .fetch_all(conn)
+    .await
+}
+
 /// The archives of a bus in name order.
 pub async fn list(conn: &mut PgConnection, bus: &str) -> Result<Vec<ArchiveRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

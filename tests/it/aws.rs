@@ -51,7 +51,7 @@ fn client_in(base: &str, (id, secret): &(String, String), region: &str) -> eb::C
     eb::Client::from_conf(config)
 }
 
-fn client(app: &TestApp, key: &(String, String)) -> eb::Client {
+pub(crate) fn client(app: &TestApp, key: &(String, String)) -> eb::Client {
     // `local` is the router's default SWITCHYARD_REGION.
     client_in(&app.base, key, "local")
 }
@@ -94,7 +94,7 @@ async fn an_sdk_publishes_and_the_event_reaches_its_target() {
         created.event_bus_arn(),
         Some("arn:aws:events:local:000000000000:event-bus/orders")
     );
-    // A target set through the REST API (PutTargets comes with API destinations) ...
+    // A webhook target set through the REST API ...
     let rest = app
         .put_rule(
             "orders",
@@ -887,4 +887,563 @@ fn the_readme_names_every_action_served_and_no_served_one_as_missing() {
             "{name} is served but listed as not served"
         );
     }
+}
+
+#[tokio::test]
+async fn connections_destinations_and_targets_through_the_sdk_deliver_as_configured() {
+    use eb::types::{
+        ConnectionAuthorizationType, CreateConnectionApiKeyAuthRequestParameters,
+        CreateConnectionAuthRequestParameters, HttpParameters, InputTransformer, RetryPolicy,
+        Target, UpdateConnectionApiKeyAuthRequestParameters, UpdateConnectionAuthRequestParameters,
+    };
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.require_header("x-api-key", &["k-1"]);
+    let base = sink.url.trim_end_matches("/hook").to_owned();
+    let key = access_key(&app, "integrator", "admin", None).await;
+    let sdk = client(&app, &key);
+
+    let made = sdk
+        .create_connection()
+        .name("crm")
+        .authorization_type(ConnectionAuthorizationType::ApiKey)
+        .auth_parameters(
+            CreateConnectionAuthRequestParameters::builder()
+                .api_key_auth_parameters(
+                    CreateConnectionApiKeyAuthRequestParameters::builder()
+                        .api_key_name("X-Api-Key")
+                        .api_key_value("k-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let connection_arn = made.connection_arn().unwrap().to_owned();
+    assert_eq!(
+        connection_arn,
+        "arn:aws:events:local:000000000000:connection/crm"
+    );
+    let (code, _) = error(
+        sdk.create_connection()
+            .name("crm")
+            .authorization_type(ConnectionAuthorizationType::Basic)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ResourceAlreadyExistsException");
+    let described = sdk.describe_connection().name("crm").send().await.unwrap();
+    let api_key = described
+        .auth_parameters()
+        .unwrap()
+        .api_key_auth_parameters()
+        .unwrap();
+    assert_eq!(api_key.api_key_name(), Some("X-Api-Key"));
+    assert!(
+        !format!("{described:?}").contains("k-1"),
+        "the secret is never shown"
+    );
+    let (code, _) = error(sdk.describe_connection().name("nope").send().await);
+    assert_eq!(code, "ResourceNotFoundException");
+
+    let destination = sdk
+        .create_api_destination()
+        .name("crm-orders")
+        .connection_arn(&connection_arn)
+        .invocation_endpoint(format!("{base}/orders/*"))
+        .http_method(eb::types::ApiDestinationHttpMethod::Put)
+        .invocation_rate_limit_per_second(50)
+        .send()
+        .await
+        .unwrap();
+    let destination_arn = destination.api_destination_arn().unwrap().to_owned();
+    let listed = sdk.list_api_destinations().send().await.unwrap();
+    assert_eq!(listed.api_destinations().len(), 1);
+    assert_eq!(
+        listed.api_destinations()[0].invocation_rate_limit_per_second(),
+        Some(50)
+    );
+
+    sdk.put_rule()
+        .name("orders")
+        .event_pattern(r#"{"source": ["shop"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let put = sdk
+        .put_targets()
+        .rule("orders")
+        .targets(
+            Target::builder()
+                .id("crm")
+                .arn(&destination_arn)
+                .role_arn("arn:aws:iam::000000000000:role/events")
+                .http_parameters(
+                    HttpParameters::builder()
+                        .path_parameter_values("eu")
+                        .header_parameters("x-team", "sales")
+                        .query_string_parameters("via", "eb")
+                        .build(),
+                )
+                .input_transformer(
+                    InputTransformer::builder()
+                        .input_paths_map("n", "$.detail.n")
+                        .input_template(r#"{"order": <n>}"#)
+                        .build()
+                        .unwrap(),
+                )
+                .retry_policy(RetryPolicy::builder().maximum_retry_attempts(3).build())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.failed_entry_count(), 0);
+    let listed = sdk
+        .list_targets_by_rule()
+        .rule("orders")
+        .send()
+        .await
+        .unwrap();
+    let target = &listed.targets()[0];
+    assert_eq!(target.arn(), destination_arn);
+    assert_eq!(
+        target.role_arn(),
+        Some("arn:aws:iam::000000000000:role/events")
+    );
+    assert_eq!(
+        target.http_parameters().unwrap().path_parameter_values(),
+        ["eu".to_owned()]
+    );
+    let names = sdk
+        .list_rule_names_by_target()
+        .target_arn(&destination_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(names.rule_names(), ["orders".to_owned()]);
+    // The same rule in the REST API.
+    let rest = app.get("/v1/buses/default/rules/orders").await.body;
+    assert_eq!(rest["targets"][0]["api_destination"]["name"], "crm-orders");
+    assert_eq!(
+        rest["targets"][0]["url"],
+        format!("{base}/orders/eu?via=eb")
+    );
+
+    sdk.put_events()
+        .entries(
+            PutEventsRequestEntry::builder()
+                .source("shop")
+                .detail_type("OrderPlaced")
+                .detail(r#"{"n": 7}"#)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let first = wait_for("the delivery", Duration::from_secs(20), || async {
+        sink.received().first().cloned()
+    })
+    .await;
+    assert_eq!(
+        (first.method.as_str(), first.path.as_str()),
+        ("PUT", "/orders/eu?via=eb")
+    );
+    assert_eq!(first.header("x-team"), Some("sales"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&first.body).unwrap(),
+        json!({"order": 7})
+    );
+
+    // The key changes, and the destination moves: deliveries follow.
+    sdk.update_connection()
+        .name("crm")
+        .auth_parameters(
+            UpdateConnectionAuthRequestParameters::builder()
+                .api_key_auth_parameters(
+                    UpdateConnectionApiKeyAuthRequestParameters::builder()
+                        .api_key_value("k-2")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    sink.require_header("x-api-key", &["k-2"]);
+    sdk.update_api_destination()
+        .name("crm-orders")
+        .invocation_endpoint(format!("{base}/v2/*"))
+        .send()
+        .await
+        .unwrap();
+    sdk.put_events()
+        .entries(
+            PutEventsRequestEntry::builder()
+                .source("shop")
+                .detail_type("OrderPlaced")
+                .detail(r#"{"n": 8}"#)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let second = wait_for("the second delivery", Duration::from_secs(20), || async {
+        sink.received().get(1).cloned()
+    })
+    .await;
+    assert_eq!(second.path, "/v2/eu?via=eb");
+    assert_eq!(second.header("x-api-key"), Some("k-2"));
+
+    // What is not served is refused, never accepted and dropped.
+    let (code, message) = error(
+        sdk.put_targets()
+            .rule("orders")
+            .targets(
+                Target::builder()
+                    .id("queue")
+                    .arn("arn:aws:sqs:us-east-1:000000000000:orders")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationException");
+    assert!(message.contains("arn:aws:sqs"), "{message}");
+    let mut many = sdk.put_targets().rule("orders");
+    for i in 0..5 {
+        many = many.targets(
+            Target::builder()
+                .id(format!("t{i}"))
+                .arn(&destination_arn)
+                .build()
+                .unwrap(),
+        );
+    }
+    let (code, _) = error(many.send().await);
+    assert_eq!(code, "LimitExceededException");
+    let (code, _) = error(sdk.delete_api_destination().name("crm-orders").send().await);
+    assert_eq!(code, "ValidationException");
+
+    let removed = sdk
+        .remove_targets()
+        .rule("orders")
+        .ids("crm")
+        .ids("ghost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.failed_entry_count(), 1);
+    assert_eq!(removed.failed_entries()[0].target_id(), Some("ghost"));
+    sdk.delete_rule().name("orders").send().await.unwrap();
+    sdk.delete_api_destination()
+        .name("crm-orders")
+        .send()
+        .await
+        .unwrap();
+    let deleted = sdk.delete_connection().name("crm").send().await.unwrap();
+    assert_eq!(
+        deleted.connection_state(),
+        Some(&eb::types::ConnectionState::Deleting)
+    );
+    assert_eq!(
+        app.get("/v1/connections/crm").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn archives_and_replays_through_the_sdk() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    let key = access_key(&app, "archivist", "admin", None).await;
+    let sdk = client(&app, &key);
+    sdk.create_event_bus().name("orders").send().await.unwrap();
+    app.put_rule(
+        "orders",
+        "to-sink",
+        json!({"event_pattern": {"source": ["com.example.orders"]}, "targets": [{"id": "hook", "url": sink.url}]}),
+    )
+    .await;
+    let bus_arn = "arn:aws:events:local:000000000000:event-bus/orders";
+    let made = sdk
+        .create_archive()
+        .archive_name("all-orders")
+        .event_source_arn(bus_arn)
+        .event_pattern(r#"{"source": ["com.example.orders"]}"#)
+        .retention_days(7)
+        .send()
+        .await
+        .unwrap();
+    let archive_arn = made.archive_arn().unwrap().to_owned();
+    assert_eq!(
+        archive_arn,
+        "arn:aws:events:local:000000000000:archive/all-orders"
+    );
+    let (code, _) = error(
+        sdk.create_archive()
+            .archive_name("all-orders")
+            .event_source_arn(bus_arn)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ResourceAlreadyExistsException");
+    let (code, _) = error(
+        sdk.create_archive()
+            .archive_name("bad")
+            .event_source_arn(bus_arn)
+            .event_pattern(r#"{"source": "shop"}"#)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "InvalidEventPatternException");
+    // The same archive in the REST API.
+    assert_eq!(
+        app.get("/v1/buses/orders/archives/all-orders").await.body["retention_days"],
+        7
+    );
+
+    let mut put = sdk.put_events();
+    for n in 0..3 {
+        put = put.entries(entry(
+            Some("orders"),
+            "OrderPlaced",
+            &format!(r#"{{"n": {n}}}"#),
+        ));
+    }
+    assert_eq!(put.send().await.unwrap().failed_entry_count(), 0);
+    wait_for("three deliveries", Duration::from_secs(20), || async {
+        (sink.count() >= 3).then_some(())
+    })
+    .await;
+    let described = wait_for("three archived", Duration::from_secs(20), || {
+        let sdk = sdk.clone();
+        async move {
+            let d = sdk
+                .describe_archive()
+                .archive_name("all-orders")
+                .send()
+                .await
+                .unwrap();
+            (d.event_count() == 3).then_some(d)
+        }
+    })
+    .await;
+    assert_eq!(described.event_source_arn(), Some(bus_arn));
+    assert_eq!(described.retention_days(), Some(7));
+    let listed = sdk
+        .list_archives()
+        .name_prefix("all-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.archives().len(), 1);
+
+    // Replay the last hour into the bus, through its one rule (a second later, so that the
+    // window's end, in whole seconds, is after the events).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let started = sdk
+        .start_replay()
+        .replay_name("again")
+        .event_source_arn(&archive_arn)
+        .event_start_time(eb::primitives::DateTime::from_secs(now - 3600))
+        .event_end_time(eb::primitives::DateTime::from_secs(now))
+        .destination(
+            eb::types::ReplayDestination::builder()
+                .arn(bus_arn)
+                .filter_arns("arn:aws:events:local:000000000000:rule/orders/to-sink")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        started.replay_arn(),
+        Some("arn:aws:events:local:000000000000:replay/again")
+    );
+    let done = wait_for("the replay to complete", Duration::from_secs(30), || {
+        let sdk = sdk.clone();
+        async move {
+            let d = sdk
+                .describe_replay()
+                .replay_name("again")
+                .send()
+                .await
+                .unwrap();
+            (d.state() == Some(&eb::types::ReplayState::Completed)).then_some(d)
+        }
+    })
+    .await;
+    assert_eq!(done.event_source_arn(), Some(archive_arn.as_str()));
+    assert_eq!(
+        done.destination().unwrap().filter_arns(),
+        ["arn:aws:events:local:000000000000:rule/orders/to-sink".to_owned()]
+    );
+    wait_for(
+        "the replayed deliveries",
+        Duration::from_secs(20),
+        || async { (sink.count() >= 6).then_some(()) },
+    )
+    .await;
+    let replays = sdk.list_replays().send().await.unwrap();
+    assert_eq!(replays.replays().len(), 1);
+    let (code, _) = error(sdk.cancel_replay().replay_name("again").send().await);
+    assert_eq!(code, "IllegalStatusException");
+    let (code, _) = error(sdk.describe_replay().replay_name("nope").send().await);
+    assert_eq!(code, "ResourceNotFoundException");
+    let (code, _) = error(
+        sdk.start_replay()
+            .replay_name("again")
+            .event_source_arn(&archive_arn)
+            .event_start_time(eb::primitives::DateTime::from_secs(now - 3600))
+            .event_end_time(eb::primitives::DateTime::from_secs(now))
+            .destination(
+                eb::types::ReplayDestination::builder()
+                    .arn(bus_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ResourceAlreadyExistsException");
+
+    sdk.delete_archive()
+        .archive_name("all-orders")
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = error(
+        sdk.describe_archive()
+            .archive_name("all-orders")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn every_list_action_pages_with_next_token() {
+    let app = TestApp::spawn().await;
+    let key = access_key(&app, "pager", "admin", None).await;
+    let sdk = client(&app, &key);
+    for i in 0..3 {
+        app.put(
+            &format!("/v1/connections/c{i}"),
+            json!({"authorization_type": "api_key", "api_key": {"name": "x-k", "value": "v"}}),
+        )
+        .await;
+        app.put(
+            &format!("/v1/api-destinations/d{i}"),
+            json!({"connection": "c0", "endpoint": format!("https://api.example.com/{i}"), "method": "POST"}),
+        )
+        .await;
+        app.put(&format!("/v1/buses/default/archives/a{i}"), json!({}))
+            .await;
+    }
+    sdk.put_rule()
+        .name("fan-out")
+        .event_pattern(r#"{"source": ["x"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let destination = "arn:aws:events:local:000000000000:api-destination/d0";
+    let mut put = sdk.put_targets().rule("fan-out");
+    for i in 0..3 {
+        put = put.targets(
+            eb::types::Target::builder()
+                .id(format!("t{i}"))
+                .arn(destination)
+                .build()
+                .unwrap(),
+        );
+    }
+    put.send().await.unwrap();
+    for i in 0..3 {
+        sdk.put_rule()
+            .name(format!("r{i}"))
+            .event_pattern(r#"{"source": ["x"]}"#)
+            .send()
+            .await
+            .unwrap();
+        sdk.put_targets()
+            .rule(format!("r{i}"))
+            .targets(
+                eb::types::Target::builder()
+                    .id("t")
+                    .arn(destination)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // Each list, a page of one at a time, until there is no NextToken.
+    macro_rules! pages {
+        ($call:expr, $items:ident, $name:expr) => {{
+            let mut names = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let page = $call.limit(1).set_next_token(token).send().await.unwrap();
+                assert!(page.$items().len() <= 1);
+                names.extend(page.$items().iter().map($name));
+                token = page.next_token().map(str::to_owned);
+                if token.is_none() {
+                    break names;
+                }
+            }
+        }};
+    }
+    let connections: Vec<String> = pages!(sdk.list_connections(), connections, |c| c
+        .name()
+        .unwrap()
+        .to_owned());
+    assert_eq!(connections, ["c0", "c1", "c2"]);
+    let destinations: Vec<String> = pages!(sdk.list_api_destinations(), api_destinations, |d| d
+        .name()
+        .unwrap()
+        .to_owned());
+    assert_eq!(destinations, ["d0", "d1", "d2"]);
+    let archives: Vec<String> = pages!(sdk.list_archives(), archives, |a| a
+        .archive_name()
+        .unwrap()
+        .to_owned());
+    assert_eq!(archives, ["a0", "a1", "a2"]);
+    let targets: Vec<String> = pages!(sdk.list_targets_by_rule().rule("fan-out"), targets, |t| t
+        .id()
+        .to_owned());
+    assert_eq!(targets, ["t0", "t1", "t2"]);
+    let rules: Vec<String> = pages!(
+        sdk.list_rule_names_by_target().target_arn(destination),
+        rule_names,
+        |r: &String| r.clone()
+    );
+    assert_eq!(rules, ["fan-out", "r0", "r1", "r2"]);
+    for i in 0..3 {
+        let started = app
+            .post(
+                "/v1/replays",
+                json!({"name": format!("p{i}"), "bus": "default", "archive": "a0",
+                       "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z",
+                       "destination_bus": "default"}),
+            )
+            .await;
+        assert_eq!(started.status, StatusCode::CREATED, "{started:?}");
+    }
+    let replays: Vec<String> = pages!(sdk.list_replays(), replays, |r| r
+        .replay_name()
+        .unwrap()
+        .to_owned());
+    assert_eq!(replays, ["p0", "p1", "p2"]);
 }
