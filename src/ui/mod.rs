@@ -7,6 +7,7 @@
 //! responses is rendered as escaped text.
 
 mod audit;
+mod connections;
 mod dead_letters;
 mod events;
 mod login;
@@ -89,6 +90,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/replays", get(replays::replays))
         .route("/ui/replays/{name}/cancel", post(replays::cancel))
         .route("/ui/tokens", get(tokens::list).post(tokens::create))
+        .route(
+            "/ui/connections",
+            get(connections::list).post(connections::save_connection),
+        )
+        .route(
+            "/ui/connections/{name}/delete",
+            post(connections::delete_connection),
+        )
+        .route("/ui/api-destinations", post(connections::save_destination))
+        .route(
+            "/ui/api-destinations/{name}/delete",
+            post(connections::delete_destination),
+        )
         .route("/ui/tokens/{id}/revoke", post(tokens::revoke))
         .route("/ui/audit", get(audit::list))
         .route("/ui/logout", post(login::logout))

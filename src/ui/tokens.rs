@@ -20,6 +20,8 @@ use crate::store;
 pub struct TokenRow {
     pub id: String,
     pub name: String,
+    /// An AWS access key's id (empty for a bearer token).
+    pub access_key_id: String,
     pub scope: String,
     pub buses: String,
     pub created_at: String,
@@ -54,6 +56,7 @@ async fn page(
         .map(|row| TokenRow {
             id: row.id.to_string(),
             name: row.name,
+            access_key_id: row.access_key_id.unwrap_or_default(),
             scope: row.scope,
             buses: row.buses.map(|b| b.join(", ")).unwrap_or_default(),
             created_at: rfc3339(row.created_at),
@@ -90,6 +93,9 @@ pub struct CreateForm {
     /// Bus names separated by commas or spaces; empty: every bus.
     #[serde(default)]
     buses: String,
+    /// `bearer` (the default) or `aws_access_key`.
+    #[serde(default)]
+    kind: String,
 }
 
 pub async fn create(
@@ -105,12 +111,8 @@ pub async fn create(
         .map(str::to_owned)
         .collect();
     let buses = (!buses.is_empty()).then_some(buses);
-    let new = match NewToken::check(
-        form.name.trim().to_owned(),
-        &form.scope,
-        buses,
-        TokenKind::Bearer,
-    ) {
+    let kind = TokenKind::parse(&form.kind).unwrap_or_default();
+    let new = match NewToken::check(form.name.trim().to_owned(), &form.scope, buses, kind) {
         Ok(new) => new,
         Err(errors) => {
             let why: Vec<String> = errors
@@ -127,7 +129,9 @@ pub async fn create(
     let (row, issued) = auth::issue_token(&state.pool, &state.sealer, &actor, &new).await?;
     let secret = match issued {
         Issued::Bearer(token) => token,
-        Issued::AccessKey { id, secret } => format!("{id} {secret}"),
+        Issued::AccessKey { id, secret } => {
+            format!("AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}")
+        }
     };
     let mut response = page(
         &state,

@@ -500,14 +500,19 @@ async fn a_rate_limit_holds_across_two_router_processes() {
         "30 sends at 5/s across both processes took only {span:?}"
     );
     // No more than the limit in any second after the first send (a fixed window per second:
-    // two windows can meet inside one second, so at most twice the rate).
+    // two windows can meet inside one second, so at most twice the rate; two more for the
+    // way to the sink on a busy machine. A limit per process would let up to twenty through).
     for (i, start) in received.iter().enumerate() {
         let within = received[i..]
             .iter()
             .take_while(|r| r.at - start.at < Duration::from_secs(1))
             .count();
-        assert!(within <= 10, "{within} sends within a second of send {i}");
+        assert!(within <= 12, "{within} sends within a second of send {i}");
     }
-    assert_eq!(deliveries_of(&first, "delivered").await, 30);
+    // Each outcome is recorded a moment after the sink has the request.
+    wait_for("30 outcomes recorded", Duration::from_secs(20), || async {
+        (deliveries_of(&first, "delivered").await == 30).then_some(())
+    })
+    .await;
     assert_eq!(deliveries_of(&first, "dead").await, 0);
 }

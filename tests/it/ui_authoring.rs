@@ -313,3 +313,166 @@ async fn a_discovered_shape_is_reviewed_and_accepted_in_the_ui() {
     );
     browser.close().await;
 }
+
+/// Issue 15 in a real browser: connections and API destinations made, refused and deleted in the
+/// UI, a secret never shown again, and a target using them delivered with the credentials.
+#[tokio::test]
+async fn connections_and_api_destinations_are_managed_in_the_ui() {
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    sink.require_header("authorization", &["Basic c2hvcDpzM2NyZXQ="]); // shop:s3cret
+    let browser = Browser::open().await;
+    browser.log_in(&app.base, ADMIN_TOKEN).await;
+    browser.goto(&format!("{}/ui/connections", app.base)).await;
+    assert!(browser.exists("#no-connections").await);
+    let choose = |css: &'static str, value: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .client
+                .find(fantoccini::Locator::Css(css))
+                .await
+                .expect("the menu")
+                .select_by_value(value)
+                .await
+                .expect("choose");
+        }
+    };
+
+    // Refused: the secret is required for a new connection; the field is named.
+    browser.fill("#connection-name", "shop").await;
+    choose("#connection-type", "basic").await;
+    browser.fill("#connection-principal", "shop").await;
+    browser.click_to_page("#save-connection-button").await;
+    let error = browser.text("#connection-error").await;
+    assert!(error.contains("basic/password"), "{error}");
+
+    browser.fill("#connection-name", "shop").await;
+    choose("#connection-type", "basic").await;
+    browser.fill("#connection-principal", "shop").await;
+    browser.fill("#connection-secret", "s3cret").await;
+    browser.click_to_page("#save-connection-button").await;
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .contains("Created connection shop")
+    );
+    let listed = browser.text("#connections").await;
+    assert!(listed.contains("user shop"), "{listed}");
+    let page = browser.client.source().await.unwrap();
+    assert!(!page.contains("s3cret"), "the secret is never shown");
+
+    browser.fill("#destination-name", "shop-api").await;
+    choose("#destination-connection", "shop").await;
+    browser
+        .fill("#destination-endpoint", &format!("{}/*", sink.url))
+        .await;
+    choose("#destination-method", "PUT").await;
+    browser.fill("#destination-rate", "20").await;
+    browser.click_to_page("#save-destination-button").await;
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .contains("Created API destination shop-api")
+    );
+    let destinations = browser.text("#destinations").await;
+    assert!(
+        destinations.contains("20/s") && destinations.contains("PUT"),
+        "{destinations}"
+    );
+    browser.screenshot("connections.png").await;
+
+    // A target on the destination delivers with the connection's credentials.
+    app.put_rule(
+        "default",
+        "to-shop",
+        json!({"event_pattern": {"source": ["shop"]}, "targets": [
+            {"id": "shop", "api_destination": {"name": "shop-api", "path_parameters": ["orders"]}}]}),
+    )
+    .await;
+    app.post_events("default", order("o-1", 5)).await;
+    let got = wait_for("the delivery", LONG, || async {
+        sink.received().first().cloned()
+    })
+    .await;
+    assert_eq!(
+        (got.method.as_str(), got.path.as_str()),
+        ("PUT", "/hook/orders")
+    );
+
+    // In use: deleting is refused and says by what; once the rule is gone, both go.
+    let question = {
+        browser.mark_page().await;
+        browser
+            .click("#destinations form.inline button.delete")
+            .await;
+        let text = browser
+            .client
+            .get_alert_text()
+            .await
+            .expect("a confirmation");
+        browser.client.accept_alert().await.expect("confirm");
+        browser.wait_new_page("the page after deleting").await;
+        text
+    };
+    assert!(question.contains("shop-api"), "{question}");
+    assert!(browser.text("#connection-error").await.contains("1 target"));
+    assert_eq!(
+        app.delete("/v1/buses/default/rules/to-shop").await.status,
+        204
+    );
+    for table in ["#destinations", "#connections"] {
+        browser.goto(&format!("{}/ui/connections", app.base)).await;
+        browser.mark_page().await;
+        browser
+            .click(&format!("{table} form.inline button.delete"))
+            .await;
+        browser.client.accept_alert().await.expect("confirm");
+        browser.wait_new_page("the page after deleting").await;
+        assert!(browser.text("#notice").await.contains("Deleted"));
+    }
+    assert!(browser.exists("#no-connections").await && browser.exists("#no-destinations").await);
+
+    // An AWS access key made in the UI works with the SDK.
+    browser.goto(&format!("{}/ui/tokens", app.base)).await;
+    browser.fill("#token-name", "sdk from ui").await;
+    choose("#token-kind", "aws_access_key").await;
+    browser.click_to_page("#create").await;
+    let shown = browser.text("#secret").await;
+    let value = |name: &str| {
+        shown
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {shown}"))
+            .to_owned()
+    };
+    let pair = (value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY"));
+    assert!(browser.text("#tokens").await.contains(&pair.0));
+    let buses = crate::aws::client(&app, &pair)
+        .list_event_buses()
+        .send()
+        .await
+        .expect("the key signs");
+    assert_eq!(buses.event_buses().len(), 1);
+    // Every form needs the session's CSRF token.
+    let (client, cookie, _) = app.ui_session().await;
+    for path in [
+        "/ui/connections",
+        "/ui/api-destinations",
+        "/ui/connections/x/delete",
+        "/ui/api-destinations/x/delete",
+    ] {
+        let answer = client
+            .post(format!("{}{path}", app.base))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("name=x&csrf=guess")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "{path}");
+    }
+    browser.close().await;
+}
