@@ -662,37 +662,19 @@ async fn put_rule(call: &Call<'_>, input: PutRuleIn) -> Result<Response, AwsErro
     if let Err(errors) = pattern::parse(&pattern_text) {
         return Err(invalid_pattern(&errors));
     }
-    let parsed = domain::parse_rule(&body.to_string()).map_err(|errors| {
-        let first = errors.0.first();
-        AwsError::validation(
-            &first.map_or(String::new(), |e| {
-                e.pointer.trim_start_matches('/').replace('_', "")
-            }),
-            first.map_or_else(|| "is not valid".to_owned(), |e| e.detail.clone()),
-        )
-    })?;
+    let parsed = domain::parse_rule(&body.to_string()).map_err(first_problem)?;
     let mut tx = call.state.pool.begin().await?;
     // Targets are PutTargets's: a rule that exists keeps its own.
-    let targets = if store::rules::lock(&mut tx, &bus, name.as_str()).await? {
-        store::rules::get(&mut tx, &bus, name.as_str())
-            .await?
-            .map(|record| record.rule.targets)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let targets = locked_rule(&mut tx, &bus, &name)
+        .await?
+        .map(|record| record.rule.targets)
+        .unwrap_or_default();
     let rule = domain::Rule {
         state,
         targets,
         ..parsed
     };
-    match crate::api::rules::save_in(&mut tx, &call.actor(), &bus, &name, &rule).await? {
-        Saved::BusNotFound => return Err(bus_not_found(&bus)),
-        Saved::Invalid(errors) => return Err(first_problem(errors)),
-        Saved::Done { .. } => {}
-    }
-    tx.commit().await?;
-    call.state.snapshots.refresh().await?;
+    save_rule(call, tx, &bus, &name, &rule).await?;
     Ok(output(&serde_json::json!({
         "RuleArn": arn::rule(call.region(), call.account(), &bus, name.as_str()),
     })))
@@ -760,14 +742,11 @@ async fn delete_rule(call: &Call<'_>, input: RuleNameIn) -> Result<Response, Aws
     let _ = input.force;
     let (bus, name) = rule_of(call, input.name.as_deref(), input.event_bus_name.as_deref())?;
     let mut tx = call.state.pool.begin().await?;
-    if !store::rules::lock(&mut tx, &bus, name.as_str()).await? {
+    let Some(record) = locked_rule(&mut tx, &bus, &name).await? else {
         // As AWS: deleting a rule that is not there succeeds.
         return Ok(output(&serde_json::json!({})));
-    }
-    let targets = store::rules::get(&mut tx, &bus, name.as_str())
-        .await?
-        .map_or(0, |record| record.rule.targets.len());
-    if targets > 0 {
+    };
+    if !record.rule.targets.is_empty() {
         return Err(AwsError::invalid(
             "Rule can't be deleted since it has targets.",
         ));
@@ -786,28 +765,48 @@ async fn set_state(
     call.need(Scope::Admin)?;
     let (bus, name) = rule_of(call, input.name.as_deref(), input.event_bus_name.as_deref())?;
     let mut tx = call.state.pool.begin().await?;
-    let record = if store::rules::lock(&mut tx, &bus, name.as_str()).await? {
-        store::rules::get(&mut tx, &bus, name.as_str()).await?
-    } else {
-        None
-    };
-    let Some(record) = record else {
-        return Err(rule_not_found(&bus, &name));
-    };
+    let record = locked_rule(&mut tx, &bus, &name)
+        .await?
+        .ok_or_else(|| rule_not_found(&bus, &name))?;
     if record.rule.state != state {
         let rule = domain::Rule {
             state,
             ..record.rule
         };
-        match crate::api::rules::save_in(&mut tx, &call.actor(), &bus, &name, &rule).await? {
-            Saved::BusNotFound => return Err(bus_not_found(&bus)),
-            Saved::Invalid(errors) => return Err(first_problem(errors)),
-            Saved::Done { .. } => {}
-        }
-        tx.commit().await?;
-        call.state.snapshots.refresh().await?;
+        save_rule(call, tx, &bus, &name, &rule).await?;
     }
     Ok(output(&serde_json::json!({})))
+}
+
+/// The rule, locked until the transaction ends (a read-modify-write of it).
+pub(super) async fn locked_rule(
+    tx: &mut store::PgConnection,
+    bus: &str,
+    name: &RuleName,
+) -> Result<Option<store::rules::RuleRecord>, AwsError> {
+    if !store::rules::lock(tx, bus, name.as_str()).await? {
+        return Ok(None);
+    }
+    Ok(store::rules::get(tx, bus, name.as_str()).await?)
+}
+
+/// Saves `rule` through the REST API's `save_in` in `tx`, commits, and answers once this process
+/// matches with it: every EventBridge action that changes a rule ends here.
+pub(super) async fn save_rule(
+    call: &Call<'_>,
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    bus: &str,
+    name: &RuleName,
+    rule: &domain::Rule,
+) -> Result<(), AwsError> {
+    match crate::api::rules::save_in(&mut tx, &call.actor(), bus, name, rule).await? {
+        Saved::BusNotFound => return Err(bus_not_found(bus)),
+        Saved::Invalid(errors) => return Err(first_problem(errors)),
+        Saved::Done { .. } => {}
+    }
+    tx.commit().await?;
+    call.state.snapshots.refresh().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,9 +11,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::actions::{first_problem, rule_not_found, rule_of};
+use super::actions::{first_problem, locked_rule, rule_not_found, rule_of, save_rule};
 use super::{AwsError, Call, arn, output};
-use crate::api::rules::Saved;
 use crate::auth::Scope;
 use crate::domain::{self, InputTransform, Target};
 use crate::store;
@@ -158,14 +157,9 @@ pub(super) async fn put_targets(
         given.push(rest_target(call, i, target)?);
     }
     let mut tx = call.state.pool.begin().await?;
-    let record = if store::rules::lock(&mut tx, &bus, name.as_str()).await? {
-        store::rules::get(&mut tx, &bus, name.as_str()).await?
-    } else {
-        None
-    };
-    let Some(record) = record else {
-        return Err(rule_not_found(&bus, &name));
-    };
+    let record = locked_rule(&mut tx, &bus, &name)
+        .await?
+        .ok_or_else(|| rule_not_found(&bus, &name))?;
     // The rule's targets as the REST API takes them, those with a given Id replaced.
     let mut merged: Vec<Value> = crate::api::rules::targets_as_input(record.clone())
         .map_err(|_| AwsError::invalid("the rule's targets cannot be read"))?
@@ -194,13 +188,7 @@ pub(super) async fn put_targets(
         "targets": merged,
     });
     let rule = domain::parse_rule(&body.to_string()).map_err(first_problem)?;
-    match crate::api::rules::save_in(&mut tx, &call.actor(), &bus, &name, &rule).await? {
-        Saved::BusNotFound => return Err(super::actions::bus_not_found(&bus)),
-        Saved::Invalid(errors) => return Err(first_problem(errors)),
-        Saved::Done { .. } => {}
-    }
-    tx.commit().await?;
-    call.state.snapshots.refresh().await?;
+    save_rule(call, tx, &bus, &name, &rule).await?;
     Ok(output(
         &json!({ "FailedEntryCount": 0, "FailedEntries": [] }),
     ))
@@ -227,14 +215,9 @@ pub(super) async fn remove_targets(
         AwsError::validation("ids", "Member must have length greater than or equal to 1")
     })?;
     let mut tx = call.state.pool.begin().await?;
-    let record = if store::rules::lock(&mut tx, &bus, name.as_str()).await? {
-        store::rules::get(&mut tx, &bus, name.as_str()).await?
-    } else {
-        None
-    };
-    let Some(record) = record else {
-        return Err(rule_not_found(&bus, &name));
-    };
+    let record = locked_rule(&mut tx, &bus, &name)
+        .await?
+        .ok_or_else(|| rule_not_found(&bus, &name))?;
     let failed: Vec<Value> = ids
         .iter()
         .filter(|id| {
@@ -260,13 +243,7 @@ pub(super) async fn remove_targets(
         ..record.rule.clone()
     };
     if rule.targets.len() != record.rule.targets.len() {
-        match crate::api::rules::save_in(&mut tx, &call.actor(), &bus, &name, &rule).await? {
-            Saved::BusNotFound => return Err(super::actions::bus_not_found(&bus)),
-            Saved::Invalid(errors) => return Err(first_problem(errors)),
-            Saved::Done { .. } => {}
-        }
-        tx.commit().await?;
-        call.state.snapshots.refresh().await?;
+        save_rule(call, tx, &bus, &name, &rule).await?;
     }
     Ok(output(
         &json!({ "FailedEntryCount": failed.len(), "FailedEntries": failed }),

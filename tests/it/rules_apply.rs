@@ -178,3 +178,47 @@ async fn token_create_makes_a_token_the_api_accepts() {
     assert!(auth.authenticate(&token).await.unwrap().is_some());
     assert!(auth.authenticate("sy_0000").await.unwrap().is_none());
 }
+
+/// Rules as code use API destinations like the API does: the destination's endpoint filled in,
+/// a file naming one that is not there refused with its place, and an unchanged file unchanged.
+#[tokio::test]
+async fn rule_files_send_to_api_destinations() {
+    let app = crate::support::TestApp::spawn().await;
+    app.put(
+        "/v1/connections/crm",
+        serde_json::json!({"authorization_type": "api_key", "api_key": {"name": "x-k", "value": "v"}}),
+    )
+    .await;
+    app.put(
+        "/v1/api-destinations/crm",
+        serde_json::json!({"connection": "crm", "endpoint": "https://crm.example.com/*/events", "method": "POST"}),
+    )
+    .await;
+    let dir = temp_dir("destinations");
+    std::fs::write(
+        dir.join("crm.yaml"),
+        "- name: to-crm\n  event_pattern: {source: [shop]}\n  targets: [{id: crm, api_destination: {name: crm, path_parameters: [eu]}}]\n",
+    )
+    .unwrap();
+    let (ok, out, err) = apply(&app.db.url, &dir, &[]);
+    assert!(ok, "{out}{err}");
+    let rule = app.get("/v1/buses/default/rules/to-crm").await.body;
+    assert_eq!(
+        rule["targets"][0]["url"],
+        "https://crm.example.com/eu/events"
+    );
+    assert_eq!(rule["targets"][0]["connection"], "crm");
+    let (ok, out, _) = apply(&app.db.url, &dir, &[]);
+    assert!(ok && out.contains("0 change(s)"), "{out}");
+    std::fs::write(
+        dir.join("crm.yaml"),
+        "- name: to-crm\n  event_pattern: {source: [shop]}\n  targets: [{id: crm, api_destination: {name: gone}}]\n",
+    )
+    .unwrap();
+    let (ok, _, err) = apply(&app.db.url, &dir, &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("crm.yaml") && err.contains("/targets/0/api_destination/name"),
+        "{err}"
+    );
+}
