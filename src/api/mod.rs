@@ -99,6 +99,7 @@ pub fn router(state: AppState) -> Router {
 /// database accepted a connection and then hung, say), as a problem or, for the UI, a page.
 async fn deadline(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
     let ui = request.uri().path().starts_with("/ui");
+    let aws = request.headers().contains_key("x-amz-target");
     match tokio::time::timeout(state.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
@@ -106,6 +107,15 @@ async fn deadline(State(state): State<AppState>, request: Request<Body>, next: N
             tracing::warn!(timeout_ms = ms as u64, "request timed out");
             if ui {
                 return crate::ui::unavailable_page();
+            }
+            if aws {
+                // EventBridge's API answers in its own shape (the SDKs retry a 503).
+                return crate::aws::AwsError::new(
+                    "ServiceUnavailableException",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the request did not complete within {ms} ms; the database may be unavailable"),
+                )
+                .into_response();
             }
             ApiError::unavailable(format!(
                 "the request did not complete within {ms} ms; the database may be unavailable"

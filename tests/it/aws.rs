@@ -15,7 +15,7 @@ use crate::support::sink::Sink;
 use crate::support::{SECRET_KEY, TestApp, wait_for};
 
 /// An access key made through the REST API: (id, secret).
-async fn access_key(
+pub(crate) async fn access_key(
     app: &TestApp,
     name: &str,
     scope: &str,

@@ -46,8 +46,23 @@ async fn a_frozen_database_answers_503_quickly_and_recovers() {
     let event = json!({"source": "shop", "detail-type": "x", "detail": {}});
     assert_eq!(app.get("/v1/buses").await.status, StatusCode::OK);
     let spec = crate::openapi::spec();
+    let key = crate::aws::access_key(&app, "sdk", "admin", None).await;
+    let sdk = crate::aws::client(&app, &key);
 
     cluster.freeze();
+    // EventBridge's API answers in its own shape, as quickly (the SDKs retry a 503).
+    let started = Instant::now();
+    let refused = bounded(sdk.list_rules().send()).await.expect_err("refused");
+    assert_eq!(
+        aws_sdk_eventbridge::error::ProvideErrorMetadata::code(&refused),
+        Some("ServiceUnavailableException"),
+        "{refused:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(3000),
+        "{:?}",
+        started.elapsed()
+    );
     let calls = [
         (Method::GET, "/v1/buses", "/v1/buses", None),
         (
