@@ -19,7 +19,7 @@ INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, sta
                         next_attempt_at, dead_at, dead_reason, created_at, finalized_at, budget_started_at)
 SELECT gen_random_uuid(), gen_random_uuid(), 'history', 'rule-7', 'sink',
        '00000000-0000-7000-8000-000000000007', 'dead', 1, now(), now() - g * interval '1 ms',
-       'refused', now(), now(), now()
+       'final_status', now(), now(), now()
 FROM generate_series(1, 1000000) g;
 VACUUM ANALYZE events;
 VACUUM ANALYZE stats_minutes;

@@ -117,8 +117,46 @@ pub async fn list(
         .await
 }
 
-/// How many dead letters match, per reason.
+/// How many dead letters match, per reason. Unfiltered (or by reason alone), the counts the
+/// triggers keep are read (migrations 0020, 0023), not the rows.
 pub async fn count_by_reason(
+    conn: &mut PgConnection,
+    filter: &Filter,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let Filter {
+        bus: None,
+        rule: None,
+        target_id: None,
+        since: None,
+        until: None,
+        dead_reason,
+    } = filter
+    else {
+        return count_rows_by_reason(conn, filter).await;
+    };
+    // Each slot's counts per reason are in the order of `dead_reasons()`, then one for any
+    // other reason (a row written by hand, say): with such rows, the rows are counted instead.
+    let kept: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT r.reason, sum(c.by_reason[r.i])::int8
+         FROM dead_letter_counts c,
+              unnest(dead_reasons() || NULL::text) WITH ORDINALITY AS r(reason, i)
+         WHERE $1::text IS NULL OR r.reason = $1 OR r.reason IS NULL
+         GROUP BY r.reason HAVING sum(c.by_reason[r.i]) <> 0 ORDER BY r.reason",
+    )
+    .bind(dead_reason.as_deref())
+    .fetch_all(&mut *conn)
+    .await?;
+    if kept.iter().any(|(reason, _)| reason.is_none()) {
+        return count_rows_by_reason(conn, filter).await;
+    }
+    Ok(kept
+        .into_iter()
+        .filter_map(|(reason, n)| Some((reason?, n)))
+        .collect())
+}
+
+/// [`count_by_reason`] row by row, for a filter the kept counts cannot answer.
+async fn count_rows_by_reason(
     conn: &mut PgConnection,
     filter: &Filter,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {

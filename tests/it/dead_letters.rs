@@ -61,6 +61,32 @@ async fn assert_dead_counted(app: &TestApp, expected: i64) {
     .await
     .unwrap();
     assert_eq!((kept, rows), (expected, expected), "kept count, rows");
+    // Per reason too: the unfiltered list's counts (kept) against the rows grouped.
+    let grouped: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT dead_reason, count(*) FROM deliveries WHERE state = 'dead'
+         GROUP BY dead_reason ORDER BY dead_reason",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let kept: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT COALESCE(r.reason, '(other)'), sum(c.by_reason[r.i])::int8
+         FROM dead_letter_counts c,
+              unnest(dead_reasons() || NULL::text) WITH ORDINALITY AS r(reason, i)
+         GROUP BY r.reason HAVING sum(c.by_reason[r.i]) <> 0 ORDER BY r.reason",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, grouped, "kept per reason, rows per reason");
+    let listed = app.get("/v1/dead-letters?limit=1").await.body;
+    let counts: Vec<(String, i64)> = listed["counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(reason, n)| (reason.clone(), n.as_i64().unwrap()))
+        .collect();
+    assert_eq!(counts, grouped, "counts per reason, kept and counted");
 }
 
 fn event_ids(page: &Value) -> Vec<String> {
@@ -275,4 +301,32 @@ async fn bulk_discard_by_filter() {
         .await;
     assert_eq!(by_ids.body, json!({"discarded": 1}));
     assert_dead_counted(&app, 0).await;
+}
+
+/// A dead letter of a reason Switchyard does not know (a row written by hand) is counted too:
+/// the kept counts give way to the rows.
+#[tokio::test]
+async fn counts_per_reason_include_reasons_written_by_hand() {
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        "INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
+                                 attempts, next_attempt_at, dead_at, dead_reason, created_at,
+                                 finalized_at, budget_started_at)
+         VALUES (gen_random_uuid(), gen_random_uuid(), 'default', 'r', 't',
+                 '00000000-0000-7000-8000-000000000007', 'dead', 1, now(), now(), 'by-hand',
+                 now(), now(), now())",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let listed = app.get("/v1/dead-letters").await.body;
+    assert_eq!(listed["counts"], json!({"by-hand": 1}), "{listed}");
+    let (total, other): (i64, i64) = sqlx::query_as(
+        "SELECT sum(n)::int8, sum(by_reason[cardinality(dead_reasons()) + 1])::int8
+         FROM dead_letter_counts",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((total, other), (1, 1), "kept as another reason");
 }
