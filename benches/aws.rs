@@ -132,7 +132,7 @@ fn aws_body(n: u64) -> String {
 
 /// `X-Amz-Date` and `Authorization` for a PutEvents request of `body` to `host`, now.
 fn signature(id: &str, secret: &str, host: &str, body: &str) -> (String, String) {
-    let stamp = basic_stamp(time::OffsetDateTime::now_utc());
+    let stamp = sigv4::amz_date(time::OffsetDateTime::now_utc());
     let headers: Vec<(&str, &[u8])> = vec![
         ("content-type", b"application/x-amz-json-1.1"),
         ("host", host.as_bytes()),
@@ -156,24 +156,8 @@ fn signature(id: &str, secret: &str, host: &str, body: &str) -> (String, String)
         headers: &headers,
         body: body.as_bytes(),
     };
-    let signature = sigv4::sign(&auth, &request, &stamp, secret);
-    let header = format!(
-        "AWS4-HMAC-SHA256 Credential={id}/{}/local/events/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}",
-        &stamp[..8]
-    );
+    let header = sigv4::authorization_header(&auth, &request, &stamp, secret);
     (stamp, header)
-}
-
-fn basic_stamp(at: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
 }
 
 /// The router's work to authenticate one signed request, without the key lookup: parse the

@@ -190,16 +190,20 @@ pub(crate) async fn remove_connection(
 ) -> Result<Deleted, StoreError> {
     let mut tx = state.pool.begin().await?;
     let outcome = store::connections::delete_connection(&mut tx, name).await?;
+    let resource = audit::connection_resource(name);
+    audited(tx, actor, Action::ConnectionDelete, &resource, outcome).await
+}
+
+/// Records a deletion that happened in `tx` and commits it; anything else changed nothing.
+async fn audited(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    actor: &Actor,
+    action: Action,
+    resource: &str,
+    outcome: Deleted,
+) -> Result<Deleted, StoreError> {
     if outcome == Deleted::Deleted {
-        let resource = audit::connection_resource(name);
-        audit::record(
-            &mut tx,
-            actor,
-            Action::ConnectionDelete,
-            &resource,
-            json!(null),
-        )
-        .await?;
+        audit::record(&mut tx, actor, action, resource, json!(null)).await?;
         tx.commit().await?;
     }
     Ok(outcome)
@@ -273,19 +277,8 @@ pub(crate) async fn remove_destination(
 ) -> Result<Deleted, StoreError> {
     let mut tx = state.pool.begin().await?;
     let outcome = store::connections::delete_destination(&mut tx, name).await?;
-    if outcome == Deleted::Deleted {
-        let resource = audit::destination_resource(name);
-        audit::record(
-            &mut tx,
-            actor,
-            Action::DestinationDelete,
-            &resource,
-            json!(null),
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    Ok(outcome)
+    let resource = audit::destination_resource(name);
+    audited(tx, actor, Action::DestinationDelete, &resource, outcome).await
 }
 
 async fn list_connections(

@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use time::OffsetDateTime;
 
-use super::{AwsError, Call, archives, arn, connections, input, output, targets};
+use super::{AwsError, Call, archives, arn, connections, epoch_seconds, input, output, targets};
 use crate::api::DEFAULT_BUS;
 use crate::api::rules::Saved;
 use crate::auth::Scope;
@@ -149,10 +148,6 @@ pub(super) fn unsupported(members: &[(&str, bool)]) -> Result<(), AwsError> {
     }
 }
 
-fn epoch_seconds(time: OffsetDateTime) -> f64 {
-    time.unix_timestamp() as f64 + f64::from(time.millisecond()) / 1000.0
-}
-
 /// `Limit` of a list action: 1–100, 100 when absent.
 pub(super) fn page_limit(limit: Option<i64>) -> Result<i64, AwsError> {
     match limit {
@@ -243,13 +238,9 @@ fn native_entry(entry: &PutEventsEntry) -> Result<Box<RawValue>, PutEventsResult
     put("resources", entry.resources.clone().map(Into::into));
     put("TraceHeader", entry.trace_header.clone().map(Into::into));
     if let Some(seconds) = entry.time {
-        let nanos = (seconds * 1e9).round();
-        let time = (nanos.is_finite() && nanos.abs() < 1e19)
-            .then(|| OffsetDateTime::from_unix_timestamp_nanos(nanos as i128).ok())
-            .flatten()
-            .ok_or_else(|| {
-                PutEventsResultEntry::failed("InvalidArgument", "Parameter Time is not valid.")
-            })?;
+        let time = super::from_epoch_seconds(seconds).ok_or_else(|| {
+            PutEventsResultEntry::failed("InvalidArgument", "Parameter Time is not valid.")
+        })?;
         put("time", Some(domain::event_time(time).into()));
     }
     serde_json::value::to_raw_value(&native)

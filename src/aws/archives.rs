@@ -10,15 +10,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::actions::{first_problem, next_token, page_limit, read_next_token, unsupported};
-use super::{AwsError, Call, arn, output};
+use super::{AwsError, Call, arn, epoch_seconds, output};
 use crate::api::replays::Started;
 use crate::auth::Scope;
 use crate::domain::ArchiveName;
 use crate::store::{self, archives::ArchiveRow, replays::ReplayRow};
-
-fn epoch(time: OffsetDateTime) -> f64 {
-    time.unix_timestamp() as f64 + f64::from(time.millisecond()) / 1000.0
-}
 
 fn archive_not_found(name: &str) -> AwsError {
     AwsError::not_found(format!("Archive {name} does not exist."))
@@ -65,7 +61,7 @@ fn archive_out(call: &Call<'_>, row: &ArchiveRow, whole: bool) -> Value {
         "RetentionDays": row.retention_days,
         "EventCount": row.event_count,
         "SizeBytes": 0,
-        "CreationTime": epoch(row.created_at),
+        "CreationTime": epoch_seconds(row.created_at),
     });
     if whole {
         out["ArchiveArn"] = arn::archive(call.region(), call.account(), &row.name).into();
@@ -151,7 +147,7 @@ pub(super) async fn create_archive(
     Ok(output(&json!({
         "ArchiveArn": arn::archive(call.region(), call.account(), &row.name),
         "State": "ENABLED",
-        "CreationTime": epoch(row.created_at),
+        "CreationTime": epoch_seconds(row.created_at),
     })))
 }
 
@@ -253,18 +249,18 @@ fn replay_out(call: &Call<'_>, row: &ReplayRow, whole: bool) -> Value {
         "ReplayName": row.name,
         "EventSourceArn": arn::archive(region, account, &row.archive),
         "State": aws_replay_state(&row.state),
-        "EventStartTime": epoch(row.window_from),
-        "EventEndTime": epoch(row.window_to),
-        "ReplayStartTime": epoch(row.started_at.unwrap_or(row.created_at)),
+        "EventStartTime": epoch_seconds(row.window_from),
+        "EventEndTime": epoch_seconds(row.window_to),
+        "ReplayStartTime": epoch_seconds(row.started_at.unwrap_or(row.created_at)),
     });
     if let Some(reason) = &row.reason {
         out["StateReason"] = reason.clone().into();
     }
     if let Some(at) = row.cursor_received_at {
-        out["EventLastReplayedTime"] = epoch(at).into();
+        out["EventLastReplayedTime"] = epoch_seconds(at).into();
     }
     if let Some(at) = row.finished_at {
-        out["ReplayEndTime"] = epoch(at).into();
+        out["ReplayEndTime"] = epoch_seconds(at).into();
     }
     if whole {
         out["ReplayArn"] = arn::replay(region, account, &row.name).into();
@@ -301,10 +297,7 @@ pub(super) struct StartReplayIn {
 
 fn time_of(seconds: Option<f64>, field: &str) -> Result<String, AwsError> {
     let seconds = seconds.ok_or_else(|| AwsError::validation(field, "Member must not be null"))?;
-    let nanos = (seconds * 1e9).round();
-    (nanos.is_finite() && nanos.abs() < 1e19)
-        .then(|| OffsetDateTime::from_unix_timestamp_nanos(nanos as i128).ok())
-        .flatten()
+    super::from_epoch_seconds(seconds)
         .and_then(|t| t.format(&Rfc3339).ok())
         .ok_or_else(|| AwsError::validation(field, "is not a valid time"))
 }
@@ -377,7 +370,7 @@ pub(super) async fn start_replay(
         Started::Done(row) => Ok(output(&json!({
             "ReplayArn": arn::replay(region, account, &row.name),
             "State": aws_replay_state(&row.state),
-            "ReplayStartTime": epoch(row.created_at),
+            "ReplayStartTime": epoch_seconds(row.created_at),
         }))),
     }
 }

@@ -7,15 +7,12 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AwsError, Call, arn, output};
+use super::actions::first_problem;
+use super::{AwsError, Call, arn, epoch_seconds, output};
 use crate::api::connections::{self as api, ConnectionOut, Saved};
 use crate::auth::Scope;
 use crate::connections::{self, Connection, Destination, OAuthParameters, Parameters};
 use crate::store::{self, connections::Deleted};
-
-fn epoch(time: time::OffsetDateTime) -> f64 {
-    time.unix_timestamp() as f64 + f64::from(time.millisecond()) / 1000.0
-}
 
 fn aws_type(kind: &str) -> &'static str {
     connections::AuthorizationType::parse(kind)
@@ -27,13 +24,6 @@ fn name_field(name: Option<String>) -> Result<String, AwsError> {
     let name = name.ok_or_else(|| AwsError::validation("name", "Member must not be null"))?;
     connections::check_name(&name).map_err(|why| AwsError::validation("name", why))?;
     Ok(name)
-}
-
-fn first(errors: crate::domain::ValidationErrors) -> AwsError {
-    match errors.0.into_iter().next() {
-        Some(e) => AwsError::validation(&e.pointer, e.detail),
-        None => AwsError::invalid("the request is not valid"),
-    }
 }
 
 fn connection_not_found(name: &str) -> AwsError {
@@ -287,16 +277,16 @@ fn connection_of(
     let mut body = section;
     body["authorization_type"] = kind.as_str().into();
     body["description"] = input.description.unwrap_or(description).into();
-    connections::parse_connection(&body.to_string()).map_err(first)
+    connections::parse_connection(&body.to_string()).map_err(first_problem)
 }
 
 fn connection_summary(call: &Call<'_>, out: &ConnectionOut) -> Value {
     json!({
         "ConnectionArn": arn::connection(call.region(), call.account(), &out.name),
         "ConnectionState": "AUTHORIZED",
-        "CreationTime": epoch(out.created_at),
-        "LastModifiedTime": epoch(out.updated_at),
-        "LastAuthorizedTime": epoch(out.updated_at),
+        "CreationTime": epoch_seconds(out.created_at),
+        "LastModifiedTime": epoch_seconds(out.updated_at),
+        "LastAuthorizedTime": epoch_seconds(out.updated_at),
     })
 }
 
@@ -374,7 +364,7 @@ async fn save_connection(
     connection: Connection,
 ) -> Result<Response, AwsError> {
     match api::save_connection(call.state, &call.actor(), name, connection).await? {
-        Saved::Invalid(errors) => Err(first(errors)),
+        Saved::Invalid(errors) => Err(first_problem(errors)),
         Saved::Done { row, .. } => {
             let out = ConnectionOut::try_from(row)?;
             Ok(output(&connection_summary(call, &out)))
@@ -487,8 +477,8 @@ fn destination_summary(call: &Call<'_>, row: &store::connections::DestinationRow
     json!({
         "ApiDestinationArn": arn::api_destination(call.region(), call.account(), &row.name),
         "ApiDestinationState": "ACTIVE",
-        "CreationTime": epoch(row.created_at),
-        "LastModifiedTime": epoch(row.updated_at),
+        "CreationTime": epoch_seconds(row.created_at),
+        "LastModifiedTime": epoch_seconds(row.updated_at),
     })
 }
 
@@ -546,7 +536,7 @@ fn destination_of(
     if let Some(rate) = rate {
         body["rate_limit_per_second"] = rate.into();
     }
-    connections::parse_destination(&body.to_string()).map_err(first)
+    connections::parse_destination(&body.to_string()).map_err(first_problem)
 }
 
 pub(super) async fn create_destination(
@@ -583,7 +573,7 @@ async fn save_destination(
     destination: &Destination,
 ) -> Result<Response, AwsError> {
     match api::save_destination(call.state, &call.actor(), name, destination).await? {
-        Saved::Invalid(errors) => Err(first(errors)),
+        Saved::Invalid(errors) => Err(first_problem(errors)),
         Saved::Done { row, .. } => Ok(output(&destination_summary(call, &row))),
     }
 }

@@ -192,6 +192,19 @@ impl Call<'_> {
     }
 }
 
+/// A time as the JSON 1.1 protocol sends it: seconds since the epoch, with a fraction.
+pub fn epoch_seconds(time: time::OffsetDateTime) -> f64 {
+    time.unix_timestamp() as f64 + f64::from(time.millisecond()) / 1000.0
+}
+
+/// The time a protocol timestamp (seconds since the epoch) names, if it is one.
+pub fn from_epoch_seconds(seconds: f64) -> Option<time::OffsetDateTime> {
+    let nanos = (seconds * 1e9).round();
+    (nanos.is_finite() && nanos.abs() < 1e19)
+        .then(|| time::OffsetDateTime::from_unix_timestamp_nanos(nanos as i128).ok())
+        .flatten()
+}
+
 /// Reads an action's input; a body that is not its shape is refused with the member's path.
 pub fn input<T: DeserializeOwned>(body: &[u8]) -> Result<T, AwsError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {

@@ -193,7 +193,7 @@ pub async fn finish_many(
     let mut states = Vec::with_capacity(outcomes.len());
     let mut after_ms = Vec::with_capacity(outcomes.len());
     let mut reasons: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
-    let mut holds = Vec::with_capacity(outcomes.len());
+    let mut untried = Vec::with_capacity(outcomes.len());
     let mut payloads: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
     let mut statuses: Vec<Option<i32>> = Vec::with_capacity(outcomes.len());
     let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
@@ -210,7 +210,7 @@ pub async fn finish_many(
         after_ms.push(after);
         reasons.push(reason);
         // Not tried: the attempt does not count and the last try's status stays.
-        holds.push(matches!(
+        untried.push(matches!(
             o.transition,
             Transition::Hold | Transition::Defer { .. }
         ));
@@ -232,13 +232,13 @@ pub async fn finish_many(
         "UPDATE deliveries d SET
              state = u.state,
              lease_owner = NULL, lease_expires_at = NULL,
-             attempts = CASE WHEN u.hold THEN d.attempts - 1 ELSE d.attempts END,
+             attempts = CASE WHEN u.untried THEN d.attempts - 1 ELSE d.attempts END,
              next_attempt_at = now() + make_interval(secs => u.after_ms / 1000.0),
              dead_reason = u.reason,
              dead_at = CASE WHEN u.state = 'dead' THEN now() END,
              finalized_at = CASE WHEN u.state IN ('delivered', 'dead') THEN now() END,
-             last_status = CASE WHEN u.hold THEN d.last_status ELSE u.status END,
-             last_error = CASE WHEN u.hold THEN d.last_error ELSE u.error END,
+             last_status = CASE WHEN u.untried THEN d.last_status ELSE u.status END,
+             last_error = CASE WHEN u.untried THEN d.last_error ELSE u.error END,
              payload = COALESCE(u.payload, d.payload),
              holds_group = CASE
                  WHEN NOT d.holds_group OR u.state = 'delivered' THEN false
@@ -248,7 +248,7 @@ pub async fn finish_many(
                  ELSE true
              END
          FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[], $7::text[], $8::int4[], $9::text[])
-              AS u(id, state, after_ms, reason, hold, payload, status, error)
+              AS u(id, state, after_ms, reason, untried, payload, status, error)
          JOIN deliveries before ON before.id = u.id
          WHERE d.id = u.id AND d.state = 'in_flight' AND d.lease_owner = $1
          RETURNING d.id, d.target_ref, d.group_key, before.holds_group AND NOT d.holds_group",
@@ -258,7 +258,7 @@ pub async fn finish_many(
     .bind(&states)
     .bind(&after_ms)
     .bind(&reasons)
-    .bind(&holds)
+    .bind(&untried)
     .bind(&payloads)
     .bind(&statuses)
     .bind(&errors)

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::Session;
 use super::page::{
-    Chrome, CsrfForm, NoticeQuery, Page, check_csrf, chrome, render, rfc3339, url_encode,
+    Chrome, CsrfForm, NoticeQuery, Page, check_csrf, chrome, problems, render, rfc3339, url_encode,
 };
 use crate::api::connections::{self as api, ConnectionOut, Saved};
 use crate::audit::Actor;
@@ -112,13 +112,18 @@ pub async fn list(
 
 /// The page again with what was refused (400), each problem with its field.
 async fn refused(state: &AppState, session: &Session, errors: ValidationErrors) -> Page {
-    let why: Vec<String> = errors
-        .0
-        .iter()
-        .map(|e| format!("{}: {}", e.pointer.trim_start_matches('/'), e.detail))
-        .collect();
-    let mut response = page(state, session, String::new(), why.join("; ")).await?;
-    *response.status_mut() = StatusCode::BAD_REQUEST;
+    with_error(state, session, StatusCode::BAD_REQUEST, problems(&errors)).await
+}
+
+/// The page again, answered with `status` and showing `error`.
+async fn with_error(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    error: String,
+) -> Page {
+    let mut response = page(state, session, String::new(), error).await?;
+    *response.status_mut() = status;
     Ok(response)
 }
 
@@ -207,9 +212,7 @@ pub async fn delete_connection(
             let why = format!(
                 "connection {name} is used by {destinations} API destination(s) and {targets} target(s)"
             );
-            let mut response = page(&state, &session, String::new(), why).await?;
-            *response.status_mut() = StatusCode::CONFLICT;
-            Ok(response)
+            with_error(&state, &session, StatusCode::CONFLICT, why).await
         }
     }
 }
@@ -290,9 +293,7 @@ pub async fn delete_destination(
         Deleted::NotFound => back(&format!("There is no API destination {name}.")),
         Deleted::InUse { targets, .. } => {
             let why = format!("API destination {name} is the endpoint of {targets} target(s)");
-            let mut response = page(&state, &session, String::new(), why).await?;
-            *response.status_mut() = StatusCode::CONFLICT;
-            Ok(response)
+            with_error(&state, &session, StatusCode::CONFLICT, why).await
         }
     }
 }

@@ -64,6 +64,17 @@ pub fn unavailable() -> PageError {
     PageError(Box::new(page))
 }
 
+/// A refused form's problems in one line: each field (its pointer without the leading `/`) and
+/// why, as a form's error notice shows them.
+pub fn problems(errors: &crate::domain::ValidationErrors) -> String {
+    errors
+        .0
+        .iter()
+        .map(|e| format!("{} {}", e.pointer.trim_start_matches('/'), e.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A refusal with its own status and words.
 pub fn refuse(status: StatusCode, message: &str) -> PageError {
     PageError(Box::new(error_page(status, message)))

@@ -115,12 +115,8 @@ pub async fn create(
     let new = match NewToken::check(form.name.trim().to_owned(), &form.scope, buses, kind) {
         Ok(new) => new,
         Err(errors) => {
-            let why: Vec<String> = errors
-                .0
-                .iter()
-                .map(|e| format!("{} {}", e.pointer.trim_start_matches('/'), e.detail))
-                .collect();
-            let mut response = page(&state, &session, String::new(), why.join("; "), None).await?;
+            let why = super::page::problems(&errors);
+            let mut response = page(&state, &session, String::new(), why, None).await?;
             *response.status_mut() = StatusCode::BAD_REQUEST;
             return Ok(response);
         }

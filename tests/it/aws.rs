@@ -530,15 +530,7 @@ async fn raw_call(
         .header("x-amz-target", &target)
         .body(body.to_owned());
     if let Some(((id, secret), at)) = sign {
-        let stamp = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        );
+        let stamp = sigv4::amz_date(at);
         let headers: Vec<(&str, &[u8])> = vec![
             ("host", host.as_bytes()),
             ("x-amz-date", stamp.as_bytes()),
@@ -552,7 +544,7 @@ async fn raw_call(
             signed_headers: vec!["host".into(), "x-amz-date".into(), "x-amz-target".into()],
             signature: Vec::new(),
         };
-        let signature = sigv4::sign(
+        let header = sigv4::authorization_header(
             &auth,
             &sigv4::Request {
                 method: "POST",
@@ -564,13 +556,9 @@ async fn raw_call(
             &stamp,
             secret,
         );
-        request = request.header("x-amz-date", &stamp).header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential={id}/{}/local/events/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature={signature}",
-                auth.date
-            ),
-        );
+        request = request
+            .header("x-amz-date", &stamp)
+            .header("authorization", header);
     }
     crate::support::app::answer(request.send().await.unwrap()).await
 }
