@@ -161,7 +161,9 @@ pub async fn ingest(
         }
         let id = EventId::new();
         let body = envelope.to_event_json(id, &config.account, &config.region);
-        let matched = match matcher.matches_str(&body) {
+        // The body is written from parts serde_json has read, so the matcher passes over what
+        // no rule names without checking it again.
+        let matched = match matcher.matches_validated(&body) {
             Ok(matched) => matched,
             Err(error) => {
                 outcomes.push(EntryOutcome::Failed(EntryError::malformed_detail(format!(

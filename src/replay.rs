@@ -238,7 +238,8 @@ fn copies(
     for original in archived {
         let body = with_replay_name(&original.body, &replay.name);
         let id = EventId::new();
-        let routed = match matcher.matches_str(&body) {
+        // Stored bodies were read as JSON when they came in (a replay name is a plain name).
+        let routed = match matcher.matches_validated(&body) {
             Ok(matched) => crate::ingest::route(
                 destination,
                 matched,

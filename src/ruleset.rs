@@ -100,7 +100,7 @@ impl Archives {
     pub fn keeping(&self, event: &str) -> Vec<Uuid> {
         let mut keep = self.every.clone();
         if !self.with_pattern.is_empty()
-            && let Ok(matched) = self.with_pattern.matcher().matches_str(event)
+            && let Ok(matched) = self.with_pattern.matcher().matches_validated(event)
         {
             let all = self.with_pattern.rules();
             keep.extend(matched.iter().filter_map(|&i| all.get(i as usize)));

@@ -147,6 +147,16 @@ proptest! {
         let text = event.to_string();
         let mut compiled: Vec<usize> = set.matches_json(text.as_bytes()).unwrap().into_iter().copied().collect();
         compiled.sort_unstable();
+        let mut matcher = set.matcher();
+        let mut validated: Vec<usize> = matcher
+            .matches_validated(&text)
+            .unwrap()
+            .to_vec()
+            .into_iter()
+            .map(|i| *matcher.rule(i))
+            .collect();
+        validated.sort_unstable();
+        prop_assert_eq!(&validated, &compiled, "matches_validated, event {}", text);
         let expected: Vec<usize> = parsed
             .iter()
             .enumerate()
@@ -154,6 +164,61 @@ proptest! {
             .map(|(i, _)| i)
             .collect();
         prop_assert_eq!(compiled, expected, "event {}", text);
+    }
+}
+
+/// Members no pattern names, placed among the others: long strings full of brackets, quotes,
+/// escapes (`\u` among them) and multi-byte characters, and nested containers, so that the
+/// validated entry point's skipping crosses its 64-byte blocks in every state.
+fn filler() -> impl Strategy<Value = (String, Json)> {
+    // Escapes (the last four) are one piece in four, so that many blocks have none.
+    let piece = prop::sample::select(vec![
+        "}", "]", "{", "[", "}]", "é", "😀", "abc", "abcdefgh", ",", ":", " ", "\"", "\\", "\u{1}",
+        "\n",
+    ]);
+    let text = prop::collection::vec(piece, 0..40).prop_map(|p| Json::String(p.concat()));
+    let value = text.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Json::Array),
+            prop::collection::vec(inner, 0..4).prop_map(|v| {
+                Json::Object(
+                    v.into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (format!("a{i}"), v))
+                        .collect(),
+                )
+            }),
+        ]
+    });
+    (prop::sample::select(vec!["z", "zz", "a.z", "b{"]), value).prop_map(|(k, v)| (k.to_owned(), v))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// The validated entry point skips what no pattern names by structure alone; its answer is
+    /// the full reader's, also when a skipped part holds a `\u` escape (read in full then).
+    #[test]
+    fn the_validated_entry_point_agrees_with_the_full_reader(
+        patterns in prop::collection::vec(pattern_object(2), 1..6),
+        event in event(),
+        fillers in prop::collection::vec((0..6usize, filler()), 0..4),
+    ) {
+        let limits = Limits::default();
+        let parsed: Vec<_> = patterns.iter().filter_map(|p| pattern::parse_json(p, &limits).ok()).collect();
+        prop_assume!(!parsed.is_empty());
+        let Json::Object(mut members) = event else { unreachable!() };
+        for (at, member) in fillers {
+            members.insert(at.min(members.len()), member);
+        }
+        let text = Json::Object(members).to_string();
+        let set = RuleSet::compile(parsed.iter().enumerate());
+        let mut matcher = set.matcher();
+        let mut full: Vec<u32> = matcher.matches_str(&text).unwrap().to_vec();
+        full.sort_unstable();
+        let mut validated: Vec<u32> = matcher.matches_validated(&text).unwrap().to_vec();
+        validated.sort_unstable();
+        prop_assert_eq!(validated, full, "event {}", text);
     }
 }
 
@@ -242,10 +307,37 @@ fn deeply_nested_events_are_refused_without_exhausting_the_stack() {
                     set.matches_json(event.as_bytes()).is_err(),
                     "nesting with {open} should be refused"
                 );
+                // Also where the validated entry point skips by structure (`x` is no pattern's).
+                let mut matcher = set.matcher();
+                assert_eq!(
+                    matcher.matches_validated(&event).map(<[u32]>::len),
+                    set.matcher().matches_str(&event).map(<[u32]>::len),
+                    "nesting with {open}"
+                );
                 assert!(Json::parse(&event).is_err());
             }
             let deep = format!("{{\"a\":{}1{}}}", "[".repeat(998), "]".repeat(998));
             assert_eq!(set.matches_json(deep.as_bytes()).unwrap().len(), 1);
+            // 999 levels below a member no pattern names: the limit is the same when skipped.
+            for levels in [998, 999, 1000] {
+                let skipped = format!(
+                    "{{\"x\":{}1{},\"a\":1}}",
+                    "[".repeat(levels),
+                    "]".repeat(levels)
+                );
+                let empty = format!(
+                    "{{\"x\":{}{},\"a\":1}}",
+                    "[".repeat(levels),
+                    "]".repeat(levels)
+                );
+                for text in [skipped, empty] {
+                    assert_eq!(
+                        set.matcher().matches_validated(&text).map(<[u32]>::len),
+                        set.matcher().matches_str(&text).map(<[u32]>::len),
+                        "{levels} levels"
+                    );
+                }
+            }
         })
         .unwrap()
         .join()

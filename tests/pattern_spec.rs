@@ -48,6 +48,17 @@ fn check(case: &Json) -> Result<(), String> {
     let compiled = set
         .matches_json(event.as_bytes())
         .map(|ids| !ids.is_empty());
+    if Json::parse(&event).is_ok() {
+        let validated = set
+            .matcher()
+            .matches_validated(&event)
+            .map(|ids| !ids.is_empty());
+        if validated != compiled {
+            return Err(format!(
+                "matches_validated answered {validated:?}, matches_json {compiled:?}"
+            ));
+        }
+    }
     let reference = Json::parse(&event)
         .map_err(|_| ())
         .and_then(|json| pattern::reference::matches(&pattern, &json).map_err(|_| ()));

@@ -120,10 +120,24 @@ pub(crate) trait LeafSink {
     fn leaf(&mut self, field: u32, leaf: Leaf<'_>, trail: &[(u32, u32)]);
 }
 
+/// How much of the text the walk checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// All of it: any text may come in, and every syntax error is reported.
+    Everything,
+    /// Only the parts it reads: the text is known to be valid JSON (it was parsed before), so
+    /// the subtrees no pattern names are passed over by their structure alone. On valid JSON
+    /// both give one answer: the validating skip checks only syntax (not, for instance, that
+    /// escaped surrogates pair up, which only reading a string does), and both enforce the depth
+    /// limit.
+    ReadParts,
+}
+
 /// Walks raw JSON text.
 pub(crate) fn walk_text<S: LeafSink>(
     trie: &PathTrie,
     text: &str,
+    check: Check,
     sink: &mut S,
 ) -> Result<(), EventError> {
     let mut lexer = Lexer::new(text);
@@ -141,6 +155,7 @@ pub(crate) fn walk_text<S: LeafSink>(
         sink,
         trail: Vec::new(),
         arrays: 0,
+        check,
     };
     walker.value(ROOT, 0)?;
     walker.lexer.end()?;
@@ -153,18 +168,13 @@ struct TextWalker<'t, 'a, S> {
     sink: &'t mut S,
     trail: Vec<(u32, u32)>,
     arrays: u32,
+    check: Check,
 }
 
 impl<S: LeafSink> TextWalker<'_, '_, S> {
     fn value(&mut self, node: u32, depth: usize) -> Result<(), EventError> {
         if depth > super::json::MAX_DEPTH {
-            return Err(self
-                .lexer
-                .error(format!(
-                    "JSON nesting deeper than {} levels",
-                    super::json::MAX_DEPTH
-                ))
-                .into());
+            return Err(self.lexer.too_deep().into());
         }
         let field = self.trie.field_of(node);
         match self.lexer.peek() {
@@ -175,6 +185,9 @@ impl<S: LeafSink> TextWalker<'_, '_, S> {
                     first = false;
                     match self.trie.child(node, &key) {
                         Some(child) => self.value(child, depth + 1)?,
+                        None if self.check == Check::ReadParts => {
+                            self.lexer.skip_trusted(depth + 1)?
+                        }
                         None => self.lexer.skip_value(depth + 1)?,
                     }
                 }

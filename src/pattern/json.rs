@@ -11,6 +11,8 @@
 
 use std::borrow::Cow;
 
+use super::structural::{Skip, string_end, string_stop};
+
 /// Nesting deeper than this is refused; PutEvents documents the same bound for events.
 pub const MAX_DEPTH: usize = 1000;
 
@@ -257,18 +259,16 @@ impl<'a> Lexer<'a> {
         debug_assert_eq!(self.peek(), Some(b'"'));
         self.pos += 1;
         let start = self.pos;
-        loop {
-            match self.bytes.get(self.pos) {
-                None => return Err(self.error("Unexpected end-of-input in a String value")),
-                Some(b'"') => {
-                    let s = &self.text[start..self.pos];
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                Some(b'\\') => break,
-                Some(&b) if b < 0x20 => return Err(self.control_char(b)),
-                Some(_) => self.pos += 1,
+        self.pos = string_stop(self.bytes, self.pos);
+        match self.bytes.get(self.pos) {
+            None => return Err(self.error("Unexpected end-of-input in a String value")),
+            Some(b'"') => {
+                let s = &self.text[start..self.pos];
+                self.pos += 1;
+                return Ok(Cow::Borrowed(s));
             }
+            Some(b'\\') => {}
+            Some(&b) => return Err(self.control_char(b)),
         }
         let mut out = String::with_capacity(self.pos - start + 16);
         out.push_str(&self.text[start..self.pos]);
@@ -286,12 +286,7 @@ impl<'a> Lexer<'a> {
                 Some(&b) if b < 0x20 => return Err(self.control_char(b)),
                 Some(_) => {
                     let run_start = self.pos;
-                    while let Some(&b) = self.bytes.get(self.pos) {
-                        if b == b'"' || b == b'\\' || b < 0x20 {
-                            break;
-                        }
-                        self.pos += 1;
-                    }
+                    self.pos = string_stop(self.bytes, self.pos);
                     out.push_str(&self.text[run_start..self.pos]);
                 }
             }
@@ -460,7 +455,7 @@ impl<'a> Lexer<'a> {
     /// Parses one value into a tree (cursor on its first byte).
     pub(crate) fn value(&mut self, depth: usize) -> Result<Json, SyntaxError> {
         if depth > MAX_DEPTH {
-            return Err(self.error(format!("JSON nesting deeper than {MAX_DEPTH} levels")));
+            return Err(self.too_deep());
         }
         match self.peek() {
             Some(b'{') => {
@@ -497,7 +492,7 @@ impl<'a> Lexer<'a> {
     /// Skips one value, checking its syntax, without building anything.
     pub(crate) fn skip_value(&mut self, depth: usize) -> Result<(), SyntaxError> {
         if depth > MAX_DEPTH {
-            return Err(self.error(format!("JSON nesting deeper than {MAX_DEPTH} levels")));
+            return Err(self.too_deep());
         }
         match self.peek() {
             Some(b'{') => {
@@ -524,10 +519,56 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Skips one value of text already known to be valid JSON without checking it again: a
+    /// container by its brackets ([`super::structural`]), a string up to its closing quote, a
+    /// number or literal up to the next delimiter. Only the depth limit is still enforced.
+    pub(crate) fn skip_trusted(&mut self, depth: usize) -> Result<(), SyntaxError> {
+        if depth > MAX_DEPTH {
+            return Err(self.too_deep());
+        }
+        let b = self.bytes;
+        match b.get(self.pos) {
+            Some(b'{' | b'[') => {
+                match super::structural::container_end(b, self.pos, depth, MAX_DEPTH) {
+                    Ok(end) => self.pos = end,
+                    Err(Skip::TooDeep(at)) => {
+                        self.pos = at;
+                        return Err(self.too_deep());
+                    }
+                    Err(Skip::Truncated) => {
+                        self.pos = b.len();
+                        return Err(self.error("Unexpected end-of-input: expected close marker"));
+                    }
+                }
+            }
+            Some(b'"') => self.pos = (string_end(b, self.pos + 1) + 1).min(b.len()),
+            _ => {
+                while let Some(&c) = b.get(self.pos) {
+                    if matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn too_deep(&self) -> SyntaxError {
+        self.error(format!("JSON nesting deeper than {MAX_DEPTH} levels"))
+    }
+
+    /// The byte offset of the cursor.
+    #[cfg(test)]
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Skips a string without unescaping it, still checking its escapes.
     fn skip_string(&mut self) -> Result<(), SyntaxError> {
         self.pos += 1;
         loop {
+            self.pos = string_stop(self.bytes, self.pos);
             match self.bytes.get(self.pos) {
                 None => return Err(self.error("Unexpected end-of-input in a String value")),
                 Some(b'"') => {
@@ -547,8 +588,7 @@ impl<'a> Lexer<'a> {
                         _ => return Err(self.error("Unrecognized character escape")),
                     }
                 }
-                Some(&b) if b < 0x20 => return Err(self.control_char(b)),
-                Some(_) => self.pos += 1,
+                Some(&b) => return Err(self.control_char(b)),
             }
         }
     }

@@ -12,7 +12,7 @@
 use super::ast::Leaf;
 use super::compile::RuleSet;
 use super::error::EventError;
-use super::flatten::{self, LeafSink};
+use super::flatten::{self, Check, LeafSink};
 use super::number;
 
 /// A reusable matching context for one rule set. Create one per thread and call it for many events.
@@ -82,12 +82,28 @@ impl<'r, R> Matcher<'r, R> {
         self.matches_str(text)
     }
 
+    /// Matches JSON text from anywhere: every syntax error in it is reported.
     pub fn matches_str(&mut self, event: &str) -> Result<&[u32], EventError> {
+        self.walk_text(event, Check::Everything)
+    }
+
+    /// Matches text already known to be valid JSON (a JSON reader accepted it, or it was
+    /// written from parts one did): the parts of the event that no pattern names are passed over
+    /// by their brackets and quotes alone, without checking them again. The parts it reads are
+    /// still checked, and so is the depth limit, so on valid JSON the answer, error or not, is
+    /// the one of [`Matcher::matches_str`]. On text that is not valid JSON the answer is
+    /// unspecified (never a panic): use `matches_str` for text from outside.
+    pub fn matches_validated(&mut self, event: &str) -> Result<&[u32], EventError> {
+        self.walk_text(event, Check::ReadParts)
+    }
+
+    fn walk_text(&mut self, event: &str, check: Check) -> Result<&[u32], EventError> {
         self.begin();
         let set = self.set;
         flatten::walk_text(
             &set.trie,
             event,
+            check,
             &mut Sink {
                 set,
                 s: &mut self.scratch,

@@ -5,6 +5,11 @@
 //! (`tests/architecture.rs` enforces that). The matcher, JSON reader, number model, CIDR and
 //! case model are hand-written because exact EventBridge fidelity and speed are the product.
 //!
+//! Two entry points read event text: [`Matcher::matches_str`] checks every byte (text from
+//! anywhere); [`Matcher::matches_validated`], for text a JSON reader already accepted (ingest's
+//! bodies, stored events), passes over the parts no pattern names by their brackets alone,
+//! 64 bytes at a time (`structural`), and gives the same answers.
+//!
 //! ```
 //! use switchyard::pattern::{self, RuleSet};
 //! let p = pattern::parse(r#"{"source": ["shop"], "detail": {"total": [{"numeric": [">", 100]}]}}"#).unwrap();
@@ -31,6 +36,7 @@ mod matcher;
 mod number;
 mod parse;
 pub mod reference;
+mod structural;
 mod wildcard;
 
 pub use ast::{FieldUse, Pattern};

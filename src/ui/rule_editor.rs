@@ -106,7 +106,7 @@ async fn check_pattern(state: &AppState, bus: &str, text: &str) -> Result<Check,
     };
     for event in events {
         if matcher
-            .matches_str(&event.body)
+            .matches_validated(&event.body)
             .is_ok_and(|hits| !hits.is_empty())
         {
             dry_run.matched += 1;

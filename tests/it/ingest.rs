@@ -136,6 +136,58 @@ async fn a_batch_answers_each_entry_in_order_and_stores_only_the_valid_ones() {
     assert_eq!(detail_string.body["event"]["resources"], json!(["r1"]));
 }
 
+/// Ingest matches each event without reading again the parts no rule names (serde_json read
+/// them); the answers are those of reading everything: brackets, quotes and escapes inside
+/// skipped parts do not confuse where the parts end, and an escape the matcher's reader refuses
+/// in a part a rule reads (a lone UTF-16 surrogate) fails its entry alone.
+#[tokio::test]
+async fn parts_no_rule_names_are_skipped_with_the_answers_of_reading_everything() {
+    let app = with_order_rule(&[]).await;
+    // Raw text: serde_json's `json!` cannot hold a lone surrogate.
+    let filler =
+        r#""skip": {"s": ["}]\"{[", "\\", "é\u00e9", {"deep": [[[1, "]]]"]]]}], "n": 1e3}"#;
+    let long = "x".repeat(200);
+    let body = format!(
+        r#"{{"entries": [
+            {{"source": "shop", "detail-type": "x", "detail": {{{filler}, "total": 150, "after": "}}"}}}},
+            {{"source": "shop", "detail-type": "x", "detail": {{"skip": ["{long}"], "total": "\ud800"}}}},
+            {{"source": "shop", "detail-type": "x", "detail": {{"skip": "{long}]}}]}}", "total": 5}}}},
+            {{"source": "shop", "detail-type": "x", "detail": {{"skip": "\ud83d\ude80", "total": 101}}}}
+        ]}}"#
+    );
+    let answer = app
+        .call_raw(
+            Method::POST,
+            "/v1/buses/default/events",
+            "application/json",
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    let entries = answer.body["entries"].as_array().unwrap();
+    assert_eq!(answer.body["failed_entry_count"], 1, "{}", answer.body);
+    assert_eq!(entries[1]["error_code"], "MalformedDetail");
+    assert!(
+        entries[1]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("Unpaired UTF-16 surrogate"),
+        "{}",
+        entries[1]
+    );
+    // Which stored events matched the rule: the first and the last.
+    let mut matched = Vec::new();
+    for i in [0, 2, 3] {
+        let id = entries[i]["event_id"].as_str().expect("accepted");
+        let trace = app.get(&format!("/v1/events/{id}")).await;
+        matched.push(trace.body["matched_rules"].clone());
+    }
+    assert_eq!(
+        matched,
+        [json!(["big-orders"]), json!([]), json!(["big-orders"])]
+    );
+}
+
 #[tokio::test]
 async fn the_stored_event_keeps_numbers_as_written() {
     let app = TestApp::spawn().await;

@@ -61,10 +61,17 @@ pub fn parse_pattern(value: &Json) -> Result<Pattern, PatternError> {
 /// The compiled matcher's answer (through JSON text) and the reference evaluator's.
 pub fn both_answers(pattern: &Pattern, event: &Json) -> (bool, bool) {
     let set = RuleSet::compile([((), pattern)]);
+    let text = event.to_string();
     let compiled = !set
-        .matches_json(event.to_string().as_bytes())
+        .matches_json(text.as_bytes())
         .expect("event is an object")
         .is_empty();
+    let validated = !set
+        .matcher()
+        .matches_validated(&text)
+        .expect("event is an object")
+        .is_empty();
+    assert_eq!(validated, compiled, "matches_validated on {text}");
     let reference = pattern::reference::matches(pattern, event).expect("event is an object");
     (compiled, reference)
 }
