@@ -193,8 +193,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
-        Command::Bench(bench) => {
+        Command::Bench(mut bench) => {
             let json = bench.json;
+            // The routers it starts share one database: with no DATABASE_URL, the local cluster
+            // is started here (on the main thread, so it stops with us) and given to each.
+            let _cluster = if bench.router.is_none()
+                && !bench.sink_only
+                && bench.database.database_url.is_none()
+            {
+                let database = bench.database.validate().map_err(anyhow::Error::msg)?;
+                let (cluster, _) = open_database(&database, false)?;
+                bench.database.database_url = cluster.as_ref().map(|c| c.url(EMBEDDED_DATABASE));
+                cluster
+            } else {
+                None
+            };
             let report = runtime()?.block_on(switchyard::bench::run(bench))?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);

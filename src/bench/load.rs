@@ -14,7 +14,8 @@ use super::{BenchArgs, now_ns};
 pub(super) struct Loader {
     pub(super) client: reqwest::Client,
     pub(super) auth: String,
-    pub(super) events_url: String,
+    /// Each router's ingest URL; batches go to them in turn.
+    pub(super) events_urls: Vec<String>,
     pub(super) batch: usize,
     pub(super) rules: u64,
     /// Every entry carries a unique `idempotency_key` (the keyed write path).
@@ -26,6 +27,8 @@ pub(super) struct Loader {
     /// Every event carries `group`, its sequence number modulo this (`--ordered-groups`).
     pub(super) groups: Option<u64>,
     pub(super) seq: AtomicU64,
+    /// Batches sent, for taking the routers in turn.
+    pub(super) turn: AtomicU64,
     pub(super) failed_entries: AtomicU64,
     pub(super) failed_requests: AtomicU64,
     pub(super) tally: Mutex<Tally>,
@@ -35,6 +38,8 @@ pub(super) struct Loader {
 pub(super) struct Tally {
     /// Every acknowledged event id (their count is the number acknowledged).
     pub(super) acked_ids: Vec<String>,
+    /// Events acknowledged by each router, in `events_urls` order.
+    pub(super) acked_per_router: Vec<u64>,
     pub(super) ingest_us: Vec<u64>,
 }
 
@@ -172,10 +177,10 @@ impl Loader {
                 entry
             })
             .collect();
-        let request = self
-            .client
-            .post(&self.events_url)
-            .header("authorization", &self.auth);
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let router = (turn % self.events_urls.len() as u64) as usize;
+        let url = &self.events_urls[router];
+        let request = self.client.post(url).header("authorization", &self.auth);
         let request = if self.cloudevents {
             request
                 .header("content-type", "application/cloudevents-batch+json")
@@ -203,6 +208,10 @@ impl Loader {
             }
         }
         let mut tally = self.tally();
+        if tally.acked_per_router.len() < self.events_urls.len() {
+            tally.acked_per_router.resize(self.events_urls.len(), 0);
+        }
+        tally.acked_per_router[router] += ids.len() as u64;
         tally.ingest_us.push(latency);
         tally.acked_ids.extend(ids);
     }

@@ -7,7 +7,10 @@
 //! `--duration`. Every event matches exactly one rule. The sink (an HTTP server in this process on
 //! 127.0.0.1) answers 200, or 500 for a `--fail-share` of requests, and timestamps what arrives.
 //! Before reporting, it waits until every acknowledged event has been delivered (or the drain
-//! time is up) and counts what was lost and what arrived twice.
+//! time is up) and counts what was lost and what arrived twice. Before the router starts, the
+//! same clients post straight to the sink for `--sink-phase`, and the report gives the router's
+//! figures as ratios to that (one machine, one run). `--routers N` starts N router processes on
+//! the one database (a local cluster of the bench's own when there is no `DATABASE_URL`).
 //!
 //! Latencies come from sorted samples (no histogram crate: a run holds at most a few million).
 //! End-to-end latency is measured from the moment the batch was due to be sent (open loop: the
@@ -97,6 +100,14 @@ pub struct BenchArgs {
     /// sink and this machine manage without the router in between.
     #[arg(long)]
     pub sink_only: bool,
+    /// Before the router is started, the `--sink-only` phase for this long (`0s`: none); the
+    /// report gives the router's figures as ratios to the sink's requests/s of this run.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub sink_phase: Duration,
+    /// Router processes to start on the one database; the clients spread their batches over
+    /// them (each batch to the next).
+    #[arg(long, default_value_t = 1, conflicts_with = "router", value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub routers: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -132,13 +143,23 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         ));
     }
     if args.sink_only {
-        return sink::sink_only(&args).await;
+        return sink::sink_only(&args, args.duration).await;
     }
+    // The yardstick first, while nothing else runs: the same clients straight to the sink.
+    let beside_sink = match args.sink_phase.is_zero() {
+        true => None,
+        false => Some(
+            sink::sink_only(&args, args.sink_phase)
+                .await?
+                .deliveries_per_sec,
+        ),
+    };
     let otlp = match args.otlp {
         true => Some(sink::otlp_receiver().await?),
         false => None,
     };
-    let router = router::start(&args, otlp.as_ref().map(|(_, url)| url.as_str()))?;
+    let routers = router::start_all(&args, otlp.as_ref().map(|(_, url)| url.as_str()))?;
+    let router = &routers[0];
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()?;
@@ -159,7 +180,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     if let Some(mode) = &args.schema {
         settings["schema_validation"] = mode.as_str().into();
     }
-    let created = put(format!("/v1/buses/{bus}"), settings).await?;
+    let created = put(format!("/v1/buses/{bus}"), settings.clone()).await?;
     if !created.status().is_success() {
         return Err(BenchError::Setup(format!(
             "creating the bus: {}",
@@ -183,6 +204,11 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
             )));
         }
     }
+    // Rules are made by 16 requests at a time: each change rebuilds the bus's snapshot, and
+    // changes that wait for one rebuild share the next (10,000 rules one by one would be
+    // quadratic).
+    let made = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut making = tokio::task::JoinSet::new();
     for i in 0..args.rules {
         let mut rule = json!({
             "event_pattern": {"source": ["bench"], "detail": {"kind": [i]}},
@@ -191,11 +217,40 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         if args.ordered_groups.is_some() {
             rule["targets"][0]["ordering"] = json!({"group_by": "$.detail.group"});
         }
-        let answer = put(format!("/v1/buses/{bus}/rules/rule-{i}"), rule).await?;
-        if !answer.status().is_success() {
-            return Err(BenchError::Setup(format!(
+        let request = client
+            .put(format!("{}/v1/buses/{bus}/rules/rule-{i}", router.base))
+            .header("authorization", &auth)
+            .json(&rule);
+        let slot = made.clone().acquire_owned().await;
+        making.spawn(async move {
+            let _slot = slot;
+            let answer = request.send().await?;
+            if answer.status().is_success() {
+                return Ok(());
+            }
+            Err(BenchError::Setup(format!(
                 "creating rule {i}: {}",
                 answer.text().await?
+            )))
+        });
+    }
+    while let Some(done) = making.join_next().await {
+        done.map_err(|e| BenchError::Setup(format!("creating a rule: {e}")))??;
+    }
+
+    // The other routers learn of the rules by NOTIFY, a moment later; saving the bus through
+    // each of them rebuilds its snapshot before it answers, so no event meets an older one.
+    for other in &routers[1..] {
+        let saved = client
+            .put(format!("{}/v1/buses/{bus}", other.base))
+            .header("authorization", &auth)
+            .json(&settings)
+            .send()
+            .await?;
+        if !saved.status().is_success() {
+            return Err(BenchError::Setup(format!(
+                "refreshing a router's rules: {}",
+                saved.text().await?
             )));
         }
     }
@@ -203,7 +258,10 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     let loader = Arc::new(Loader {
         client: client.clone(),
         auth: auth.clone(),
-        events_url: format!("{}/v1/buses/{bus}/events", router.base),
+        events_urls: routers
+            .iter()
+            .map(|r| format!("{}/v1/buses/{bus}/events", r.base))
+            .collect(),
         batch: args.batch,
         rules: args.rules as u64,
         keyed: args.idempotency_keys,
@@ -211,6 +269,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         orders: args.schema.is_some(),
         groups: args.ordered_groups,
         seq: AtomicU64::new(0),
+        turn: AtomicU64::new(0),
         failed_entries: AtomicU64::new(0),
         failed_requests: AtomicU64::new(0),
         tally: Mutex::default(),
@@ -236,7 +295,10 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(args.settle).await;
-    let peak = router.peak_rss_mib();
+    let peak = routers
+        .iter()
+        .filter_map(router::RouterProcess::peak_rss_mib)
+        .reduce(f64::max);
     server.abort();
 
     let mut tally = std::mem::take(&mut *loader.tally());
@@ -263,21 +325,25 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         (Some(first), Some(last)) if last > first => (last - started).as_secs_f64(),
         _ => load_time.as_secs_f64(),
     };
+    let acked_events_per_sec = expected as f64 / load_time.as_secs_f64();
+    let deliveries_per_sec = delivered as f64 / delivery_window;
     Ok(Report {
         duration_s: load_time.as_secs_f64(),
+        routers: routers.len(),
+        acked_per_router: std::mem::take(&mut tally.acked_per_router),
         rules: args.rules,
         batch: args.batch,
         concurrency: args.concurrency,
         rate: args.rate,
         acked_events: expected,
-        acked_events_per_sec: expected as f64 / load_time.as_secs_f64(),
+        acked_events_per_sec,
         failed_entries: loader.failed_entries.load(Ordering::Relaxed),
         failed_requests: loader.failed_requests.load(Ordering::Relaxed),
         ingest_p50_ms: percentile_ms(&ingest, 50.0),
         ingest_p99_ms: percentile_ms(&ingest, 99.0),
         ingest_p999_ms: percentile_ms(&ingest, 99.9),
         delivered,
-        deliveries_per_sec: delivered as f64 / delivery_window,
+        deliveries_per_sec,
         e2e_p50_ms: percentile_ms(&e2e, 50.0),
         e2e_p99_ms: percentile_ms(&e2e, 99.0),
         e2e_p999_ms: percentile_ms(&e2e, 99.9),
@@ -286,6 +352,9 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         lost,
         duplicates,
         router_peak_rss_mib: peak,
+        sink_only_requests_per_sec: beside_sink,
+        acked_to_sink: beside_sink.map(|sink| acked_events_per_sec / sink),
+        delivered_to_sink: beside_sink.map(|sink| deliveries_per_sec / sink),
         otlp_requests: otlp
             .as_ref()
             .map_or(0, |(seen, _)| seen.requests.load(Ordering::Relaxed)),

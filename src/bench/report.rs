@@ -7,6 +7,9 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub duration_s: f64,
+    /// Router processes the clients posted to, and the events each acknowledged.
+    pub routers: usize,
+    pub acked_per_router: Vec<u64>,
     pub rules: usize,
     pub batch: usize,
     pub concurrency: usize,
@@ -28,7 +31,13 @@ pub struct Report {
     pub replayed: u64,
     pub lost: u64,
     pub duplicates: u64,
+    /// The highest peak resident memory of the routers this started.
     pub router_peak_rss_mib: Option<f64>,
+    /// The sink's requests/s with the same clients posting straight to it (`--sink-phase`, run
+    /// first), and the router's acknowledged events/s and deliveries/s as ratios to it.
+    pub sink_only_requests_per_sec: Option<f64>,
+    pub acked_to_sink: Option<f64>,
+    pub delivered_to_sink: Option<f64>,
     /// With `--otlp`: the export requests the harness's OTLP receiver took, and their bytes.
     pub otlp_requests: u64,
     pub otlp_bytes: u64,
@@ -63,13 +72,27 @@ pub fn table(r: &Report) -> String {
         .map_or("n/a (external router)".to_owned(), |m| {
             format!("{m:.0} MiB")
         });
+    let beside_sink = match (
+        r.sink_only_requests_per_sec,
+        r.acked_to_sink,
+        r.delivered_to_sink,
+    ) {
+        (Some(sink), Some(acked), Some(delivered)) => format!(
+            "beside the sink  {sink:.0} requests/s alone: acknowledged {acked:.2}×, delivered {delivered:.2}×\n"
+        ),
+        _ => String::new(),
+    };
+    let routers = match r.routers {
+        0 | 1 => String::new(),
+        n => format!("{n} routers, "),
+    };
     format!(
-        "load: {:.1} s, {} rules, batches of {}, {} clients, {rate}\n\
+        "load: {:.1} s, {routers}{} rules, batches of {}, {} clients, {rate}\n\
          acknowledged     {:>10} events  {:>10.0} events/s   ({} entries, {} requests failed)\n\
          ingest latency   p50 {:>8.2} ms  p99 {:>8.2} ms  p99.9 {:>8.2} ms\n\
          delivered        {:>10}         {:>10.0} deliveries/s ({} sink requests)\n\
          end to end       p50 {:>8.2} ms  p99 {:>8.2} ms  p99.9 {:>8.2} ms\n\
-         lost {}, duplicates {}, router peak memory {rss}\n{otlp}",
+         lost {}, duplicates {}, router peak memory {rss}\n{beside_sink}{otlp}",
         r.duration_s,
         r.rules,
         r.batch,

@@ -26,23 +26,34 @@ impl Drop for RouterProcess {
     }
 }
 
-/// Starts this binary's `serve`, exporting its spans to `otlp` when given (or takes the running
-/// router of `--router`).
-pub(super) fn start(args: &BenchArgs, otlp: Option<&str>) -> Result<RouterProcess, BenchError> {
+/// Starts `--routers` processes of this binary's `serve` (one after the other, so that one
+/// migrates the database before the next starts), with one admin token, exporting their spans
+/// to `otlp` when given; or takes the running router of `--router`.
+pub(super) fn start_all(
+    args: &BenchArgs,
+    otlp: Option<&str>,
+) -> Result<Vec<RouterProcess>, BenchError> {
     if let (Some(base), Some(token)) = (&args.router, &args.token) {
-        return Ok(RouterProcess {
+        return Ok(vec![RouterProcess {
             base: base.trim_end_matches('/').to_owned(),
             token: token.clone(),
             child: None,
-        });
+        }]);
     }
     let token = crate::auth::generate_token();
+    (0..args.routers)
+        .map(|_| start(args, otlp, &token))
+        .collect()
+}
+
+/// Starts one `serve`; returns when it listens.
+fn start(args: &BenchArgs, otlp: Option<&str>, token: &str) -> Result<RouterProcess, BenchError> {
     let exe = std::env::current_exe()?;
     let mut command = Command::new(exe);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .args(["--log", "warn,switchyard::app=info"])
-        .env("SWITCHYARD_ADMIN_TOKEN", &token)
+        .env("SWITCHYARD_ADMIN_TOKEN", token)
         .env("SWITCHYARD_TARGET_ALLOW_CIDRS", "127.0.0.0/8")
         .env("SWITCHYARD_DATA_DIR", &args.database.data_dir)
         .stdout(Stdio::null())
@@ -82,7 +93,7 @@ pub(super) fn start(args: &BenchArgs, otlp: Option<&str>) -> Result<RouterProces
     });
     let mut router = RouterProcess {
         base: String::new(),
-        token,
+        token: token.to_owned(),
         child: Some(child),
     };
     match rx.recv_timeout(Duration::from_secs(120)) {

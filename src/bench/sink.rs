@@ -125,13 +125,16 @@ pub(super) async fn otlp_receiver() -> Result<(Arc<OtlpSeen>, String), BenchErro
 }
 
 /// `--sink-only`: the same clients post one event-sized webhook per request straight to the sink.
-pub(super) async fn sink_only(args: &BenchArgs) -> Result<Report, BenchError> {
+pub(super) async fn sink_only(
+    args: &BenchArgs,
+    duration: std::time::Duration,
+) -> Result<Report, BenchError> {
     let (sink, url, server) = start(0.0).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()?;
     let started = Instant::now();
-    let deadline = started + args.duration;
+    let deadline = started + duration;
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
         let (client, url) = (client.clone(), url.clone());
@@ -160,6 +163,8 @@ pub(super) async fn sink_only(args: &BenchArgs) -> Result<Report, BenchError> {
     let delivered = seen.webhook_ids.len() as u64;
     Ok(Report {
         duration_s: elapsed,
+        routers: 0,
+        acked_per_router: Vec::new(),
         rules: 0,
         batch: 1,
         concurrency: args.concurrency,
@@ -181,6 +186,9 @@ pub(super) async fn sink_only(args: &BenchArgs) -> Result<Report, BenchError> {
         lost: 0,
         duplicates: 0,
         router_peak_rss_mib: None,
+        sink_only_requests_per_sec: None,
+        acked_to_sink: None,
+        delivered_to_sink: None,
         otlp_requests: 0,
         otlp_bytes: 0,
     })
