@@ -1,0 +1,51 @@
+#!/bin/sh
+# What one `switchyard bench` run costs Postgres, per acknowledged event: CPU (every Postgres
+# process, the exited backends included), WAL bytes and statement time. Each run gets a fresh
+# throwaway Postgres 15 cluster with pg_stat_statements under /tmp/sy-scale (as root: initdb and
+# postgres run as the `postgres` user). Arguments go to `switchyard bench`, e.g.
+#
+#   cargo build --release
+#   benches/postgres-cost.sh --duration 10s --rules 100 --routers 2 --sink-phase 10s
+#
+# Prints one JSON line. Statement time includes the bench's setup (making the rules), so it is
+# comparable between runs with the same number of rules only.
+D=/tmp/sy-scale
+BIN=${SWITCHYARD_BIN:-$(dirname "$0")/../target/release/switchyard}
+BINDIR=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+P="psql -qtA -h $D -p 5499 -U postgres bench"
+
+pkill -f "postgres -D $D/pg"; sleep 1; rm -rf $D; mkdir -p $D && chown postgres $D
+runuser -u postgres -- "$BINDIR/initdb" -D $D/pg -A trust -U postgres -E UTF8 --locale=C >/dev/null
+runuser -u postgres -- "$BINDIR/pg_ctl" -D $D/pg -l $D/pg.log -w start \
+  -o "-k $D -p 5499 -c listen_addresses='' -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" >/dev/null
+psql -q -h $D -p 5499 -U postgres -c 'CREATE DATABASE bench'
+$P -c 'CREATE EXTENSION pg_stat_statements'
+export DATABASE_URL="postgres://postgres@localhost:5499/bench?host=$D"
+
+# Every live Postgres process's CPU ticks, plus those of the postmaster's exited children.
+pgcpu() {
+  pm=$(head -1 $D/pg/postmaster.pid)
+  { awk '{print $16+$17}' /proc/$pm/stat
+    for p in $(pgrep -u postgres postgres); do awk '{print $14+$15}' /proc/$p/stat 2>/dev/null; done
+  } | awk '{s+=$1} END {print s}'
+}
+
+$P -c 'SELECT pg_stat_statements_reset()' >/dev/null
+lsn0=$($P -c 'SELECT pg_current_wal_lsn()'); cpu0=$(pgcpu)
+out=$("$BIN" bench --json "$@")
+lsn1=$($P -c 'SELECT pg_current_wal_lsn()'); cpu1=$(pgcpu)
+wal=$($P -c "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')")
+stmt=$($P -c 'SELECT round(sum(total_exec_time)::numeric) FROM pg_stat_statements')
+runuser -u postgres -- "$BINDIR/pg_ctl" -D $D/pg -m fast stop >/dev/null
+echo "$out" | python3 -c "
+import json, sys
+r = json.load(sys.stdin); n = max(r['acked_events'], 1); tck = $(getconf CLK_TCK)
+ratio = lambda k: r[k] if r[k] is None else round(r[k], 2)
+print(json.dumps({'routers': r['routers'], 'rules': r['rules'],
+  'acked_per_s': round(r['acked_events_per_sec']), 'delivered_per_s': round(r['deliveries_per_sec']),
+  'sink_only_per_s': r['sink_only_requests_per_sec'] and round(r['sink_only_requests_per_sec']),
+  'acked_to_sink': ratio('acked_to_sink'), 'delivered_to_sink': ratio('delivered_to_sink'),
+  'lost': r['lost'], 'duplicates': r['duplicates'], 'acked_per_router': r['acked_per_router'],
+  'e2e_p99_ms': r['e2e_p99_ms'],
+  'pg_cpu_us_per_event': round(($cpu1 - $cpu0) / tck * 1e6 / n, 1),
+  'wal_bytes_per_event': round($wal / n), 'statement_us_per_event': round($stmt * 1000 / n, 1)}))"
