@@ -387,6 +387,21 @@ fn scaling(events: &[String]) {
             .collect();
         report("exact MAPBLKLOT", &patterns, events);
     }
+    // Every rule also names the event's `type`, which every event has: one condition shared by
+    // all the rules (as every rule of a bus may name the same `source`).
+    for n in [10usize, 10000] {
+        let patterns: Vec<Pattern> = values
+            .iter()
+            .take(n)
+            .map(|v| {
+                pattern::parse(&format!(
+                    r#"{{"type":["Feature"],"properties":{{"MAPBLKLOT":["{v}"]}}}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        report("exact MAPBLKLOT + a shared type", &patterns, events);
+    }
     report("mixed operators", &mixed_rules(&values, 1000), events);
 }
 

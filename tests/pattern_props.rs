@@ -10,7 +10,7 @@
 //! consistency, `exists`, `anything-but`, wildcard and case matching.
 
 use proptest::prelude::*;
-use switchyard::pattern::{self, Json, Limits, RuleSet};
+use switchyard::pattern::{self, Json, Limits, Pattern, RuleSet};
 
 const KEYS: &[&str] = &["a", "b", "c", "a.b"];
 
@@ -132,6 +132,16 @@ fn pattern_object(depth: u32) -> BoxedStrategy<Json> {
         .boxed()
 }
 
+/// The indices of the patterns the reference evaluator says match.
+fn reference_matches(patterns: &[Pattern], event: &Json) -> Vec<usize> {
+    patterns
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| pattern::reference::matches(p, event).unwrap())
+        .map(|(i, _)| i)
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
@@ -157,13 +167,50 @@ proptest! {
             .collect();
         validated.sort_unstable();
         prop_assert_eq!(&validated, &compiled, "matches_validated, event {}", text);
-        let expected: Vec<usize> = parsed
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| pattern::reference::matches(p, &event).unwrap())
-            .map(|(i, _)| i)
+        prop_assert_eq!(compiled, reference_matches(&parsed, &event), "event {}", text);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// Every pattern also names one shared condition on `q.s` (as every rule of a bus may name
+    /// the same `source`): the compiled set hits such shared conditions once for all of them.
+    /// The patterns sit under `q`, which the event may make an array of objects, so that array
+    /// consistency applies to the shared condition too.
+    #[test]
+    fn conditions_shared_by_many_rules_agree_with_the_reference(
+        patterns in prop::collection::vec(pattern_object(1), 2..10),
+        shared in prop::sample::select(CONDITIONS),
+        elements in prop::collection::vec((event(), prop::option::of(scalar())), 1..4),
+    ) {
+        let shared = Json::parse(shared).expect("valid condition");
+        let limits = Limits::default();
+        let parsed: Vec<_> = patterns
+            .into_iter()
+            .filter_map(|p| {
+                let Json::Object(mut members) = p else { return None };
+                members.push(("s".to_owned(), Json::Array(vec![shared.clone()])));
+                let nested = Json::Object(vec![("q".to_owned(), Json::Object(members))]);
+                pattern::parse_json(&nested, &limits).ok()
+            })
             .collect();
-        prop_assert_eq!(compiled, expected, "event {}", text);
+        prop_assume!(parsed.len() >= 2);
+        let mut objects: Vec<Json> = elements
+            .into_iter()
+            .map(|(element, s)| {
+                let Json::Object(mut members) = element else { unreachable!() };
+                members.extend(s.map(|s| ("s".to_owned(), s)));
+                Json::Object(members)
+            })
+            .collect();
+        let q = if objects.len() == 1 { objects.remove(0) } else { Json::Array(objects) };
+        let event = Json::Object(vec![("q".to_owned(), q)]);
+        let set = RuleSet::compile(parsed.iter().enumerate());
+        let text = event.to_string();
+        let mut compiled: Vec<usize> = set.matches_json(text.as_bytes()).unwrap().into_iter().copied().collect();
+        compiled.sort_unstable();
+        prop_assert_eq!(compiled, reference_matches(&parsed, &event), "event {}", text);
     }
 }
 
@@ -342,4 +389,35 @@ fn deeply_nested_events_are_refused_without_exhausting_the_stack() {
         .unwrap()
         .join()
         .expect("no stack overflow");
+}
+
+/// Conditions shared by many rules are grouped (hit once for all of them); when two of a rule's
+/// grouped conditions are met in different elements of one array and its own condition outside
+/// it, the rule must still not match (array consistency), and must when one element has both.
+#[test]
+fn grouped_conditions_keep_array_consistency() {
+    let patterns: Vec<_> = (0..20)
+        .map(|i| {
+            pattern::parse(&format!(
+                r#"{{"top": [{i}], "q": {{"s": ["shared"], "a": ["x"]}}}}"#
+            ))
+            .unwrap()
+        })
+        .collect();
+    let set = RuleSet::compile(patterns.iter().enumerate());
+    let apart = r#"{"top": 7, "q": [{"s": "shared", "a": "y"}, {"s": "z", "a": "x"}]}"#;
+    assert_eq!(
+        set.matches_json(apart.as_bytes()).unwrap(),
+        Vec::<&usize>::new()
+    );
+    let together = r#"{"top": 7, "q": [{"s": "shared", "a": "y"}, {"s": "shared", "a": "x"}]}"#;
+    assert_eq!(set.matches_json(together.as_bytes()).unwrap(), [&7]);
+    for (text, rules) in [(apart, 0), (together, 1)] {
+        let event = Json::parse(text).unwrap();
+        let reference = patterns
+            .iter()
+            .filter(|p| pattern::reference::matches(p, &event).unwrap())
+            .count();
+        assert_eq!(reference, rules, "{text}");
+    }
 }

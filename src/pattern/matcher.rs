@@ -10,7 +10,7 @@
 //! event is proportional to what it touches, not to the size of the rule set.
 
 use super::ast::Leaf;
-use super::compile::RuleSet;
+use super::compile::{GROUP, NO_GROUP, RuleSet};
 use super::error::EventError;
 use super::flatten::{self, Check, LeafSink};
 use super::number;
@@ -33,6 +33,11 @@ struct Scratch {
     subrule_in_array: Vec<bool>,
     rule_stamp: Vec<u32>,
     field_stamp: Vec<u32>,
+    /// Per group of shared conditions: hit this generation, the head of its hits, and whether
+    /// one came from inside an array.
+    group_stamp: Vec<u32>,
+    group_head: Vec<u32>,
+    group_in_array: Vec<bool>,
     touched: Vec<u32>,
     hits: Vec<Hit>,
     trails: Vec<(u32, u32)>,
@@ -142,6 +147,9 @@ impl<'r, R> Matcher<'r, R> {
             s.subrule_in_array = vec![false; set.subrules.len()];
             s.rule_stamp = vec![0; set.rules.len()];
             s.field_stamp = vec![0; set.fields.len()];
+            s.group_stamp = vec![0; set.groups as usize];
+            s.group_head = vec![END; set.groups as usize];
+            s.group_in_array = vec![false; set.groups as usize];
             s.generation = 0;
         }
         if s.generation == u32::MAX {
@@ -150,6 +158,7 @@ impl<'r, R> Matcher<'r, R> {
                 &mut s.subrule_stamp,
                 &mut s.rule_stamp,
                 &mut s.field_stamp,
+                &mut s.group_stamp,
             ] {
                 stamps.iter_mut().for_each(|x| *x = 0);
             }
@@ -174,13 +183,25 @@ impl<'r, R> Matcher<'r, R> {
         for i in 0..s.touched.len() {
             let subrule = s.touched[i] as usize;
             let info = set.subrules[subrule];
-            if s.subrule_hits[subrule] != info.conditions
-                || s.rule_stamp[info.rule as usize] == generation
-            {
+            if s.rule_stamp[info.rule as usize] == generation {
                 continue;
             }
-            if s.subrule_in_array[subrule] && !consistent(s, info.first_condition, info.conditions)
-            {
+            let mut hits = s.subrule_hits[subrule];
+            let mut in_array = s.subrule_in_array[subrule];
+            if set.groups > 0 {
+                // Its grouped conditions count when their group was hit.
+                let conditions = info.first_condition..info.first_condition + info.conditions;
+                for group in conditions.map(|c| set.condition_group[c as usize]) {
+                    if group != NO_GROUP && s.group_stamp[group as usize] == generation {
+                        hits += 1;
+                        in_array |= s.group_in_array[group as usize];
+                    }
+                }
+            }
+            if hits != info.conditions {
+                continue;
+            }
+            if in_array && !consistent(set, s, info.first_condition, info.conditions) {
                 continue;
             }
             s.rule_stamp[info.rule as usize] = generation;
@@ -193,6 +214,10 @@ impl<'r, R> Matcher<'r, R> {
 impl Scratch {
     #[inline]
     fn hit<R>(&mut self, set: &RuleSet<R>, condition: u32, trail: &[(u32, u32)]) {
+        if condition & GROUP != 0 {
+            self.group_hit((condition & !GROUP) as usize, trail);
+            return;
+        }
         let c = condition as usize;
         let generation = self.generation;
         let trail_start = self.trails.len() as u32;
@@ -219,6 +244,29 @@ impl Scratch {
         }
         if !trail.is_empty() {
             self.subrule_in_array[subrule] = true;
+        }
+    }
+}
+
+impl Scratch {
+    /// A group of shared conditions is hit: one hit for all of them, kept on the group.
+    fn group_hit(&mut self, group: usize, trail: &[(u32, u32)]) {
+        let trail_start = self.trails.len() as u32;
+        self.trails.extend_from_slice(trail);
+        let index = self.hits.len() as u32;
+        let first = self.group_stamp[group] != self.generation;
+        self.hits.push(Hit {
+            next: if first { END } else { self.group_head[group] },
+            trail_start,
+            trail_len: trail.len() as u32,
+        });
+        self.group_head[group] = index;
+        if first {
+            self.group_stamp[group] = self.generation;
+            self.group_in_array[group] = false;
+        }
+        if !trail.is_empty() {
+            self.group_in_array[group] = true;
         }
     }
 }
@@ -302,7 +350,7 @@ impl<R> LeafSink for Sink<'_, R> {
 /// bottom-up over that tree: at each element, the sets of conditions that can be satisfied
 /// together inside it; an array offers the union over its elements; sibling arrays and the
 /// element's own leaves combine freely. Sets are bit masks, kept as antichains of maximal sets.
-fn consistent(s: &Scratch, first: u32, count: u32) -> bool {
+fn consistent<R>(set: &RuleSet<R>, s: &Scratch, first: u32, count: u32) -> bool {
     let full: u64 = if count as usize >= MAX_CONDITIONS_PER_SUBRULE {
         u64::MAX
     } else {
@@ -310,7 +358,11 @@ fn consistent(s: &Scratch, first: u32, count: u32) -> bool {
     };
     let mut candidates: Vec<(u64, &[(u32, u32)])> = Vec::new();
     for local in 0..count {
-        let mut h = s.condition_head[(first + local) as usize];
+        let c = (first + local) as usize;
+        let mut h = match set.condition_group[c] {
+            NO_GROUP => s.condition_head[c],
+            group => s.group_head[group as usize],
+        };
         while h != END {
             let hit = s.hits[h as usize];
             let trail =
