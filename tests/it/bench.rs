@@ -7,26 +7,13 @@ use serde_json::Value;
 
 use crate::support::postgres;
 
-#[tokio::test]
-async fn the_benchmark_runs_and_loses_nothing() {
+/// Runs `switchyard bench --json` with these arguments on a fresh database; its report.
+async fn bench(args: &[&str]) -> Value {
     let db = postgres::fresh_database().await;
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args([
-            "bench",
-            "--duration",
-            "2s",
-            "--rules",
-            "5",
-            "--concurrency",
-            "2",
-            "--drain",
-            "60s",
-            "--schema",
-            "enforce",
-            "--sink-phase",
-            "1s",
-            "--json",
-        ])
+        .arg("bench")
+        .args(args)
+        .arg("--json")
         .env("DATABASE_URL", &db.url)
         .env("SWITCHYARD_LOG", "warn")
         .output()
@@ -34,8 +21,26 @@ async fn the_benchmark_runs_and_loses_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    let report: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test]
+async fn the_benchmark_runs_and_loses_nothing() {
+    let report = bench(&[
+        "--duration",
+        "2s",
+        "--rules",
+        "5",
+        "--concurrency",
+        "2",
+        "--drain",
+        "60s",
+        "--schema",
+        "enforce",
+        "--sink-phase",
+        "1s",
+    ])
+    .await;
     for key in [
         "acked_events_per_sec",
         "deliveries_per_sec",
@@ -75,31 +80,19 @@ async fn the_benchmark_runs_and_loses_nothing() {
 /// and every acknowledged event is delivered once.
 #[tokio::test]
 async fn two_router_processes_share_the_load_and_lose_nothing() {
-    let db = postgres::fresh_database().await;
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args([
-            "bench",
-            "--duration",
-            "2s",
-            "--rules",
-            "5",
-            "--concurrency",
-            "4",
-            "--routers",
-            "2",
-            "--sink-phase",
-            "0s",
-            "--json",
-        ])
-        .env("DATABASE_URL", &db.url)
-        .env("SWITCHYARD_LOG", "warn")
-        .output()
-        .expect("run the binary");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    let report: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let report = bench(&[
+        "--duration",
+        "2s",
+        "--rules",
+        "5",
+        "--concurrency",
+        "4",
+        "--routers",
+        "2",
+        "--sink-phase",
+        "0s",
+    ])
+    .await;
     assert_eq!(report["routers"], 2, "{report}");
     let per_router: Vec<u64> = report["acked_per_router"]
         .as_array()

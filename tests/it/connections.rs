@@ -478,6 +478,10 @@ async fn a_rate_limit_holds_across_two_router_processes() {
             json!({"event_pattern": {"source": ["shop"]}, "targets": [{"id": "slow", "api_destination": {"name": "slow"}}]}),
         )
         .await;
+    // The second process learns of the rule by NOTIFY, a moment later; saving the bus through
+    // it rebuilds its snapshot before it answers.
+    let refreshed = second.put("/v1/buses/default", json!({})).await;
+    assert!(refreshed.status.is_success(), "{refreshed:?}");
     // 30 events through both processes: at 5 per second, six windows at least.
     let entries: Vec<Value> = (0..15).map(event).collect();
     first
