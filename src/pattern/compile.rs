@@ -409,6 +409,7 @@ impl<R> RuleSet<R> {
             + self.rules.capacity() * size_of::<R>()
             + self.subrules.capacity() * size_of::<SubRuleInfo>()
             + self.condition_subrule.capacity() * 4
+            + self.condition_group.capacity() * 4
             + self.absent.capacity() * 8
     }
 }
