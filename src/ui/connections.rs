@@ -172,23 +172,48 @@ pub async fn save_connection(
     let mut body = section;
     body["authorization_type"] = form.authorization_type.clone().into();
     body["description"] = form.description.clone().into();
-    let mut errors = Vec::new();
-    if let Err(why) = connections::check_name(&form.name) {
-        errors.push(crate::domain::FieldError::new("/name", why));
-    }
-    let parsed = connections::parse_connection(&body.to_string())
-        .map_err(|e| errors.extend(e.0))
-        .ok();
-    let Some(connection) = parsed.filter(|_| errors.is_empty()) else {
-        return refused(&state, &session, ValidationErrors(errors)).await;
+    let parsed = connections::parse_connection(&body.to_string());
+    let connection = match checked(&form.name, Vec::new(), parsed) {
+        Ok(connection) => connection,
+        Err(errors) => return refused(&state, &session, errors).await,
     };
     let actor = Actor::of(&session.principal);
-    match api::save_connection(&state, &actor, &form.name, connection).await? {
-        Saved::Invalid(errors) => refused(&state, &session, errors).await,
+    let saved = api::save_connection(&state, &actor, &form.name, connection).await?;
+    answer(&state, &session, saved, "connection", &form.name).await
+}
+
+/// Every problem of a form at once: those found before (`errors`), the name's and the body's.
+fn checked<T>(
+    name: &str,
+    mut errors: Vec<crate::domain::FieldError>,
+    parsed: Result<T, ValidationErrors>,
+) -> Result<T, ValidationErrors> {
+    if let Err(why) = connections::check_name(name) {
+        errors.push(crate::domain::FieldError::new("/name", why));
+    }
+    match parsed {
+        Ok(value) if errors.is_empty() => Ok(value),
+        Ok(_) => Err(ValidationErrors(errors)),
+        Err(e) => {
+            errors.extend(e.0);
+            Err(ValidationErrors(errors))
+        }
+    }
+}
+
+/// The page after a save: back to the list saying so, or the form's problems.
+async fn answer<T>(
+    state: &AppState,
+    session: &Session,
+    saved: Saved<T>,
+    kind: &str,
+    name: &str,
+) -> Page {
+    match saved {
+        Saved::Invalid(errors) => refused(state, session, errors).await,
         Saved::Done { created, .. } => back(&format!(
-            "{} connection {}.",
-            if created { "Created" } else { "Saved" },
-            form.name
+            "{} {kind} {name}.",
+            if created { "Created" } else { "Saved" }
         )),
     }
 }
@@ -259,24 +284,14 @@ pub async fn save_destination(
             )),
         }
     }
-    if let Err(why) = connections::check_name(&form.name) {
-        errors.push(crate::domain::FieldError::new("/name", why));
-    }
-    let parsed = connections::parse_destination(&body.to_string())
-        .map_err(|e| errors.extend(e.0))
-        .ok();
-    let Some(destination) = parsed.filter(|_| errors.is_empty()) else {
-        return refused(&state, &session, ValidationErrors(errors)).await;
+    let parsed = connections::parse_destination(&body.to_string());
+    let destination = match checked(&form.name, errors, parsed) {
+        Ok(destination) => destination,
+        Err(errors) => return refused(&state, &session, errors).await,
     };
     let actor = Actor::of(&session.principal);
-    match api::save_destination(&state, &actor, &form.name, &destination).await? {
-        Saved::Invalid(errors) => refused(&state, &session, errors).await,
-        Saved::Done { created, .. } => back(&format!(
-            "{} API destination {}.",
-            if created { "Created" } else { "Saved" },
-            form.name
-        )),
-    }
+    let saved = api::save_destination(&state, &actor, &form.name, &destination).await?;
+    answer(&state, &session, saved, "API destination", &form.name).await
 }
 
 pub async fn delete_destination(
