@@ -166,6 +166,20 @@ pub(super) fn next_token(name: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name)
 }
 
+/// One page of rows listed in memory: those named after the token's name, in name order (the
+/// order the token compares by), and the token of the next page.
+pub(super) fn page_by_name<T>(
+    mut rows: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<T>, Option<String>) {
+    rows.retain(|row| after.is_none_or(|a| name(row) > a));
+    rows.sort_by(|a, b| name(a).cmp(name(b)));
+    let next = store::page_end(&mut rows, limit).map(|row| next_token(name(row)));
+    (rows, next)
+}
+
 pub(super) fn read_next_token(token: Option<&str>) -> Result<Option<String>, AwsError> {
     use base64::Engine;
     token
@@ -503,19 +517,13 @@ async fn list_event_buses(call: &Call<'_>, input: ListEventBusesIn) -> Result<Re
     let prefix = input.name_prefix.unwrap_or_default();
     let mut conn = call.state.pool.acquire().await?;
     // Buses are few (each is a configuration object): filtered here, in name order.
-    let mut rows: Vec<BusRow> = store::buses::list(&mut conn)
+    let rows: Vec<BusRow> = store::buses::list(&mut conn)
         .await?
         .into_iter()
         .filter(|row| row.name.starts_with(&prefix))
         .filter(|row| call.principal.may_use_bus(&row.name))
-        .filter(|row| {
-            after
-                .as_ref()
-                .is_none_or(|a| row.name.as_str() > a.as_str())
-        })
         .collect();
-    rows.sort_by(|a, b| a.name.cmp(&b.name));
-    let next = store::page_end(&mut rows, limit).map(|row| next_token(&row.name));
+    let (rows, next) = page_by_name(rows, |row| &row.name, after.as_deref(), limit);
     let buses: Vec<EventBusOut> = rows.into_iter().map(|row| bus_out(call, row)).collect();
     let mut out = serde_json::json!({ "EventBuses": buses });
     if let Some(next) = next {

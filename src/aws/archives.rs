@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::actions::{first_problem, next_token, page_limit, read_next_token, unsupported};
+use super::actions::{first_problem, page_by_name, page_limit, read_next_token, unsupported};
 use super::{AwsError, Call, arn, epoch_seconds, output};
 use crate::api::replays::Started;
 use crate::auth::Scope;
@@ -194,20 +194,15 @@ pub(super) async fn list_archives(
         None => None,
     };
     let mut conn = call.state.pool.acquire().await?;
-    let mut rows: Vec<ArchiveRow> =
+    let rows: Vec<ArchiveRow> =
         store::archives::by_name(&mut conn, input.name_prefix.as_deref().unwrap_or(""), true)
             .await?
             .into_iter()
             .filter(|row| bus.as_ref().is_none_or(|b| &row.bus == b))
             .filter(|row| call.principal.may_use_bus(&row.bus))
-            .filter(|row| {
-                after
-                    .as_ref()
-                    .is_none_or(|a| row.name.as_str() > a.as_str())
-            })
             .filter(|_| input.state.as_deref().is_none_or(|s| s == "ENABLED"))
             .collect();
-    let next = store::page_end(&mut rows, limit).map(|row| next_token(&row.name));
+    let (rows, next) = page_by_name(rows, |row| &row.name, after.as_deref(), limit);
     let archives: Vec<Value> = rows
         .iter()
         .map(|row| archive_out(call, row, false))
@@ -431,7 +426,7 @@ pub(super) async fn list_replays(
     let prefix = input.name_prefix.unwrap_or_default();
     let mut conn = call.state.pool.acquire().await?;
     // Replays are few (each is an operator's action): filtered here, in name order.
-    let mut rows: Vec<ReplayRow> = store::replays::list(&mut conn, None, None, i64::MAX)
+    let rows: Vec<ReplayRow> = store::replays::list(&mut conn, None, None, i64::MAX)
         .await?
         .into_iter()
         .filter(|row| row.name.starts_with(&prefix))
@@ -443,14 +438,8 @@ pub(super) async fn list_replays(
                 .is_none_or(|s| s == aws_replay_state(&row.state))
         })
         .filter(|row| call.principal.may_use_bus(&row.bus))
-        .filter(|row| {
-            after
-                .as_ref()
-                .is_none_or(|a| row.name.as_str() > a.as_str())
-        })
         .collect();
-    rows.sort_by(|a, b| a.name.cmp(&b.name));
-    let next = store::page_end(&mut rows, limit).map(|row| next_token(&row.name));
+    let (rows, next) = page_by_name(rows, |row| &row.name, after.as_deref(), limit);
     let replays: Vec<Value> = rows
         .iter()
         .map(|row| replay_out(call, row, false))
