@@ -129,6 +129,17 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// A setup request's answer: fine, or what went wrong `doing` it, with the router's words.
+async fn succeeded(answer: reqwest::Response, doing: &str) -> Result<(), BenchError> {
+    if answer.status().is_success() {
+        return Ok(());
+    }
+    Err(BenchError::Setup(format!(
+        "{doing}: {}",
+        answer.text().await?
+    )))
+}
+
 /// Runs the benchmark and returns its report.
 pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     crate::delivery::client::install_crypto_provider();
@@ -181,12 +192,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         settings["schema_validation"] = mode.as_str().into();
     }
     let created = put(format!("/v1/buses/{bus}"), settings.clone()).await?;
-    if !created.status().is_success() {
-        return Err(BenchError::Setup(format!(
-            "creating the bus: {}",
-            created.text().await?
-        )));
-    }
+    succeeded(created, "creating the bus").await?;
     if args.schema.is_some() {
         let registered = client
             .post(format!(
@@ -197,12 +203,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
             .json(&json!({"schema": load::order_schema()}))
             .send()
             .await?;
-        if !registered.status().is_success() {
-            return Err(BenchError::Setup(format!(
-                "registering the schema: {}",
-                registered.text().await?
-            )));
-        }
+        succeeded(registered, "registering the schema").await?;
     }
     // Rules are made by 16 requests at a time: each change rebuilds the bus's snapshot, and
     // changes that wait for one rebuild share the next (10,000 rules one by one would be
@@ -224,14 +225,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         let slot = made.clone().acquire_owned().await;
         making.spawn(async move {
             let _slot = slot;
-            let answer = request.send().await?;
-            if answer.status().is_success() {
-                return Ok(());
-            }
-            Err(BenchError::Setup(format!(
-                "creating rule {i}: {}",
-                answer.text().await?
-            )))
+            succeeded(request.send().await?, &format!("creating rule {i}")).await
         });
     }
     while let Some(done) = making.join_next().await {
@@ -247,12 +241,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
             .json(&settings)
             .send()
             .await?;
-        if !saved.status().is_success() {
-            return Err(BenchError::Setup(format!(
-                "refreshing a router's rules: {}",
-                saved.text().await?
-            )));
-        }
+        succeeded(saved, "refreshing a router's rules").await?;
     }
 
     let loader = Arc::new(Loader {
