@@ -141,14 +141,22 @@ impl Browser {
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
+    /// The element's text. A page that refreshes in place may replace the element between
+    /// finding it and reading it (a stale reference): it is found again, a few times at most.
     pub async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("find {css}: {e}"))
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("text of {css}: {e}"))
+        let mut tries = 0;
+        loop {
+            let element = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("find {css}: {e}"));
+            match element.text().await {
+                Ok(text) => return text,
+                Err(e) if tries < 5 && e.to_string().contains("stale element") => tries += 1,
+                Err(e) => panic!("text of {css}: {e}"),
+            }
+        }
     }
 
     pub async fn click(&self, css: &str) {
