@@ -17,7 +17,7 @@ P="psql -qtA -h $D -p 5499 -U postgres bench"
 pkill -f "postgres -D $D/pg"; sleep 1; rm -rf $D; mkdir -p $D && chown postgres $D
 runuser -u postgres -- "$BINDIR/initdb" -D $D/pg -A trust -U postgres -E UTF8 --locale=C >/dev/null
 runuser -u postgres -- "$BINDIR/pg_ctl" -D $D/pg -l $D/pg.log -w start \
-  -o "-k $D -p 5499 -c listen_addresses='' -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" >/dev/null
+  -o "-k $D -p 5499 -c listen_addresses='' -c max_connections=300 -c shared_preload_libraries=pg_stat_statements $PGOPTS" >/dev/null
 psql -q -h $D -p 5499 -U postgres -c 'CREATE DATABASE bench'
 $P -c 'CREATE EXTENSION pg_stat_statements'
 export DATABASE_URL="postgres://postgres@localhost:5499/bench?host=$D"
@@ -36,6 +36,21 @@ out=$("$BIN" bench --json "$@")
 lsn1=$($P -c 'SELECT pg_current_wal_lsn()'); cpu1=$(pgcpu)
 wal=$($P -c "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')")
 stmt=$($P -c 'SELECT round(sum(total_exec_time)::numeric) FROM pg_stat_statements')
+acked=$(echo "$out" | python3 -c 'import json,sys; print(max(json.load(sys.stdin)["acked_events"], 1))')
+# The statements that cost most, per acknowledged event (to stderr: the JSON line stays alone).
+# Planning time shows with PGOPTS="-c pg_stat_statements.track_planning=on".
+$P -F ' | ' -c "SELECT round((total_exec_time * 1000 / $acked)::numeric, 1) AS us,
+    round((total_plan_time * 1000 / $acked)::numeric, 1) AS plan_us,
+    round(wal_bytes / $acked) AS wal, round(calls::numeric / $acked, 3) AS calls,
+    left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+  FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8" >&2
+# WALDUMP=1: what the WAL was made of, per kind of record, per acknowledged event (to stderr).
+[ -n "$WALDUMP" ] && "$BINDIR/pg_waldump" -p $D/pg/pg_wal -s "$lsn0" -e "$lsn1" --stats=record 2>&1 \
+  | python3 -c "
+import re, sys
+rows = sorted(((int(m[5]), m[1], int(m[2])) for m in (re.match(
+    r'(\S+)\s+(\d+)\s+\(.*?\)\s+(\d+)\s+\(.*?\)\s+(\d+)\s+\(.*?\)\s+(\d+)', l) for l in sys.stdin) if m), reverse=True)
+for size, kind, n in rows[:12]: print(f'{kind:28} {n / $acked:7.3f} records {size / $acked:7.0f} bytes')" >&2
 runuser -u postgres -- "$BINDIR/pg_ctl" -D $D/pg -m fast stop >/dev/null
 echo "$out" | python3 -c "
 import json, sys
