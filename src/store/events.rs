@@ -331,9 +331,14 @@ pub async fn trace(conn: &mut PgConnection, id: EventId) -> Result<Option<Trace>
     .bind(&event.delivery_ids)
     .fetch_all(&mut *conn)
     .await?;
+    // A delivered delivery keeps the try that delivered in its own row (migration 0024).
     let mut attempts: Vec<StoredAttempt> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts
-         WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt"
+        "SELECT {ATTEMPT_COLUMNS} FROM delivery_attempts WHERE delivery_id = ANY($1)
+         UNION ALL
+         SELECT id, delivered_attempt, delivered_started_at, delivered_duration_ms, last_status,
+                delivered_response_headers, delivered_response_body, NULL
+         FROM deliveries WHERE id = ANY($1) AND delivered_attempt IS NOT NULL
+         ORDER BY delivery_id, attempt"
     )))
     .bind(&event.delivery_ids)
     .fetch_all(&mut *conn)

@@ -201,6 +201,12 @@ async fn a_dead_letter_shows_its_event_payload_and_every_attempt_and_redrive_del
         [&json!(500), &json!(200)],
         "history is kept across the redrive"
     );
+    let numbers: Vec<&Value> = log.iter().map(|a| &a["attempt"]).collect();
+    assert_eq!(
+        numbers,
+        [&json!(1), &json!(2)],
+        "the try after the redrive is numbered after the ones before it"
+    );
     assert_eq!(
         app.get(&format!("/v1/dead-letters/{id}")).await.status,
         StatusCode::NOT_FOUND

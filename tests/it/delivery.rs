@@ -60,6 +60,7 @@ async fn drained(app: &mut TestApp, event: &str) -> (Vec<String>, i64) {
         "SELECT array_agg(d.state ORDER BY d.id),
                 (SELECT count(*) FROM delivery_attempts a JOIN deliveries x ON x.id = a.delivery_id
                  WHERE x.event_id = $1)
+                + count(*) FILTER (WHERE d.delivered_attempt IS NOT NULL)
          FROM deliveries d WHERE d.event_id = $1",
     )
     .bind(event)
@@ -163,6 +164,27 @@ async fn failures_are_retried_with_the_same_webhook_id_until_delivered() {
         statuses,
         [json!(500), json!(503), Value::Null, json!(429), json!(200)]
     );
+    let numbers: Vec<&Value> = delivery["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["attempt"])
+        .collect();
+    assert_eq!(
+        numbers,
+        [&json!(1), &json!(2), &json!(3), &json!(4), &json!(5)]
+    );
+    // The failed tries have their rows; the one that delivered is kept in the delivery's own.
+    let (rows, in_row): (i64, Option<i32>) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM delivery_attempts WHERE delivery_id = d.id),
+                d.delivered_attempt
+         FROM deliveries d WHERE d.event_id = $1",
+    )
+    .bind(event.parse::<uuid::Uuid>().unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((rows, in_row), (4, Some(5)));
     assert!(delivery["attempt_log"][2]["error"].as_str().unwrap().len() > 5);
     let ids: BTreeSet<String> = sink
         .received()
