@@ -338,19 +338,30 @@ pub async fn discard(
     }
 }
 
-/// Dead letters of the last 24 hours per target of a rule.
+/// The most dead letters [`recent_by_target`] counts per target: more is reported as one more.
+pub const RECENT_COUNTED_UP_TO: i64 = 1000;
+
+/// How many dead letters of the last 24 hours each of these targets of a rule has, counted up to
+/// [`RECENT_COUNTED_UP_TO`] (a target with more gets one more than that). Each count reads the
+/// target's own entries of `deliveries_dead_by_target` (migration 0025), at most that many.
 pub async fn recent_by_target(
     conn: &mut PgConnection,
     bus: &str,
     rule: &str,
+    targets: &[&str],
 ) -> Result<std::collections::BTreeMap<String, i64>, sqlx::Error> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT target_id, count(*) FROM deliveries
-         WHERE bus = $1 AND rule_name = $2 AND state = 'dead' AND dead_at > now() - interval '1 day'
-         GROUP BY target_id",
+        "SELECT t.id, (SELECT count(*) FROM (
+                    SELECT FROM deliveries d
+                    WHERE d.bus = $1 AND d.rule_name = $2 AND d.target_id = t.id
+                      AND d.state = 'dead' AND d.dead_at > now() - interval '1 day'
+                    LIMIT $4) AS recent)
+         FROM unnest($3::text[]) AS t(id)",
     )
     .bind(bus)
     .bind(rule)
+    .bind(targets)
+    .bind(RECENT_COUNTED_UP_TO + 1)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().collect())

@@ -86,7 +86,8 @@ pub struct TargetView {
     pub retries: u32,
     pub max_age: u32,
     pub disabled: Option<String>,
-    pub dead_last_day: i64,
+    /// Its dead letters of the last 24 hours, when there are any ("1000+" past the count's cap).
+    pub dead_last_day: Option<String>,
     pub ordering: Option<OrderingView>,
 }
 
@@ -123,7 +124,8 @@ pub async fn detail(
     let record = store::rules::get(&mut conn, &bus, &name)
         .await?
         .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "There is no such rule."))?;
-    let recent = dead_letters::recent_by_target(&mut conn, &bus, &name).await?;
+    let target_ids: Vec<&str> = record.rule.targets.iter().map(|t| t.id.as_str()).collect();
+    let recent = dead_letters::recent_by_target(&mut conn, &bus, &name, &target_ids).await?;
     let mut orderings = Vec::with_capacity(record.rule.targets.len());
     for (t, s) in record.rule.targets.iter().zip(&record.target_states) {
         orderings.push(match &t.ordering {
@@ -167,7 +169,13 @@ pub async fn detail(
                     rfc3339(at)
                 )
             }),
-            dead_last_day: recent.get(t.id.as_str()).copied().unwrap_or(0),
+            dead_last_day: match recent.get(t.id.as_str()).copied().unwrap_or(0) {
+                0 => None,
+                n if n > dead_letters::RECENT_COUNTED_UP_TO => {
+                    Some(format!("{}+", dead_letters::RECENT_COUNTED_UP_TO))
+                }
+                n => Some(n.to_string()),
+            },
             ordering,
         })
         .collect();

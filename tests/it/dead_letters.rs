@@ -336,3 +336,59 @@ async fn counts_per_reason_include_reasons_written_by_hand() {
     .unwrap();
     assert_eq!((total, other), (1, 1), "kept as another reason");
 }
+
+/// The rule page's dead letters of the last 24 hours per target, as the page says them.
+async fn dead_in_a_day_on_the_rule_page(app: &TestApp, rule: &str) -> Vec<String> {
+    let (client, cookie, _) = app.ui_session().await;
+    let page = client
+        .get(format!("{}/ui/rules/default/{rule}", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    page.match_indices(" dead in 24 h")
+        .map(|(at, _)| {
+            let before = &page[..at];
+            before[before.rfind('>').map_or(0, |i| i + 1)..].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_rule_page_counts_each_targets_dead_letters_of_the_day_up_to_a_thousand() {
+    let (app, _, _, _) = three_dead_letters().await;
+    // `flaky` has two dead letters; `strict` one: each rule's page counts its own.
+    assert_eq!(dead_in_a_day_on_the_rule_page(&app, "flaky").await, ["2"]);
+    assert_eq!(dead_in_a_day_on_the_rule_page(&app, "strict").await, ["1"]);
+    // Copies of a dead letter of `flaky`: three older than a day (not counted), then enough
+    // recent ones to pass the count's cap.
+    let copy = |n: i64, died: &'static str| {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
+                                     attempts, dead_reason, dead_at, finalized_at)
+             SELECT gen_random_uuid(), d.event_id, d.bus, d.rule_name, d.target_id, d.target_ref,
+                    'dead', 1, d.dead_reason, {died}, {died}
+             FROM deliveries d, generate_series(1, {n})
+             WHERE d.rule_name = 'flaky' AND d.state = 'dead' LIMIT {n}"
+        )))
+        .execute(&app.pool)
+    };
+    copy(3, "now() - interval '25 hours'").await.unwrap();
+    assert_eq!(dead_in_a_day_on_the_rule_page(&app, "flaky").await, ["2"]);
+    copy(997, "now()").await.unwrap();
+    assert_eq!(dead_in_a_day_on_the_rule_page(&app, "flaky").await, ["999"]);
+    copy(1, "now()").await.unwrap();
+    assert_eq!(
+        dead_in_a_day_on_the_rule_page(&app, "flaky").await,
+        ["1000"]
+    );
+    copy(1, "now()").await.unwrap();
+    assert_eq!(
+        dead_in_a_day_on_the_rule_page(&app, "flaky").await,
+        ["1000+"]
+    );
+    assert_eq!(dead_in_a_day_on_the_rule_page(&app, "strict").await, ["1"]);
+}
