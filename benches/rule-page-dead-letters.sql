@@ -15,53 +15,20 @@ SELECT gen_random_uuid(), gen_random_uuid(), 'default', 'rule-' || (g % 2 * 7), 
 FROM generate_series(1, 1000000) g;
 ALTER TABLE deliveries ENABLE TRIGGER dead_letter_added;
 VACUUM ANALYZE deliveries;
+\set before 'SELECT target_id, count(*) FROM deliveries WHERE bus = ''default'' AND rule_name = ''rule-7'' AND state = ''dead'' AND dead_at > now() - interval ''1 day'' GROUP BY target_id'
+\set after 'SELECT t.id, (SELECT count(*) FROM (SELECT FROM deliveries d WHERE d.bus = ''default'' AND d.rule_name = ''rule-7'' AND d.target_id = t.id AND d.state = ''dead'' AND d.dead_at > now() - interval ''1 day'' LIMIT 1001) AS recent) FROM unnest(''{sink,other}''::text[]) AS t(id)'
 \o /dev/null
 \timing on
 BEGIN;
 DROP INDEX deliveries_dead_by_target;
-SELECT target_id, count(*) FROM deliveries
-WHERE bus = 'default' AND rule_name = 'rule-7' AND state = 'dead' AND dead_at > now() - interval '1 day'
-GROUP BY target_id;
-SELECT target_id, count(*) FROM deliveries
-WHERE bus = 'default' AND rule_name = 'rule-7' AND state = 'dead' AND dead_at > now() - interval '1 day'
-GROUP BY target_id;
-SELECT target_id, count(*) FROM deliveries
-WHERE bus = 'default' AND rule_name = 'rule-7' AND state = 'dead' AND dead_at > now() - interval '1 day'
-GROUP BY target_id;
-SELECT target_id, count(*) FROM deliveries
-WHERE bus = 'default' AND rule_name = 'rule-7' AND state = 'dead' AND dead_at > now() - interval '1 day'
-GROUP BY target_id;
-SELECT target_id, count(*) FROM deliveries
-WHERE bus = 'default' AND rule_name = 'rule-7' AND state = 'dead' AND dead_at > now() - interval '1 day'
-GROUP BY target_id;
+:before;
+:before;
+:before;
+:before;
+:before;
 ROLLBACK;
-SELECT t.id, (SELECT count(*) FROM (
-           SELECT FROM deliveries d
-           WHERE d.bus = 'default' AND d.rule_name = 'rule-7' AND d.target_id = t.id
-             AND d.state = 'dead' AND d.dead_at > now() - interval '1 day'
-           LIMIT 1001) AS recent)
-FROM unnest('{sink,other}'::text[]) AS t(id);
-SELECT t.id, (SELECT count(*) FROM (
-           SELECT FROM deliveries d
-           WHERE d.bus = 'default' AND d.rule_name = 'rule-7' AND d.target_id = t.id
-             AND d.state = 'dead' AND d.dead_at > now() - interval '1 day'
-           LIMIT 1001) AS recent)
-FROM unnest('{sink,other}'::text[]) AS t(id);
-SELECT t.id, (SELECT count(*) FROM (
-           SELECT FROM deliveries d
-           WHERE d.bus = 'default' AND d.rule_name = 'rule-7' AND d.target_id = t.id
-             AND d.state = 'dead' AND d.dead_at > now() - interval '1 day'
-           LIMIT 1001) AS recent)
-FROM unnest('{sink,other}'::text[]) AS t(id);
-SELECT t.id, (SELECT count(*) FROM (
-           SELECT FROM deliveries d
-           WHERE d.bus = 'default' AND d.rule_name = 'rule-7' AND d.target_id = t.id
-             AND d.state = 'dead' AND d.dead_at > now() - interval '1 day'
-           LIMIT 1001) AS recent)
-FROM unnest('{sink,other}'::text[]) AS t(id);
-SELECT t.id, (SELECT count(*) FROM (
-           SELECT FROM deliveries d
-           WHERE d.bus = 'default' AND d.rule_name = 'rule-7' AND d.target_id = t.id
-             AND d.state = 'dead' AND d.dead_at > now() - interval '1 day'
-           LIMIT 1001) AS recent)
-FROM unnest('{sink,other}'::text[]) AS t(id);
+:after;
+:after;
+:after;
+:after;
+:after;

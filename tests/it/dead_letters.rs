@@ -339,16 +339,7 @@ async fn counts_per_reason_include_reasons_written_by_hand() {
 
 /// The rule page's dead letters of the last 24 hours per target, as the page says them.
 async fn dead_in_a_day_on_the_rule_page(app: &TestApp, rule: &str) -> Vec<String> {
-    let (client, cookie, _) = app.ui_session().await;
-    let page = client
-        .get(format!("{}/ui/rules/default/{rule}", app.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.ui_page(&format!("/ui/rules/default/{rule}")).await;
     page.match_indices(" dead in 24 h")
         .map(|(at, _)| {
             let before = &page[..at];

@@ -105,16 +105,7 @@ async fn the_receiver_joins_the_producers_trace() {
         assert_eq!(sent.2, "01", "sampled, as the producer said");
     }
     // The UI's event page shows the trace.
-    let (client, cookie, _) = app.ui_session().await;
-    let page = client
-        .get(format!("{}/ui/events?id={}", app.base, ids[0]))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.ui_page(&format!("/ui/events?id={}", ids[0])).await;
     assert!(
         page.contains("4bf92f3577b34da6a3ce929d0e0e4736") && page.contains("00f067aa0ba902b7"),
         "{page}"

@@ -249,7 +249,20 @@ impl TestApp {
         (client, cookie, set_cookie)
     }
 
-    /// Creates or replaces a rule, asserting success.
+    /// The HTML of a UI page (`path` from `/ui`), read in a new admin session.
+    pub async fn ui_page(&self, path: &str) -> String {
+        let (client, cookie, _) = self.ui_session().await;
+        client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("the page is answered")
+            .text()
+            .await
+            .expect("the page's text")
+    }
+
     /// The `/metrics` text (open, no token).
     pub async fn metrics(&self) -> String {
         self.client
