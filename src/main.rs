@@ -14,7 +14,7 @@ use switchyard::store::embedded::{self, EmbeddedOptions, EmbeddedPostgres};
 use switchyard::{audit, auth, otel, rules_files, secrets, store, telemetry};
 
 /// mimalloc instead of glibc's malloc: under load glibc's malloc and free (consolidating and
-/// unlinking chunks) were ~13% of the router's CPU (BENCHMARKS.md, "The allocator").
+/// unlinking chunks) were ~15% of the router's CPU (BENCHMARKS.md, "The allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
