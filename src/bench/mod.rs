@@ -180,18 +180,19 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     // A fresh bus, so earlier runs' rules and events do not count.
     let bus = format!("bench-{}", uuid::Uuid::now_v7().simple());
     let auth = format!("Bearer {}", router.token);
-    let put = |path: String, body: Value| {
+    // A setup request to one of the routers (the future owns its request: it can be spawned).
+    let put = |base: &str, path: String, body: &Value| {
         client
-            .put(format!("{}{path}", router.base))
+            .put(format!("{base}{path}"))
             .header("authorization", &auth)
-            .json(&body)
+            .json(body)
             .send()
     };
     let mut settings = json!({"description": "switchyard bench"});
     if let Some(mode) = &args.schema {
         settings["schema_validation"] = mode.as_str().into();
     }
-    let created = put(format!("/v1/buses/{bus}"), settings.clone()).await?;
+    let created = put(&router.base, format!("/v1/buses/{bus}"), &settings).await?;
     succeeded(created, "creating the bus").await?;
     if args.schema.is_some() {
         let registered = client
@@ -218,14 +219,15 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         if args.ordered_groups.is_some() {
             rule["targets"][0]["ordering"] = json!({"group_by": "$.detail.group"});
         }
-        let request = client
-            .put(format!("{}/v1/buses/{bus}/rules/rule-{i}", router.base))
-            .header("authorization", &auth)
-            .json(&rule);
         let slot = made.clone().acquire_owned().await;
+        let sent = put(
+            &router.base,
+            format!("/v1/buses/{bus}/rules/rule-{i}"),
+            &rule,
+        );
         making.spawn(async move {
             let _slot = slot;
-            succeeded(request.send().await?, &format!("creating rule {i}")).await
+            succeeded(sent.await?, &format!("creating rule {i}")).await
         });
     }
     while let Some(done) = making.join_next().await {
@@ -235,12 +237,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     // The other routers learn of the rules by NOTIFY, a moment later; saving the bus through
     // each of them rebuilds its snapshot before it answers, so no event meets an older one.
     for other in &routers[1..] {
-        let saved = client
-            .put(format!("{}/v1/buses/{bus}", other.base))
-            .header("authorization", &auth)
-            .json(&settings)
-            .send()
-            .await?;
+        let saved = put(&other.base, format!("/v1/buses/{bus}"), &settings).await?;
         succeeded(saved, "refreshing a router's rules").await?;
     }
 

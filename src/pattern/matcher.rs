@@ -246,9 +246,7 @@ impl Scratch {
             self.subrule_in_array[subrule] = true;
         }
     }
-}
 
-impl Scratch {
     /// A group of shared conditions is hit: one hit for all of them, kept on the group.
     fn group_hit(&mut self, group: usize, trail: &[(u32, u32)]) {
         let trail_start = self.trails.len() as u32;
