@@ -219,7 +219,10 @@ impl Sender {
         Ok(Answer {
             status,
             headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
+            // Kept as text Postgres can store: a NUL (valid UTF-8, refused by `text`) becomes
+            // U+FFFD like any other byte that is not text, or the outcome's write would fail
+            // with every other outcome of its batch.
+            body: String::from_utf8_lossy(&body).replace('\0', "\u{FFFD}"),
             retry_after,
         })
     }

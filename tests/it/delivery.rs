@@ -661,3 +661,38 @@ async fn metrics_ask_for_their_token_when_one_is_configured() {
     let text = response.text().await.expect("the metrics text");
     assert!(text.contains("switchyard_dead_letters 0\n"), "{text}");
 }
+
+#[tokio::test]
+async fn a_response_body_with_a_nul_character_is_recorded_as_text() {
+    // Postgres text cannot hold NUL: written as it came, the outcome's write would fail, and with
+    // it every outcome recorded in the same batch, again at each retry.
+    let app = TestApp::delivering(&[]).await;
+    let accepting = Sink::start().await;
+    accepting.otherwise(Reply::Body(200, "ok\0done"));
+    let refusing = Sink::start().await;
+    refusing.otherwise(Reply::Body(422, "no\0way"));
+    app.put_rule(
+        "default",
+        "to-both",
+        json!({"event_pattern": {"source": ["shop"]}, "targets": [
+            {"id": "accepting", "url": accepting.url},
+            {"id": "refusing", "url": refusing.url}]}),
+    )
+    .await;
+    let event = post_order(&app, json!({})).await;
+    let deliveries = wait_for("both outcomes recorded", LONG, || async {
+        let trace = app.get(&format!("/v1/events/{event}")).await;
+        let deliveries = trace.body["deliveries"].as_array()?.clone();
+        let states: Vec<&Value> = deliveries.iter().map(|d| &d["state"]).collect();
+        (states == [&json!("delivered"), &json!("dead")]).then_some(deliveries)
+    })
+    .await;
+    assert_eq!(
+        deliveries[0]["attempt_log"][0]["response_body"],
+        "ok\u{FFFD}done"
+    );
+    assert_eq!(
+        deliveries[1]["attempt_log"][0]["response_body"],
+        "no\u{FFFD}way"
+    );
+}

@@ -16,6 +16,8 @@ pub enum Reply {
     Status(u16),
     /// A status with extra response headers.
     With(u16, Vec<(&'static str, String)>),
+    /// A status with this body instead of `sink says <status>`.
+    Body(u16, &'static str),
     /// Wait, then answer.
     Delay(Duration, u16),
     /// Never answer (the client's timeout must end it).
@@ -180,12 +182,13 @@ async fn serve(mut stream: TcpStream, script: Arc<Mutex<Script>>) {
                 .or_else(|| script.otherwise.clone())
                 .unwrap_or(Reply::Status(200))
         };
-        let (status, extra) = match reply {
-            Reply::Status(status) => (status, Vec::new()),
-            Reply::With(status, headers) => (status, headers),
+        let (status, extra, body) = match reply {
+            Reply::Status(status) => (status, Vec::new(), None),
+            Reply::With(status, headers) => (status, headers, None),
+            Reply::Body(status, body) => (status, Vec::new(), Some(body)),
             Reply::Delay(wait, status) => {
                 tokio::time::sleep(wait).await;
-                (status, Vec::new())
+                (status, Vec::new(), None)
             }
             Reply::Hang => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -198,7 +201,7 @@ async fn serve(mut stream: TcpStream, script: Arc<Mutex<Script>>) {
                 return;
             }
         };
-        let body = format!("sink says {status}");
+        let body = body.map_or_else(|| format!("sink says {status}"), str::to_owned);
         let mut response = format!(
             "HTTP/1.1 {status} Sink\r\ncontent-length: {}\r\n",
             body.len()
