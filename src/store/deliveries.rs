@@ -409,13 +409,16 @@ pub async fn release(pool: &PgPool, owner: Uuid) -> Result<u64, sqlx::Error> {
     Ok(released)
 }
 
-/// How long until the earliest pending delivery is due (zero if one is due now).
+/// How long until the earliest pending delivery is due (zero if one is due now); `None` when
+/// none is pending.
 pub async fn next_due_in(pool: &PgPool) -> Result<Option<Duration>, sqlx::Error> {
+    // Not GREATEST(…, 0) in SQL: it skips NULL, so an empty queue read as "due now" and an
+    // idle worker looked again every 5 ms.
     let seconds: Option<f64> = sqlx::query_scalar(
-        "SELECT GREATEST(EXTRACT(EPOCH FROM (min(next_attempt_at) - now())), 0)::float8
+        "SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))::float8
          FROM deliveries WHERE state = 'pending'",
     )
     .fetch_one(pool)
     .await?;
-    Ok(seconds.map(Duration::from_secs_f64))
+    Ok(seconds.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }

@@ -177,3 +177,29 @@ async fn two_processes_share_the_work_and_send_nothing_twice() {
     assert_eq!(ids.len(), 300);
     assert_eq!(sink.count(), 300, "no delivery was sent twice");
 }
+
+#[tokio::test]
+async fn an_idle_process_leaves_the_database_alone() {
+    // Nothing queued and nothing arriving: the worker looks at the queue once a poll interval
+    // (1 s here), and the lease rescue now and then. (It once took an empty queue for a due
+    // delivery and looked every 5 ms: two statements each time, ~400 transactions a second.)
+    let app = TestApp::delivering(&["--delivery-poll-ms", "1000"]).await;
+    let commits = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        n
+    };
+    // Statistics reach pg_stat_database within a second of a backend's transactions.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = commits().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = commits().await - before;
+    assert!(
+        during < 60,
+        "{during} transactions in 3 s of an idle process"
+    );
+}
