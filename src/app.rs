@@ -90,8 +90,10 @@ impl Application {
                 "the lease is not longer than the longest target timeout: a slow target may get a delivery twice"
             );
         }
-        // LISTEN holds its connection for good: two of their own, so work never waits for them.
-        let listen_pool = store::connect(database.clone(), 2).await?;
+        // LISTEN holds its connection for good (the delivery worker's, the rule snapshots'), and
+        // the announcer of due deliveries keeps one busy: three of their own, so work never
+        // waits for them.
+        let listen_pool = store::connect(database.clone(), 3).await?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let engine = Arc::new(Engine::new(
             pool.clone(),
@@ -113,6 +115,7 @@ impl Application {
             writer: Arc::new(crate::ingest::Writer::start(
                 pool.clone(),
                 (config.delivery.workers > 0).then(|| engine.clone()),
+                store::notify::Announcer::start(listen_pool.clone()),
             )),
             pool,
             snapshots,

@@ -3,7 +3,8 @@
 //! archive memberships are written in one atomic statement, shared with the
 //! other requests waiting at that moment (group commit, [`Writer`]). Only after it commits does the
 //! caller answer, so an acknowledged event is never lost. Deliveries that find a free worker slot
-//! in this process are stored already leased to it and handed to its engine after the commit.
+//! in this process are stored already leased to it and handed to its engine after the commit;
+//! the others are announced to every process after it ([`Announcer`]).
 //!
 //! Bad input fails alone: every text that Postgres could refuse is checked per entry before the
 //! group (`Envelope::parse`), and should the database still refuse a group's statement, each
@@ -30,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::otel;
 use crate::ruleset::{BusRules, Schemas, Snapshots};
 use crate::schema::{Unregistered, Validation};
+use crate::store::notify::Announcer;
 use crate::store::{self, StoreError};
 
 /// Settings of the ingest path.
@@ -435,6 +437,7 @@ pub struct Writer {
     /// For requests with idempotency keys, written in a transaction of their own.
     pool: PgPool,
     engine: Option<Arc<Engine>>,
+    announcer: Announcer,
 }
 
 struct Job {
@@ -449,12 +452,14 @@ pub const GROUP_EVENTS: usize = 1000;
 impl Writer {
     /// Starts the writer task (on the current runtime); it ends when the writer is dropped.
     /// With this process's delivery `engine`, new deliveries that find a free worker slot are
-    /// stored leased to it and handed over after the commit, skipping the claim.
-    pub fn start(pool: PgPool, engine: Option<Arc<Engine>>) -> Writer {
+    /// stored leased to it and handed over after the commit, skipping the claim; the others
+    /// are announced to every process by `announcer`.
+    pub fn start(pool: PgPool, engine: Option<Arc<Engine>>, announcer: Announcer) -> Writer {
         let (jobs, mut queue) = mpsc::channel::<Job>(1024);
-        let (task_pool, task_engine) = (pool.clone(), engine.clone());
+        let (task_pool, task_engine, task_announcer) =
+            (pool.clone(), engine.clone(), announcer.clone());
         tokio::spawn(async move {
-            let (pool, engine) = (task_pool, task_engine);
+            let (pool, engine, announcer) = (task_pool, task_engine, task_announcer);
             let mut pending: Option<Job> = None;
             loop {
                 let first = match pending.take() {
@@ -488,10 +493,15 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
-                write_group(&pool, engine.as_deref(), group).await;
+                write_group(&pool, engine.as_deref(), &announcer, group).await;
             }
         });
-        Writer { jobs, pool, engine }
+        Writer {
+            jobs,
+            pool,
+            engine,
+            announcer,
+        }
     }
 
     /// Stores the events and deliveries; returns once they are committed.
@@ -558,13 +568,13 @@ impl Writer {
                 .collect(),
         );
         let engine = self.engine.as_deref();
-        let grant = insert_leased(&mut tx, engine, &events, &deliveries)
+        let stored = insert_leased(&mut tx, engine, &events, &deliveries)
             .await
             .map_err(|e| IngestError::Write(Arc::new(e)))?;
         tx.commit()
             .await
             .map_err(|e| IngestError::Write(Arc::new(e)))?;
-        hand_over(engine, grant, &events, deliveries);
+        after_commit(engine, &self.announcer, stored, &events, deliveries);
         if lost.is_empty() {
             return Ok(HashMap::new());
         }
@@ -591,7 +601,12 @@ impl Writer {
 /// statement (a row it would not take), nothing of it was stored: each request is then written
 /// alone, so only the request that holds the refused row fails. Other failures (the database
 /// unreachable) fail the whole group.
-async fn write_group(pool: &PgPool, engine: Option<&Engine>, group: Vec<Job>) {
+async fn write_group(
+    pool: &PgPool,
+    engine: Option<&Engine>,
+    announcer: &Announcer,
+    group: Vec<Job>,
+) {
     let mut answers = Vec::with_capacity(group.len());
     let mut events = Vec::new();
     let mut deliveries = Vec::new();
@@ -602,7 +617,7 @@ async fn write_group(pool: &PgPool, engine: Option<&Engine>, group: Vec<Job>) {
         deliveries.extend(job.deliveries);
         answers.push(job.done);
     }
-    let refused = match store_rows(pool, engine, &events, deliveries).await {
+    let refused = match store_rows(pool, engine, announcer, &events, deliveries).await {
         Ok(()) => return answer_all(answers, &Ok(())),
         Err((error, _)) if answers.len() == 1 || !refused_by_database(&error) => {
             return answer_all(answers, &Err(error));
@@ -621,7 +636,7 @@ async fn write_group(pool: &PgPool, engine: Option<&Engine>, group: Vec<Job>) {
     for ((event_count, delivery_count), done) in bounds.into_iter().zip(answers) {
         let mine: Vec<_> = events.by_ref().take(event_count).collect();
         let theirs: Vec<_> = deliveries.by_ref().take(delivery_count).collect();
-        let result = store_rows(pool, engine, &mine, theirs)
+        let result = store_rows(pool, engine, announcer, &mine, theirs)
             .await
             .map_err(|(error, _)| error);
         let _ = done.send(result);
@@ -645,6 +660,7 @@ fn refused_by_database(error: &sqlx::Error) -> bool {
 async fn store_rows(
     pool: &PgPool,
     engine: Option<&Engine>,
+    announcer: &Announcer,
     events: &[store::events::NewEvent],
     deliveries: Vec<store::events::NewDelivery>,
 ) -> Result<(), (Arc<sqlx::Error>, Vec<store::events::NewDelivery>)> {
@@ -653,25 +669,33 @@ async fn store_rows(
         Err(error) => return Err((Arc::new(error), deliveries)),
     };
     match insert_leased(&mut conn, engine, events, &deliveries).await {
-        Ok(grant) => {
-            hand_over(engine, grant, events, deliveries);
+        Ok(stored) => {
+            after_commit(engine, announcer, stored, events, deliveries);
             Ok(())
         }
         Err(error) => Err((Arc::new(error), deliveries)),
     }
 }
 
+/// What [`insert_leased`] stored, for [`after_commit`].
+struct Stored {
+    grant: Option<Grant>,
+    /// Whether it stored deliveries that are due and not leased.
+    due: bool,
+}
+
 /// Inserts events and their deliveries, the first of them leased to this process's free
-/// workers (as many as the engine grants). Hand the grant to [`hand_over`] once committed.
+/// workers (as many as the engine grants). Hand what it returns to [`after_commit`] once
+/// committed.
 async fn insert_leased(
     conn: &mut store::PgConnection,
     engine: Option<&Engine>,
     events: &[store::events::NewEvent],
     deliveries: &[store::events::NewDelivery],
-) -> Result<Option<Grant>, sqlx::Error> {
+) -> Result<Stored, sqlx::Error> {
     let leasable = deliveries.iter().filter(|d| d.leasable()).count();
     let grant = engine.map(|e| e.grant(leasable));
-    store::events::insert(
+    let due = store::events::insert(
         conn,
         events,
         deliveries,
@@ -679,17 +703,22 @@ async fn insert_leased(
         std::time::Duration::ZERO,
     )
     .await?;
-    Ok(grant)
+    Ok(Stored { grant, due })
 }
 
-/// After the commit: the leased deliveries start on this process's workers.
-fn hand_over(
+/// After the commit: the leased deliveries start on this process's workers, and the others are
+/// announced to every process.
+fn after_commit(
     engine: Option<&Engine>,
-    grant: Option<Grant>,
+    announcer: &Announcer,
+    stored: Stored,
     events: &[store::events::NewEvent],
     deliveries: Vec<store::events::NewDelivery>,
 ) {
-    if let (Some(engine), Some(grant)) = (engine, grant) {
+    if stored.due {
+        announcer.deliveries_due();
+    }
+    if let (Some(engine), Some(grant)) = (engine, stored.grant) {
         engine.hand_over(grant, events, deliveries);
     }
 }

@@ -135,7 +135,11 @@ impl Runner<'_> {
             let n = archived.len();
             let (events, deliveries) = copies(replay, &destination, archived);
             let mut tx = self.pool.begin().await?;
-            store::events::insert(&mut tx, &events, &deliveries, None, DEFER).await?;
+            if store::events::insert(&mut tx, &events, &deliveries, None, DEFER).await? {
+                // Inside the transaction: a replay's batch commits with its cursor, a few a
+                // second at most.
+                store::notify::notify(&mut tx, store::notify::DELIVERIES_DUE, "").await?;
+            }
             if !store::replays::advance(
                 &mut tx,
                 replay.id,

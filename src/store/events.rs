@@ -7,7 +7,6 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::notify;
 use crate::domain::trace::EventSpan;
 use crate::domain::{DeliveryId, EventId, TargetRef};
 
@@ -63,12 +62,13 @@ pub struct LeasedTo {
     pub first: usize,
 }
 
-/// Writes events and their deliveries (of any buses), and announces due deliveries once per bus,
-/// in ONE statement (data-modifying CTEs and `pg_notify`): atomic on its own, so the caller
-/// needs no transaction and pays one round trip. When it returns, the events are durable.
-/// Deliveries covered by `leased` are stored claimed (the caller's own workers send them
-/// without a claim); the rest are pending and announced. Every column travels as an array
-/// with one element per row.
+/// Writes events and their deliveries (of any buses) in ONE statement (data-modifying CTEs):
+/// atomic on its own, so the caller needs no transaction and pays one round trip. When it
+/// returns, the events are durable. Deliveries covered by `leased` are stored claimed (the
+/// caller's own workers send them without a claim); the rest are pending. Returns whether there
+/// were any of those: the caller announces them once committed ([`super::notify::Announcer`],
+/// or [`super::notify::notify`] inside its transaction). Every column travels as an array with one
+/// element per row.
 ///
 /// New pending deliveries are due at once, or `defer` later (a replay's, so that live
 /// deliveries due meanwhile are claimed before them).
@@ -82,9 +82,9 @@ pub async fn insert(
     deliveries: &[NewDelivery],
     leased: Option<LeasedTo>,
     defer: std::time::Duration,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let first = leased.map_or(0, |l| l.first);
     let mut leasable_seen = 0;
@@ -96,14 +96,7 @@ pub async fn insert(
             leased
         })
         .collect();
-    let mut announce: Vec<&str> = deliveries
-        .iter()
-        .zip(&is_leased)
-        .filter(|(_, leased)| !**leased)
-        .map(|(d, _)| d.bus.as_str())
-        .collect();
-    announce.sort_unstable();
-    announce.dedup();
+    let due = is_leased.iter().any(|leased| !leased);
     // Per group: its bus and how many of these deliveries join it; per delivery, its place.
     let mut groups: BTreeMap<(TargetRef, &str), (&str, i64)> = BTreeMap::new();
     let mut places: Vec<Option<i64>> = Vec::with_capacity(deliveries.len());
@@ -136,15 +129,15 @@ pub async fn insert(
                     u.delivery_ids::uuid[], u.traceparent, u.trace_parent_id, u.tracestate,
                     u.schema_violations
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::timestamptz[], $7::text[], $8::text[], $21::text[], $22::text[], $23::text[],
-                         $35::text[])
+                         $6::timestamptz[], $7::text[], $8::text[], $19::text[], $20::text[], $21::text[],
+                         $33::text[])
                   AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids,
                        traceparent, trace_parent_id, tracestate, schema_violations)
              RETURNING 1
          ), stored_groups AS (
              INSERT INTO delivery_groups AS g (target_ref, group_key, bus, owed, last_seq)
              SELECT u.target_ref, u.group_key, u.bus, u.n, u.n
-             FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::int8[])
+             FROM UNNEST($22::uuid[], $23::text[], $24::text[], $25::int8[])
                   AS u(target_ref, group_key, bus, n)
              -- The order every statement locks groups in (their primary key's).
              ORDER BY u.target_ref, u.group_key COLLATE \"C\"
@@ -163,10 +156,10 @@ pub async fn insert(
                     u.attempts, u.lease_owner, now() + make_interval(secs => u.lease_seconds),
                     u.group_key, g.last_seq - u.group_n + u.group_place,
                     COALESCE(g.owed = u.group_n AND u.group_place = 1, false),
-                    now() + make_interval(secs => $34)
+                    now() + make_interval(secs => $32)
              FROM UNNEST($9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[],
                          $14::uuid[], $15::text[], $16::int4[], $17::uuid[], $18::float8[],
-                         $28::text[], $29::int8[], $30::int8[])
+                         $26::text[], $27::int8[], $28::int8[])
                   AS u(id, event_id, bus, rule_name, target_id, target_ref, state, attempts,
                        lease_owner, lease_seconds, group_key, group_place, group_n)
              LEFT JOIN stored_groups g
@@ -176,12 +169,11 @@ pub async fn insert(
              -- now(): the events' received_at, the same transaction's time.
              INSERT INTO archive_events (archive_id, bus, received_at, event_id)
              SELECT u.archive_id, u.bus, now(), u.event_id
-             FROM UNNEST($31::uuid[], $32::text[], $33::uuid[]) AS u(archive_id, bus, event_id)
+             FROM UNNEST($29::uuid[], $30::text[], $31::uuid[]) AS u(archive_id, bus, event_id)
              RETURNING 1
          )
          SELECT (SELECT count(*) FROM stored_events),
-                (SELECT count(*) FROM stored_deliveries),
-                (SELECT count(*) FROM (SELECT pg_notify($19, b) FROM unnest($20::text[]) AS b) AS announced)",
+                (SELECT count(*) FROM stored_deliveries)",
     )
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.bus.as_str()).collect::<Vec<_>>())
@@ -202,8 +194,6 @@ pub async fn insert(
     .bind(is_leased.iter().map(|&l| i32::from(l)).collect::<Vec<_>>())
     .bind((0..deliveries.len()).map(|i| lease(i).map(|l| l.owner)).collect::<Vec<_>>())
     .bind((0..deliveries.len()).map(|i| lease(i).map(|l| l.lease.as_secs_f64())).collect::<Vec<_>>())
-    .bind(notify::DELIVERIES_DUE)
-    .bind(&announce)
     .bind(events.iter().map(|e| e.span.traceparent()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.span.parent_id.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.span.tracestate.as_deref()).collect::<Vec<_>>())
@@ -221,7 +211,7 @@ pub async fn insert(
     .bind(events.iter().map(|e| e.schema_violations.as_deref()).collect::<Vec<_>>())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(due)
 }
 
 /// `{id,id,...}`: a `uuid[]` literal.

@@ -179,6 +179,33 @@ async fn two_processes_share_the_work_and_send_nothing_twice() {
 }
 
 #[tokio::test]
+async fn a_process_that_only_ingests_wakes_the_one_that_delivers() {
+    // b looks at the queue on its own only every 30 s (the poll, and the lease rescue at half
+    // the lease, capped at 30 s): a delivery within seconds is b woken by a's announcement.
+    let a = TestApp::spawn().await;
+    let sink = Sink::start().await;
+    rule_to(&a, &sink, 5_000).await;
+    let b = a
+        .another(&delivering_flags(&[
+            "--delivery-poll-ms",
+            "60000",
+            "--lease-ms",
+            "120000",
+        ]))
+        .await;
+    // b's first look at the queue (empty) is over: it waits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..3 {
+        let event = post(&a).await;
+        wait_for("b to deliver a's event", Duration::from_secs(5), || async {
+            (state_of(&b, &event).await.0 == "delivered").then_some(())
+        })
+        .await;
+    }
+    assert_eq!(sink.count(), 3);
+}
+
+#[tokio::test]
 async fn an_idle_process_leaves_the_database_alone() {
     // Nothing queued and nothing arriving: the worker looks at the queue once a poll interval
     // (1 s here), and the lease rescue now and then. (It once took an empty queue for a due
