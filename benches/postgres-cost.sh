@@ -1,6 +1,7 @@
 #!/bin/sh
 # What one `switchyard bench` run costs Postgres, per acknowledged event: CPU (every Postgres
-# process, the exited backends included), WAL bytes and statement time. Each run gets a fresh
+# process, the exited backends included), WAL bytes and statement time; beside it the bench's own
+# figures of the routers' CPU and its own (clients and sink) per event. Each run gets a fresh
 # throwaway Postgres 15 cluster with pg_stat_statements under /tmp/sy-scale (as root: initdb and
 # postgres run as the `postgres` user). Arguments go to `switchyard bench`, e.g.
 #
@@ -84,6 +85,7 @@ print(json.dumps({'routers': r['routers'], 'rules': r['rules'],
   'sink_only_per_s': r['sink_only_requests_per_sec'] and round(r['sink_only_requests_per_sec']),
   'acked_to_sink': ratio('acked_to_sink'), 'delivered_to_sink': ratio('delivered_to_sink'),
   'lost': r['lost'], 'duplicates': r['duplicates'], 'acked_per_router': r['acked_per_router'],
-  'e2e_p99_ms': r['e2e_p99_ms'],
+  'e2e_p99_ms': r['e2e_p99_ms'], 'router_cpu_us_per_event': r['router_cpu_us_per_event'] and round(r['router_cpu_us_per_event'], 1),
+  'bench_cpu_us_per_event': r['bench_cpu_us_per_event'] and round(r['bench_cpu_us_per_event'], 1),
   'pg_cpu_us_per_event': round(($cpu1 - $cpu0) / tck * 1e6 / n, 1),
   'wal_bytes_per_event': round($wal / n), 'statement_us_per_event': round($stmt * 1000 / n, 1)}))"

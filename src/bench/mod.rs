@@ -130,6 +130,11 @@ fn now_ns() -> u64 {
 }
 
 /// A setup request's answer: fine, or what went wrong `doing` it, with the router's words.
+/// CPU microseconds per event between two readings of CPU seconds.
+fn per_event(before: Option<f64>, after: Option<f64>, events: u64) -> Option<f64> {
+    Some((after? - before?) * 1e6 / events.max(1) as f64)
+}
+
 async fn succeeded(answer: reqwest::Response, doing: &str) -> Result<(), BenchError> {
     if answer.status().is_success() {
         return Ok(());
@@ -261,6 +266,10 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         tally: Mutex::default(),
     });
 
+    // CPU from here to the end of the drain: every router's, and this process's.
+    let routers_cpu =
+        || -> Option<f64> { routers.iter().map(router::RouterProcess::cpu_seconds).sum() };
+    let cpu_before = (routers_cpu(), router::cpu_seconds("self"));
     let started = Instant::now();
     loader.clone().drive(&args, started).await;
     let load_time = started.elapsed();
@@ -280,6 +289,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let cpu_after = (routers_cpu(), router::cpu_seconds("self"));
     tokio::time::sleep(args.settle).await;
     let peak = routers
         .iter()
@@ -338,6 +348,8 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         lost,
         duplicates,
         router_peak_rss_mib: peak,
+        router_cpu_us_per_event: per_event(cpu_before.0, cpu_after.0, expected),
+        bench_cpu_us_per_event: per_event(cpu_before.1, cpu_after.1, expected),
         sink_only_requests_per_sec: beside_sink,
         acked_to_sink: beside_sink.map(|sink| acked_events_per_sec / sink),
         delivered_to_sink: beside_sink.map(|sink| deliveries_per_sec / sink),

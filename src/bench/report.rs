@@ -33,6 +33,11 @@ pub struct Report {
     pub duplicates: u64,
     /// The highest peak resident memory of the routers this started.
     pub router_peak_rss_mib: Option<f64>,
+    /// CPU time per acknowledged event from the load's start to the end of the drain (every
+    /// delivery of the run included): the routers this started, all together, and this
+    /// process (the clients and the sink). Linux only (from /proc).
+    pub router_cpu_us_per_event: Option<f64>,
+    pub bench_cpu_us_per_event: Option<f64>,
     /// The sink's requests/s with the same clients posting straight to it (`--sink-phase`, run
     /// first), and the router's acknowledged events/s and deliveries/s as ratios to it.
     pub sink_only_requests_per_sec: Option<f64>,
@@ -82,6 +87,12 @@ pub fn table(r: &Report) -> String {
         ),
         _ => String::new(),
     };
+    let cpu = match (r.router_cpu_us_per_event, r.bench_cpu_us_per_event) {
+        (Some(router), Some(bench)) => {
+            format!("CPU per event    router {router:.1} µs, clients and sink {bench:.1} µs\n")
+        }
+        _ => String::new(),
+    };
     let routers = match r.routers {
         0 | 1 => String::new(),
         n => format!("{n} routers, "),
@@ -92,7 +103,7 @@ pub fn table(r: &Report) -> String {
          ingest latency   p50 {:>8.2} ms  p99 {:>8.2} ms  p99.9 {:>8.2} ms\n\
          delivered        {:>10}         {:>10.0} deliveries/s ({} sink requests)\n\
          end to end       p50 {:>8.2} ms  p99 {:>8.2} ms  p99.9 {:>8.2} ms\n\
-         lost {}, duplicates {}, router peak memory {rss}\n{beside_sink}{otlp}",
+         lost {}, duplicates {}, router peak memory {rss}\n{cpu}{beside_sink}{otlp}",
         r.duration_s,
         r.rules,
         r.batch,

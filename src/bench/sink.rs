@@ -133,6 +133,7 @@ pub(super) async fn sink_only(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()?;
+    let cpu_before = super::router::cpu_seconds("self");
     let started = Instant::now();
     let deadline = started + duration;
     let mut clients = tokio::task::JoinSet::new();
@@ -156,6 +157,7 @@ pub(super) async fn sink_only(
     }
     while clients.join_next().await.is_some() {}
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = super::router::cpu_seconds("self");
     server.abort();
     let seen = sink.seen.lock().unwrap_or_else(|e| e.into_inner());
     let mut e2e = seen.e2e_us.clone();
@@ -186,6 +188,9 @@ pub(super) async fn sink_only(
         lost: 0,
         duplicates: 0,
         router_peak_rss_mib: None,
+        router_cpu_us_per_event: None,
+        // Here per request: what the clients and the sink cost alone.
+        bench_cpu_us_per_event: super::per_event(cpu_before, cpu_after, delivered),
         sink_only_requests_per_sec: None,
         acked_to_sink: None,
         delivered_to_sink: None,

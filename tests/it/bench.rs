@@ -63,6 +63,13 @@ async fn the_benchmark_runs_and_loses_nothing() {
     assert_eq!(report["lost"], 0);
     assert_eq!(report["duplicates"], 0);
     assert!(report["router_peak_rss_mib"].as_f64().unwrap() > 1.0);
+    // What each event cost the router and the bench itself (from /proc: these run on Linux).
+    for key in ["router_cpu_us_per_event", "bench_cpu_us_per_event"] {
+        let cpu = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {report}"));
+        assert!(cpu > 0.0, "{key}: {report}");
+    }
     // The sink alone ran first in the same invocation; the router's figures are ratios to it.
     let sink = report["sink_only_requests_per_sec"].as_f64().unwrap();
     assert!(sink > 0.0, "{report}");
