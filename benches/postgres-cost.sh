@@ -8,9 +8,8 @@
 #   cargo build --release
 #   benches/postgres-cost.sh --duration 10s --rules 100 --routers 2 --sink-phase 10s
 #
-# Prints one JSON line; with WALDUMP=1 or WAITS=1, more to stderr (see below). Statement time
-# includes the bench's setup (making the rules), so it is comparable between runs with the same
-# number of rules only.
+# Prints one JSON line; with WALDUMP=1 or WAITS=1, more to stderr (see below). Postgres's
+# figures count from the load's start to the end of the drain (not the bench's setup).
 D=/tmp/sy-scale
 BIN=${SWITCHYARD_BIN:-$(dirname "$0")/../target/release/switchyard}
 BINDIR=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -33,11 +32,18 @@ pgcpu() {
 }
 
 $P -c 'SELECT pg_stat_statements_reset()' >/dev/null
-# WAITS=1: what the busy backends were doing, sampled every 10 ms through the run (to stderr):
+# Every figure counts from the load's start (the bench creates $mark then, its setup done: the
+# sink phase and the rules' creation are left out) to the end of the drain.
+mark=$D/load-started
+# WAITS=1: what the busy backends were doing, sampled every 10 ms through the load (to stderr):
 # on CPU, or waiting (for a lock, the WAL's flush, a client), per statement.
-if [ -n "$WAITS" ]; then
-  $P -c 'CREATE UNLOGGED TABLE waits (what text); CREATE TABLE waits_stop ()'
-  $P -c "DO \$\$ BEGIN LOOP
+[ -n "$WAITS" ] && $P -c 'CREATE UNLOGGED TABLE waits (what text); CREATE TABLE waits_stop ()'
+(
+  while [ ! -e $mark ]; do sleep 0.02; done
+  echo "$($P -c 'SELECT pg_current_wal_lsn()') $(pgcpu)" > $D/at-start
+  $P -c 'CREATE TABLE stmt0 AS SELECT queryid, userid, dbid, toplevel, total_exec_time,
+           total_plan_time, wal_bytes, calls FROM pg_stat_statements'
+  [ -n "$WAITS" ] && $P -c "DO \$\$ BEGIN LOOP
       EXIT WHEN EXISTS (SELECT FROM waits_stop);
       PERFORM pg_stat_clear_snapshot();
       INSERT INTO waits SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || '  '
@@ -46,28 +52,33 @@ if [ -n "$WAITS" ]; then
         WHERE backend_type = 'client backend' AND state = 'active' AND pid <> pg_backend_pid();
       COMMIT;
       PERFORM pg_sleep(0.01);
-    END LOOP; END \$\$" &
-  sampler=$!
-fi
-lsn0=$($P -c 'SELECT pg_current_wal_lsn()'); cpu0=$(pgcpu)
-out=$("$BIN" bench --json "$@")
-if [ -n "$WAITS" ]; then
-  $P -c 'INSERT INTO waits_stop DEFAULT VALUES'; wait $sampler
-  $P -F ' | ' -c "SELECT round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct, what
-    FROM waits GROUP BY what ORDER BY count(*) DESC LIMIT 12" >&2
-fi
+    END LOOP; END \$\$"
+) &
+watcher=$!
+out=$("$BIN" bench --json --load-started-file $mark "$@")
+[ -e $mark ] || { kill $watcher; echo "$out"; echo "the bench ended before its load" >&2; exit 1; }
+[ -n "$WAITS" ] && $P -c 'INSERT INTO waits_stop DEFAULT VALUES'
+wait $watcher
+[ -n "$WAITS" ] && $P -F ' | ' -c "SELECT round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct,
+    what FROM waits GROUP BY what ORDER BY count(*) DESC LIMIT 12" >&2
+read lsn0 cpu0 < $D/at-start
 lsn1=$($P -c 'SELECT pg_current_wal_lsn()'); cpu1=$(pgcpu)
 wal=$($P -c "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')")
-# (The WAITS sampler's own statement left out.)
-stmt=$($P -c "SELECT round(sum(total_exec_time)::numeric) FROM pg_stat_statements WHERE query NOT LIKE 'DO %'")
+# Each statement's figures since the load started (the WAITS sampler's own left out).
+$P -c "CREATE VIEW since_load AS SELECT s.query, s.total_exec_time - coalesce(o.total_exec_time, 0)
+    AS exec_ms, s.total_plan_time - coalesce(o.total_plan_time, 0) AS plan_ms,
+    s.wal_bytes - coalesce(o.wal_bytes, 0) AS wal_bytes, s.calls - coalesce(o.calls, 0) AS calls
+  FROM pg_stat_statements s LEFT JOIN stmt0 o USING (queryid, userid, dbid, toplevel)
+  WHERE s.query NOT LIKE 'DO %'"
+stmt=$($P -c "SELECT round(sum(exec_ms)::numeric) FROM since_load")
 acked=$(echo "$out" | python3 -c 'import json,sys; print(max(json.load(sys.stdin)["acked_events"], 1))')
 # The statements that cost most, per acknowledged event (to stderr: the JSON line stays alone).
 # Planning time shows with PGOPTS="-c pg_stat_statements.track_planning=on".
-$P -F ' | ' -c "SELECT round((total_exec_time * 1000 / $acked)::numeric, 1) AS us,
-    round((total_plan_time * 1000 / $acked)::numeric, 1) AS plan_us,
+$P -F ' | ' -c "SELECT round((exec_ms * 1000 / $acked)::numeric, 1) AS us,
+    round((plan_ms * 1000 / $acked)::numeric, 1) AS plan_us,
     round(wal_bytes / $acked) AS wal, round(calls::numeric / $acked, 3) AS calls,
     left(regexp_replace(query, '\s+', ' ', 'g'), 90)
-  FROM pg_stat_statements WHERE query NOT LIKE 'DO %' ORDER BY total_exec_time DESC LIMIT 8" >&2
+  FROM since_load ORDER BY exec_ms DESC LIMIT 8" >&2
 # WALDUMP=1: what the WAL was made of, per kind of record, per acknowledged event (to stderr).
 [ -n "$WALDUMP" ] && "$BINDIR/pg_waldump" -p $D/pg/pg_wal -s "$lsn0" -e "$lsn1" --stats=record 2>&1 \
   | python3 -c "

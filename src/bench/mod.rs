@@ -108,6 +108,10 @@ pub struct BenchArgs {
     /// them (each batch to the next).
     #[arg(long, default_value_t = 1, conflicts_with = "router", value_parser = clap::value_parser!(u64).range(1..=16))]
     pub routers: u64,
+    /// Creates this file when the load starts (setup done), so a tool watching the database
+    /// can take its measurements from there (`benches/postgres-cost.sh` does).
+    #[arg(long)]
+    pub load_started_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -269,6 +273,9 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     // CPU from here to the end of the drain: every router's, and this process's.
     let routers_cpu =
         || -> Option<f64> { routers.iter().map(router::RouterProcess::cpu_seconds).sum() };
+    if let Some(file) = &args.load_started_file {
+        std::fs::write(file, b"")?;
+    }
     let cpu_before = (routers_cpu(), router::cpu_seconds("self"));
     let started = Instant::now();
     loader.clone().drive(&args, started).await;

@@ -26,7 +26,10 @@ async fn bench(args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn the_benchmark_runs_and_loses_nothing() {
+    let mark = std::env::temp_dir().join(format!("switchyard-load-{}", uuid::Uuid::now_v7()));
     let report = bench(&[
+        "--load-started-file",
+        mark.to_str().unwrap(),
         "--duration",
         "2s",
         "--rules",
@@ -55,6 +58,10 @@ async fn the_benchmark_runs_and_loses_nothing() {
         assert!(report.get(key).is_some(), "no {key} in {report}");
     }
     assert!(report["acked_events"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        std::fs::remove_file(&mark).is_ok(),
+        "the load's start is marked for tools watching the database"
+    );
     assert_eq!(
         report["failed_entries"], 0,
         "the schema accepts every event: {report}"
