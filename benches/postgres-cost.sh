@@ -98,5 +98,6 @@ print(json.dumps({'routers': r['routers'], 'rules': r['rules'],
   'lost': r['lost'], 'duplicates': r['duplicates'], 'acked_per_router': r['acked_per_router'],
   'e2e_p99_ms': r['e2e_p99_ms'], 'router_cpu_us_per_event': r['router_cpu_us_per_event'] and round(r['router_cpu_us_per_event'], 1),
   'bench_cpu_us_per_event': r['bench_cpu_us_per_event'] and round(r['bench_cpu_us_per_event'], 1),
+  'router_peak_rss_mib': r['router_peak_rss_mib'] and round(r['router_peak_rss_mib']),
   'pg_cpu_us_per_event': round(($cpu1 - $cpu0) / tck * 1e6 / n, 1),
   'wal_bytes_per_event': round($wal / n), 'statement_us_per_event': round($stmt * 1000 / n, 1)}))"

@@ -133,12 +133,12 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// A setup request's answer: fine, or what went wrong `doing` it, with the router's words.
 /// CPU microseconds per event between two readings of CPU seconds.
 fn per_event(before: Option<f64>, after: Option<f64>, events: u64) -> Option<f64> {
     Some((after? - before?) * 1e6 / events.max(1) as f64)
 }
 
+/// A setup request's answer: fine, or what went wrong `doing` it, with the router's words.
 async fn succeeded(answer: reqwest::Response, doing: &str) -> Result<(), BenchError> {
     if answer.status().is_success() {
         return Ok(());
