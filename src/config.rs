@@ -193,7 +193,7 @@ pub struct ServeArgs {
     /// Apply the rule files in this folder at start (like `switchyard rules apply`, without pruning).
     #[arg(long, env = "SWITCHYARD_RULES")]
     pub rules: Option<PathBuf>,
-    /// Deliveries in flight at once in this process (default: 128 per CPU core; 0: this process
+    /// Deliveries in flight at once in this process (default: 512 per CPU core; 0: this process
     /// only serves the API and ingests, others deliver).
     #[arg(long, env = "SWITCHYARD_WORKERS")]
     pub workers: Option<usize>,
@@ -372,9 +372,12 @@ impl ServeArgs {
             errors.push(format!("--rules {}: not a folder", dir.display()));
         }
         // An attempt in flight is a task waiting on the network, not a thread: 32 per core capped
-        // a 2-core machine at ~10K deliveries/s with its cores not busy (BENCHMARKS.md).
+        // a 2-core machine at ~10K deliveries/s with its cores not busy; with 128 a busy one
+        // found no free slot at ingest, so most deliveries were queued and claimed (a statement
+        // more each) and a closed loop grew a backlog; with 512, new deliveries start without a
+        // claim: Postgres CPU per event 0.70×, deliveries/s 1.2× (BENCHMARKS.md).
         let workers = self.workers.unwrap_or_else(|| {
-            128 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+            512 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
         if workers > 10_000 {
             errors.push(format!(
