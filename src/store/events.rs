@@ -67,8 +67,8 @@ pub struct LeasedTo {
 /// returns, the events are durable. Deliveries covered by `leased` are stored claimed (the
 /// caller's own workers send them without a claim); the rest are pending. Returns whether there
 /// were any of those: the caller announces them once committed ([`super::notify::Announcer`],
-/// or [`super::notify::notify`] inside its transaction). Every column travels as an array with one
-/// element per row.
+/// or [`super::notify::notify`] inside its transaction). Every column travels as an array with
+/// one element per row.
 ///
 /// New pending deliveries are due at once, or `defer` later (a replay's, so that live
 /// deliveries due meanwhile are claimed before them).
