@@ -26,6 +26,9 @@ use super::{Engine, auth};
 use crate::metrics::TargetLabels;
 use crate::transform;
 
+/// When a delivery whose target stayed at its concurrency limit is looked at again.
+const LIMIT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// A request ready to be sent, with what deciding its outcome needs.
 pub(super) struct Request {
     /// Which try this is (1-based).
@@ -290,7 +293,14 @@ impl Engine {
     /// the record). An OAuth token the target refuses with 401 is fetched again, once.
     async fn send(&self, target: &TargetRuntime, request: &mut Request) -> Step {
         let limit = self.limit_for(target.id, target.max_concurrency);
-        let _permit = limit.acquire_owned().await;
+        // The wait holds a worker slot and the lease: the send after it must still end within
+        // the lease (else the delivery is claimed again meanwhile and sent twice). Past half of
+        // what the lease leaves, the delivery goes back to the queue, untried, and the slot to
+        // other targets.
+        let most = self.config.lease.saturating_sub(target.timeout) / 2;
+        let Ok(_permit) = tokio::time::timeout(most, limit.acquire_owned()).await else {
+            return Step::Deferred(LIMIT_RETRY_AFTER);
+        };
         if let Some((key, per_second)) = &target.rate_limit
             && let Err(after) = self.admit(key, *per_second).await
         {

@@ -230,3 +230,38 @@ async fn an_idle_process_leaves_the_database_alone() {
         "{during} transactions in 3 s of an idle process"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_waiting_for_its_targets_limit_goes_back_before_its_lease_ends() {
+    // One send at a time to the target, each taking 2.5 s, and a 4 s lease: the third delivery
+    // would wait 5 s for its turn and be sent after its lease ended (rescued meanwhile, and sent
+    // again). Waiting is bounded by what the lease leaves; past that it goes back to the queue,
+    // untried, and each delivery is sent once.
+    let app = TestApp::delivering(&["--lease-ms", "4000"]).await;
+    let sink = Sink::start().await;
+    sink.otherwise(Reply::Delay(Duration::from_millis(2500), 200));
+    app.put_rule(
+        "default",
+        "to-sink",
+        json!({"event_pattern": {"source": ["shop"]}, "targets": [
+            {"id": "sink", "url": sink.url, "timeout_ms": 3000, "max_concurrency": 1}]}),
+    )
+    .await;
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(post(&app).await);
+    }
+    for event in &events {
+        wait_for("each delivery to be delivered", LONG, || async {
+            (state_of(&app, event).await.0 == "delivered").then_some(())
+        })
+        .await;
+    }
+    let received = sink.received();
+    let ids: BTreeSet<&str> = received
+        .iter()
+        .filter_map(|r| r.header("webhook-id"))
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(received.len(), 3, "no delivery was sent twice");
+}
