@@ -108,23 +108,10 @@ fn start(args: &BenchArgs, otlp: Option<&str>, token: &str) -> Result<RouterProc
     }
 }
 
-/// CPU time (user and system) a process has used so far, from /proc (`None` elsewhere).
-pub(super) fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces, in parentheses): the state is the
-    // first, utime the 12th and stime the 13th.
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
-    let utime: f64 = fields.next()?.parse().ok()?;
-    let stime: f64 = fields.next()?.parse().ok()?;
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| (utime + stime) / ticks as f64)
-}
-
 impl RouterProcess {
     /// CPU time the router this started has used so far.
     pub(super) fn cpu_seconds(&self) -> Option<f64> {
-        cpu_seconds(&self.child.as_ref()?.id().to_string())
+        super::cpu_seconds(&self.child.as_ref()?.id().to_string())
     }
 
     /// Peak resident memory of the router this started, from /proc.

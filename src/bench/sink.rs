@@ -133,7 +133,7 @@ pub(super) async fn sink_only(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
         .build()?;
-    let cpu_before = super::router::cpu_seconds("self");
+    let cpu_before = super::cpu_seconds("self");
     let started = Instant::now();
     let deadline = started + duration;
     let mut clients = tokio::task::JoinSet::new();
@@ -157,7 +157,7 @@ pub(super) async fn sink_only(
     }
     while clients.join_next().await.is_some() {}
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = super::router::cpu_seconds("self");
+    let cpu_after = super::cpu_seconds("self");
     server.abort();
     let seen = sink.seen.lock().unwrap_or_else(|e| e.into_inner());
     let mut e2e = seen.e2e_us.clone();
