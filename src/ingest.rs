@@ -178,8 +178,9 @@ pub async fn ingest(
         hits.extend(matched.iter().map(|&rule| (id, rule)));
         // An entry's own TraceHeader names its producer's span; else the request's context.
         let span = match (&envelope.trace_header, context) {
-            (Some(own), _) => EventSpan::child_of(Some(own), None),
+            (Some(own), _) => EventSpan::child_of(id, Some(own), None),
             (None, request) => EventSpan::child_of(
+                id,
                 request.map(|r| &r.parent),
                 request.and_then(|r| r.tracestate.as_deref()),
             ),

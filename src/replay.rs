@@ -275,7 +275,7 @@ fn copies(
             bus: replay.destination_bus.clone(),
             matched_rules: routed.matched_rules,
             delivery_ids: routed.delivery_ids,
-            span: EventSpan::child_of(parent.as_ref(), original.tracestate.as_deref()),
+            span: EventSpan::child_of(id, parent.as_ref(), original.tracestate.as_deref()),
             archives: Vec::new(),
             // A replay is not validated again: the original was, when it was acknowledged.
             schema_violations: None,

@@ -4,11 +4,11 @@
 //! The statement holds only the conditions asked for (built with sqlx's `QueryBuilder`, values
 //! always bound), so each search gets the plan of its own indexes (migration 0014): a bus, with
 //! or without a time range, walks `events_bus_received` backwards; a bus and a detail-type walk
-//! `events_bus_type_received`; a trace id looks up the hash index `events_trace`. The bus
-//! indexes end at `received_at` (cheaper to write, BENCHMARKS.md): Postgres sorts each group of
-//! equal times (one commit's events) by id, and takes the cursor's `received_at <= …` as the
-//! index condition. Other conditions (source, matched) filter along the walk, which a time range
-//! bounds.
+//! `events_bus_type_received`; a trace id looks up the hash index `events_trace` and the primary
+//! key (a trace begun here is named by its first event, migration 0026). The bus indexes end at
+//! `received_at` (cheaper to write, BENCHMARKS.md): Postgres sorts each group of equal times (one
+//! commit's events) by id, and takes the cursor's `received_at <= …` as the index condition.
+//! Other conditions (source, matched) filter along the walk, which a time range bounds.
 
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -80,6 +80,11 @@ pub struct EventSummary {
 /// `events_trace` index, which a query must repeat exactly to use it.
 const TRACE_ID: &str = "substr(traceparent, 4, 32)";
 
+/// The predicate of the `events_trace` index (migration 0026): a trace id that is not the event's
+/// own id. An event that began its trace is named by it ([`crate::domain::trace`]) and found by
+/// its primary key instead.
+const NOT_OWN_TRACE: &str = "substr(traceparent, 4, 32) <> replace(id::text, '-', '')";
+
 /// A page of events, newest first: at most `limit` after `after`.
 pub async fn search(
     conn: &mut PgConnection,
@@ -108,9 +113,21 @@ pub async fn search(
         query.push(" AND received_at < ").push_bind(until);
     }
     if let Some(trace_id) = &filter.trace_id {
+        // The events in a trace that is not their own (the index's), and the one that began it
+        // if it was begun here: the event whose id it is (32 hex digits always read as a UUID).
+        // That second arm says "its own trace" in words of its own: a condition both arms
+        // shared would be taken out of the OR, and neither index could serve it.
         query
-            .push(format!(" AND {TRACE_ID} = "))
-            .push_bind(trace_id);
+            .push(format!(" AND (({TRACE_ID} = "))
+            .push_bind(trace_id)
+            .push(format!(" AND {NOT_OWN_TRACE})"));
+        if let Ok(own) = uuid::Uuid::try_parse(trace_id) {
+            query
+                .push(" OR (id = ")
+                .push_bind(own)
+                .push(format!(" AND {TRACE_ID} = replace(id::text, '-', ''))"));
+        }
+        query.push(")");
     }
     match filter.matched {
         Some(true) => query.push(" AND matched_rules <> '[]'::jsonb"),

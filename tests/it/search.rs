@@ -105,6 +105,31 @@ async fn events_are_found_by_each_filter_newest_first() {
         ids(&app, &format!("trace_id={}", TRACE_ID.to_uppercase())).await,
         newest_first(&[&traced[0], &traced[1]])
     );
+    // A trace begun here is named by its first event's id, and found through it; so are the
+    // events its receivers send on in that trace.
+    let begun = shop[1].replace('-', "");
+    assert_eq!(
+        ids(&app, &format!("trace_id={begun}")).await,
+        [shop[1].clone()]
+    );
+    let followers = post(
+        &app,
+        "orders",
+        Some(&format!("00-{begun}-00f067aa0ba902b7-01")),
+        json!([entry("billing", "charged")]),
+    )
+    .await;
+    assert_eq!(
+        ids(&app, &format!("trace_id={begun}")).await,
+        newest_first(&[&shop[1], &followers[0]])
+    );
+    // An event that began a trace is not found by another trace's id (nor by its own id when
+    // that is not its trace's).
+    let other = traced[0].replace('-', "");
+    assert_eq!(
+        ids(&app, &format!("trace_id={other}")).await,
+        Vec::<String>::new()
+    );
     // Only the rule on `default` matches `placed`.
     assert_eq!(
         ids(&app, "matched=true").await,

@@ -161,6 +161,8 @@ async fn without_a_context_or_with_a_bad_one_an_event_starts_a_trace() {
     assert_eq!(context["trace_id"], trace_id.as_str());
     assert_ne!(trace_id, "00000000000000000000000000000000");
     assert_ne!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    // A trace begun here is named by the event that began it: its id's 32 hex digits.
+    assert_eq!(trace_id, id.replace('-', ""));
     assert_eq!(context["span_id"], span.as_str());
     assert_eq!(flags, "01");
 
