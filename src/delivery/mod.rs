@@ -97,6 +97,25 @@ where
     }
 }
 
+/// Asks every few seconds, until it is so, whether Postgres has statistics of the hot tables,
+/// and gives it their first once they have grown ([`store::deliveries::first_statistics`]). On a
+/// database in use the first look finds them and the task ends.
+async fn first_statistics(pool: PgPool) {
+    /// Rows written before the first statistics: a primary-key lookup per outcome is then
+    /// plainly cheaper than reading the table, and stays so as it grows.
+    const MIN_CHANGES: i64 = 5_000;
+    loop {
+        match store::deliveries::first_statistics(&pool, MIN_CHANGES).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "reading the tables' statistics failed")
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 pub struct Engine {
     pool: PgPool,
     metrics: Arc<crate::metrics::Metrics>,
@@ -256,9 +275,11 @@ impl Engine {
         // Attempts hand their outcomes to one recorder that writes them in batches.
         let (recorder, finished) = mpsc::channel(self.config.workers * 2);
         let recording = tokio::spawn(self.clone().record(finished));
+        let statistics = tokio::spawn(first_statistics(self.pool.clone()));
         tracing::info!(owner = %self.owner, workers = self.config.workers, "delivery engine started");
         let worker = worker::Worker::new(self.clone(), shutdown, handed, recorder);
         let (tasks, recorder) = worker.run().await;
+        statistics.abort();
         self.drain(tasks, recorder, recording).await;
     }
 

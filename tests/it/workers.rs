@@ -232,6 +232,44 @@ async fn an_idle_process_leaves_the_database_alone() {
 }
 
 #[tokio::test]
+async fn a_new_database_gets_statistics_of_its_hot_tables_once_they_have_grown() {
+    // Postgres remakes a cached plan only when statistics change, and autovacuum's first look
+    // may be a minute away: outcome batches planned on the empty table read all of it each time
+    // until then. The engine gives the first statistics itself once 5,000 rows are written.
+    // (`last_analyze` is set only by an ANALYZE statement; autovacuum sets `last_autoanalyze`.)
+    let app = TestApp::delivering(&[]).await;
+    let sink = Sink::start().await;
+    rule_to(&app, &sink, 5_000).await;
+    let analyzed = || async {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_stat_user_tables
+             WHERE relname IN ('deliveries', 'events') AND last_analyze IS NOT NULL
+             ORDER BY relname",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        tables
+    };
+    let entry = json!({"source": "shop", "detail-type": "t", "detail": {}});
+    for _ in 0..10 {
+        app.post_events("default", json!({"entries": vec![entry.clone(); 100]}))
+            .await;
+    }
+    // 1,000 events, each delivery's row written twice (stored, delivered): not yet worth it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(analyzed().await, Vec::<String>::new());
+    for _ in 0..50 {
+        app.post_events("default", json!({"entries": vec![entry.clone(); 100]}))
+            .await;
+    }
+    wait_for("statistics of both tables", LONG, || async {
+        (analyzed().await == ["deliveries", "events"]).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_delivery_waiting_for_its_targets_limit_goes_back_before_its_lease_ends() {
     // One send at a time to the target, each taking 2.5 s, and a 4 s lease: the third delivery
     // would wait 5 s for its turn and be sent after its lease ended (rescued meanwhile, and sent
