@@ -1,5 +1,5 @@
 //! The recorder: attempts hand their outcomes to one task per process, which writes whatever is
-//! waiting in one transaction (up to [`RECORD_BATCH`]) — each transition guarded by the lease —
+//! waiting in one transaction (up to [`RECORD_BATCH`]; a small batch gathers for [`GATHER`]) — each transition guarded by the lease —
 //! then disables targets that answered 410, counts and logs. A write that keeps failing is left
 //! to the leases: the deliveries are sent again (at-least-once, same `webhook-id`).
 
@@ -17,6 +17,16 @@ use crate::telemetry::error_chain;
 
 /// At most this many outcomes per write.
 const RECORD_BATCH: usize = 256;
+
+/// A batch smaller than this waits up to [`GATHER`] for more outcomes before it is written.
+const SMALL_BATCH: usize = RECORD_BATCH / 4;
+
+/// How long a small batch gathers. Each write is a transaction, and a transaction costs
+/// Postgres about as much as a few dozen outcomes (BENCHMARKS.md, "Fifth session"): at a few
+/// thousand deliveries a second the batches were a handful each. The delivery has happened
+/// already; only its record waits, under its lease (a crash meanwhile sends it again, as any
+/// crash before the record does). At full load the batches are large and never wait.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// A finished attempt on its way to the recorder.
 pub(super) struct Finished {
@@ -44,6 +54,20 @@ impl Engine {
     pub(super) async fn record(self: Arc<Self>, mut finished: mpsc::Receiver<Finished>) {
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            if batch.len() < SMALL_BATCH {
+                let until = tokio::time::Instant::now() + GATHER;
+                while batch.len() < RECORD_BATCH {
+                    // `recv_many` is cancel safe: a timeout loses nothing.
+                    let more = RECORD_BATCH - batch.len();
+                    match tokio::time::timeout_at(until, finished.recv_many(&mut batch, more))
+                        .await
+                    {
+                        Ok(n) if n > 0 => {}
+                        // Closed (shutdown: write what there is), or the time is up.
+                        _ => break,
+                    }
+                }
+            }
             self.write(std::mem::take(&mut batch)).await;
         }
     }
