@@ -1,7 +1,8 @@
 //! The recorder: attempts hand their outcomes to one task per process, which writes whatever is
-//! waiting in one transaction (up to [`RECORD_BATCH`]; a small batch gathers for [`GATHER`]) — each transition guarded by the lease —
-//! then disables targets that answered 410, counts and logs. A write that keeps failing is left
-//! to the leases: the deliveries are sent again (at-least-once, same `webhook-id`).
+//! waiting in one transaction (up to [`RECORD_BATCH`]; a small batch gathers for [`GATHER`]),
+//! each transition guarded by the lease, then disables targets that answered 410, counts and
+//! logs. A write that keeps failing is left to the leases: the deliveries are sent again
+//! (at-least-once, same `webhook-id`).
 
 use std::sync::Arc;
 
@@ -59,8 +60,7 @@ impl Engine {
                 while batch.len() < RECORD_BATCH {
                     // `recv_many` is cancel safe: a timeout loses nothing.
                     let more = RECORD_BATCH - batch.len();
-                    match tokio::time::timeout_at(until, finished.recv_many(&mut batch, more))
-                        .await
+                    match tokio::time::timeout_at(until, finished.recv_many(&mut batch, more)).await
                     {
                         Ok(n) if n > 0 => {}
                         // Closed (shutdown: write what there is), or the time is up.

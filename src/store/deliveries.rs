@@ -455,7 +455,11 @@ pub async fn first_statistics(pool: &PgPool, min_changes: i64) -> Result<bool, s
             continue;
         }
         sqlx::query(statement).execute(pool).await?;
-        tracing::info!(table, rows_written = changes, "gave Postgres its first statistics of the table");
+        tracing::info!(
+            table,
+            rows_written = changes,
+            "gave Postgres its first statistics of the table"
+        );
     }
     Ok(all)
 }
