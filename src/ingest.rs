@@ -681,8 +681,7 @@ async fn store_rows(
 /// What [`insert_leased`] stored, for [`after_commit`].
 struct Stored {
     grant: Option<Grant>,
-    /// Whether it stored deliveries that are due and not leased.
-    due: bool,
+    inserted: store::events::Inserted,
 }
 
 /// Inserts events and their deliveries, the first of them leased to this process's free
@@ -696,7 +695,7 @@ async fn insert_leased(
 ) -> Result<Stored, sqlx::Error> {
     let leasable = deliveries.iter().filter(|d| d.leasable()).count();
     let grant = engine.map(|e| e.grant(leasable));
-    let due = store::events::insert(
+    let inserted = store::events::insert(
         conn,
         events,
         deliveries,
@@ -704,7 +703,7 @@ async fn insert_leased(
         std::time::Duration::ZERO,
     )
     .await?;
-    Ok(Stored { grant, due })
+    Ok(Stored { grant, inserted })
 }
 
 /// After the commit: the leased deliveries start on this process's workers, and the others are
@@ -716,10 +715,10 @@ fn after_commit(
     events: &[store::events::NewEvent],
     deliveries: Vec<store::events::NewDelivery>,
 ) {
-    if stored.due {
+    if stored.inserted.due {
         announcer.deliveries_due();
     }
     if let (Some(engine), Some(grant)) = (engine, stored.grant) {
-        engine.hand_over(grant, events, deliveries);
+        engine.hand_over(grant, stored.inserted.targets_version, events, deliveries);
     }
 }

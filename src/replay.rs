@@ -135,7 +135,10 @@ impl Runner<'_> {
             let n = archived.len();
             let (events, deliveries) = copies(replay, &destination, archived);
             let mut tx = self.pool.begin().await?;
-            if store::events::insert(&mut tx, &events, &deliveries, None, DEFER).await? {
+            if store::events::insert(&mut tx, &events, &deliveries, None, DEFER)
+                .await?
+                .due
+            {
                 // Inside the transaction: a replay's batch commits with its cursor, a few a
                 // second at most.
                 store::notify::notify(&mut tx, store::notify::DELIVERIES_DUE, "").await?;

@@ -63,8 +63,12 @@ pub struct DeliveryConfig {
     pub shutdown_grace: Duration,
 }
 
-/// Claims this process holds the leases of, each with the worker slot it will run in.
-type Slotted = Vec<(Claim, OwnedSemaphorePermit)>;
+/// Claims this process holds the leases of, each with the worker slot it will run in, and the
+/// count of target changes the statement that gave them saw (for the worker's cache of targets).
+struct Slotted {
+    targets_version: i64,
+    claims: Vec<(Claim, OwnedSemaphorePermit)>,
+}
 
 /// The waits before each try of a store call whose failure would leave deliveries to their
 /// leases (minutes): a database that is briefly out of connections should not cost that.
@@ -215,7 +219,13 @@ impl Engine {
     /// After the commit of `events` and their `deliveries`: starts the first `grant.len()`
     /// leasable deliveries (stored leased to this process) in the granted slots. If the engine has
     /// stopped they wait for their leases (or shutdown released them) like any claim.
-    pub fn hand_over(&self, grant: Grant, events: &[NewEvent], deliveries: Vec<NewDelivery>) {
+    pub fn hand_over(
+        &self,
+        grant: Grant,
+        targets_version: i64,
+        events: &[NewEvent],
+        deliveries: Vec<NewDelivery>,
+    ) {
         if grant.is_empty() {
             return;
         }
@@ -223,7 +233,7 @@ impl Engine {
         // The stored rows take the database's clock at the same moment, give or take the round
         // trip and any skew: the attempt uses this for the age budget and the ingestion time.
         let now = OffsetDateTime::now_utc();
-        let slotted: Slotted = deliveries
+        let claims = deliveries
             .into_iter()
             .filter(NewDelivery::leasable)
             .zip(grant.slots)
@@ -246,6 +256,10 @@ impl Engine {
                 Some((claim, slot))
             })
             .collect();
+        let slotted = Slotted {
+            targets_version,
+            claims,
+        };
         if self.handoffs.send(slotted).is_err() {
             tracing::debug!("delivery engine stopped; leased deliveries wait for their lease");
         }

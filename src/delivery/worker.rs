@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -42,6 +43,58 @@ pub(super) struct Worker {
     listener: Option<PgListener>,
     rescue_every: Duration,
     last_rescue: Option<Instant>,
+    targets: TargetCache,
+}
+
+/// The targets this worker has read, with their connections, kept while nothing they are made
+/// of changes: every write to targets or connections counts a change (migration 0027), each
+/// batch of deliveries comes with the count its statement saw, and a count beyond the cache's
+/// empties it. So a batch never starts on a target older than its own snapshot, and the
+/// statement that read each batch's targets (a join of targets and connections, the router
+/// decoding every row) is gone from the path. An entry whose previous secret expires is read
+/// again then; a target not found (deleted) is not kept.
+#[derive(Default)]
+struct TargetCache {
+    version: i64,
+    entries: HashMap<TargetRef, (Arc<TargetRuntime>, Option<OffsetDateTime>)>,
+}
+
+impl TargetCache {
+    async fn get(
+        &mut self,
+        pool: &sqlx::PgPool,
+        version: i64,
+        ids: &[TargetRef],
+    ) -> Result<HashMap<TargetRef, Arc<TargetRuntime>>, StoreError> {
+        if version > self.version {
+            self.entries.clear();
+            self.version = version;
+        }
+        let now = OffsetDateTime::now_utc();
+        let missing: Vec<TargetRef> = ids
+            .iter()
+            .filter(|id| {
+                !self
+                    .entries
+                    .get(id)
+                    .is_some_and(|(_, until)| until.is_none_or(|until| until > now))
+            })
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let read = super::with_tries("reading the targets of deliveries to start", || {
+                store::deliveries::targets(pool, &missing)
+            })
+            .await?;
+            for (target, until) in read {
+                self.entries.insert(target.id, (Arc::new(target), until));
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((*id, self.entries.get(id)?.0.clone())))
+            .collect())
+    }
 }
 
 impl Worker {
@@ -62,6 +115,7 @@ impl Worker {
             listener: None,
             rescue_every,
             last_rescue: None,
+            targets: TargetCache::default(),
         }
     }
 
@@ -119,10 +173,14 @@ impl Worker {
             )
             .await;
             match claimed {
-                Ok(claims) => {
+                Ok((targets_version, claims)) => {
                     free.truncate(claims.len());
                     let count = claims.len();
-                    match self.start(claims.into_iter().zip(free).collect()).await {
+                    let slotted = Slotted {
+                        targets_version: targets_version.unwrap_or(0),
+                        claims: claims.into_iter().zip(free).collect(),
+                    };
+                    match self.start(slotted).await {
                         Ok(()) if count == n => return Wait::ForSlot,
                         Ok(()) => {}
                         Err(error) => {
@@ -180,22 +238,17 @@ impl Worker {
     /// Starts an attempt for each delivery this process holds the lease of, in its slot. When
     /// the targets cannot be read, nothing starts: the deliveries wait for their leases.
     async fn start(&mut self, slotted: Slotted) -> Result<(), StoreError> {
-        if slotted.is_empty() {
+        if slotted.claims.is_empty() {
             return Ok(());
         }
-        let mut refs: Vec<TargetRef> = slotted.iter().map(|(c, _)| c.target_ref).collect();
+        let mut refs: Vec<TargetRef> = slotted.claims.iter().map(|(c, _)| c.target_ref).collect();
         refs.sort_unstable();
         refs.dedup();
-        let pool = &self.engine.pool;
-        let targets: HashMap<TargetRef, Arc<TargetRuntime>> =
-            super::with_tries("reading the targets of deliveries to start", || {
-                store::deliveries::targets(pool, &refs)
-            })
-            .await?
-            .into_iter()
-            .map(|t| (t.id, Arc::new(t)))
-            .collect();
-        for (claim, slot) in slotted {
+        let targets = self
+            .targets
+            .get(&self.engine.pool, slotted.targets_version, &refs)
+            .await?;
+        for (claim, slot) in slotted.claims {
             let target = targets.get(&claim.target_ref).cloned();
             let engine = self.engine.clone();
             let recorder = self.recorder.clone();

@@ -30,6 +30,7 @@ struct ClaimRow {
     traceparent: Option<String>,
     trace_parent_id: Option<String>,
     tracestate: Option<String>,
+    targets_version: i64,
 }
 
 impl From<ClaimRow> for Claim {
@@ -52,13 +53,14 @@ impl From<ClaimRow> for Claim {
     }
 }
 
-/// Claims up to `limit` due deliveries for `owner`, leased for `lease`. One statement.
+/// Claims up to `limit` due deliveries for `owner`, leased for `lease`. One statement. Returns
+/// them with the count of target changes it saw (migration 0027; none when it claimed none).
 pub async fn claim_due(
     pool: &PgPool,
     owner: Uuid,
     limit: i64,
     lease: Duration,
-) -> Result<Vec<Claim>, sqlx::Error> {
+) -> Result<(Option<i64>, Vec<Claim>), sqlx::Error> {
     let rows: Vec<ClaimRow> = sqlx::query_as(
         "WITH due AS (
              SELECT id FROM deliveries
@@ -74,14 +76,15 @@ pub async fn claim_due(
          WHERE d.id = due.id AND e.id = d.event_id
          RETURNING d.id, d.event_id, d.bus, d.rule_name, d.target_id, d.target_ref, d.attempts,
                    d.budget_started_at, e.body, e.received_at, e.traceparent, e.trace_parent_id,
-                   e.tracestate",
+                   e.tracestate, (SELECT version FROM target_changes) AS targets_version",
     )
     .bind(limit)
     .bind(owner)
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(Claim::from).collect())
+    let version = rows.iter().map(|row| row.targets_version).max();
+    Ok((version, rows.into_iter().map(Claim::from).collect()))
 }
 
 #[derive(sqlx::FromRow)]
@@ -106,10 +109,15 @@ struct TargetRuntimeRow {
     connection_parameters: Option<sqlx::types::Json<serde_json::Value>>,
     connection_secret: Option<Vec<u8>>,
     connection_version: Option<OffsetDateTime>,
+    previous_secret_expires_at: Option<OffsetDateTime>,
 }
 
-/// The targets with these ids (a deleted one is simply absent), each with its connection.
-pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRuntime>, StoreError> {
+/// The targets with these ids (a deleted one is simply absent), each with its connection and,
+/// while it still has a previous secret, when that expires (the target then reads otherwise).
+pub async fn targets(
+    pool: &PgPool,
+    ids: &[TargetRef],
+) -> Result<Vec<(TargetRuntime, Option<OffsetDateTime>)>, StoreError> {
     let rows: Vec<TargetRuntimeRow> = sqlx::query_as(
         "SELECT t.id, t.url, t.method, t.headers, t.input_kind, t.input, t.input_path,
                 t.input_paths_map, t.input_template, t.maximum_retry_attempts,
@@ -118,7 +126,9 @@ pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRunti
                 t.disabled_at IS NOT NULL AS disabled, t.format, t.rate_limit_per_second,
                 t.api_destination, c.name AS connection_name,
                 c.parameters AS connection_parameters, c.secret_sealed AS connection_secret,
-                c.updated_at AS connection_version
+                c.updated_at AS connection_version,
+                CASE WHEN t.previous_secret_expires_at > now()
+                     THEN t.previous_secret_expires_at END AS previous_secret_expires_at
          FROM targets t LEFT JOIN connections c ON c.name = t.connection
          WHERE t.id = ANY($1)",
     )
@@ -159,7 +169,7 @@ pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRunti
                 )),
                 None => None,
             };
-            Ok(TargetRuntime {
+            let target = TargetRuntime {
                 id: row.id,
                 url: row.url,
                 method: row.method,
@@ -176,7 +186,8 @@ pub async fn targets(pool: &PgPool, ids: &[TargetRef]) -> Result<Vec<TargetRunti
                 format: Format::parse(&row.format).ok_or_else(corrupt)?,
                 connection,
                 rate_limit,
-            })
+            };
+            Ok((target, row.previous_secret_expires_at))
         })
         .collect()
 }

@@ -62,13 +62,22 @@ pub struct LeasedTo {
     pub first: usize,
 }
 
+/// What [`insert`] did, for the caller to act on once it is committed.
+#[derive(Debug, Clone, Copy)]
+pub struct Inserted {
+    /// Whether it stored pending deliveries: the caller announces them
+    /// ([`super::notify::Announcer`], or [`super::notify::notify`] inside its transaction).
+    pub due: bool,
+    /// The count of target changes its snapshot saw (migration 0027): the delivery engine's
+    /// cache of targets is good for it up to that count.
+    pub targets_version: i64,
+}
+
 /// Writes events and their deliveries (of any buses) in ONE statement (data-modifying CTEs):
 /// atomic on its own, so the caller needs no transaction and pays one round trip. When it
 /// returns, the events are durable. Deliveries covered by `leased` are stored claimed (the
-/// caller's own workers send them without a claim); the rest are pending. Returns whether there
-/// were any of those: the caller announces them once committed ([`super::notify::Announcer`],
-/// or [`super::notify::notify`] inside its transaction). Every column travels as an array with
-/// one element per row.
+/// caller's own workers send them without a claim); the rest are pending. Every column travels
+/// as an array with one element per row.
 ///
 /// New pending deliveries are due at once, or `defer` later (a replay's, so that live
 /// deliveries due meanwhile are claimed before them).
@@ -82,9 +91,12 @@ pub async fn insert(
     deliveries: &[NewDelivery],
     leased: Option<LeasedTo>,
     defer: std::time::Duration,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Inserted, sqlx::Error> {
     if events.is_empty() {
-        return Ok(false);
+        return Ok(Inserted {
+            due: false,
+            targets_version: 0,
+        });
     }
     let first = leased.map_or(0, |l| l.first);
     let mut leasable_seen = 0;
@@ -121,7 +133,7 @@ pub async fn insert(
         .iter()
         .flat_map(|e| e.archives.iter().map(move |a| (*a, e)))
         .collect();
-    sqlx::query(
+    let (_, _, targets_version): (i64, i64, i64) = sqlx::query_as(
         "WITH stored_events AS (
              INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids,
                                  traceparent, trace_parent_id, tracestate, schema_violations)
@@ -173,7 +185,8 @@ pub async fn insert(
              RETURNING 1
          )
          SELECT (SELECT count(*) FROM stored_events),
-                (SELECT count(*) FROM stored_deliveries)",
+                (SELECT count(*) FROM stored_deliveries),
+                (SELECT version FROM target_changes)",
     )
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.bus.as_str()).collect::<Vec<_>>())
@@ -209,9 +222,12 @@ pub async fn insert(
     .bind(kept.iter().map(|(_, e)| e.id).collect::<Vec<_>>())
     .bind(defer.as_secs_f64())
     .bind(events.iter().map(|e| e.schema_violations.as_deref()).collect::<Vec<_>>())
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(due)
+    Ok(Inserted {
+        due,
+        targets_version,
+    })
 }
 
 /// `{id,id,...}`: a `uuid[]` literal.

@@ -519,6 +519,63 @@ async fn a_rotated_secret_signs_alongside_the_previous_one() {
 }
 
 #[tokio::test]
+async fn a_changed_target_applies_to_the_next_delivery_and_an_expired_secret_stops_signing() {
+    // The workers keep the targets they have read; a change to one must still reach the very
+    // next delivery, and a previous secret must stop signing when its overlap ends.
+    let app = TestApp::delivering(&[]).await;
+    let (first, second) = (Sink::start().await, Sink::start().await);
+    rule_to(&app, &first, json!({})).await;
+    let signatures = |sink: &Sink, n: usize| {
+        sink.received()[n]
+            .header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .count()
+    };
+    post_order(&app, json!({})).await;
+    wait_for("the first delivery", LONG, || async {
+        (first.count() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(signatures(&first, 0), 1);
+
+    // A rotated secret: the next delivery is signed with both, at once.
+    app.post(
+        "/v1/buses/default/rules/to-sink/targets/sink/rotate-secret",
+        json!({"overlap_seconds": 2}),
+    )
+    .await;
+    post_order(&app, json!({})).await;
+    wait_for("the second delivery", LONG, || async {
+        (first.count() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        signatures(&first, 1),
+        2,
+        "signed with the new and the previous secret"
+    );
+
+    // Once the overlap has ended, with the new secret alone.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    post_order(&app, json!({})).await;
+    wait_for("the third delivery", LONG, || async {
+        (first.count() == 3).then_some(())
+    })
+    .await;
+    assert_eq!(signatures(&first, 2), 1, "the previous secret has expired");
+
+    // A new URL: the next delivery goes there.
+    rule_to(&app, &second, json!({})).await;
+    post_order(&app, json!({})).await;
+    wait_for("a delivery to the new URL", LONG, || async {
+        (second.count() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(first.count(), 3);
+}
+
+#[tokio::test]
 async fn redirects_are_not_followed() {
     let mut app = TestApp::delivering(&[]).await;
     let sink = Sink::start().await;
