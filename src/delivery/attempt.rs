@@ -279,6 +279,7 @@ impl Engine {
                 transition: decision.transition,
                 payload: decision.payload,
                 attempt: decision.attempt,
+                held_group: claim.holds_group,
             },
         };
         if recorder.send(finished).await.is_err() {
@@ -400,6 +401,7 @@ mod tests {
             body: r#"{"detail":{"n":1}}"#.into(),
             received_at: now,
             span: None,
+            holds_group: false,
         }
     }
 

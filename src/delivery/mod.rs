@@ -252,6 +252,8 @@ impl Engine {
                     body: event.body.clone(),
                     received_at: now,
                     span: Some(event.span.clone()),
+                    // Ordered deliveries are never handed over (`NewDelivery::leasable`).
+                    holds_group: false,
                 };
                 Some((claim, slot))
             })

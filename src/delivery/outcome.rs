@@ -41,6 +41,9 @@ pub struct Claim {
     /// The event's span: each attempt sends a `traceparent` that is its child (`None` for events
     /// stored before trace context).
     pub span: Option<crate::domain::trace::EventSpan>,
+    /// Whether it is its ordered group's head (it holds the group): its outcome may release the
+    /// group. Only the lease's holder changes that, so it stays as claimed until the outcome.
+    pub holds_group: bool,
 }
 
 /// A target as the worker needs it.
@@ -161,4 +164,6 @@ pub struct Outcome {
     pub payload: Option<String>,
     /// The try, if one was made.
     pub attempt: Option<AttemptRecord>,
+    /// The delivery held its group when it was claimed ([`Claim::holds_group`]).
+    pub held_group: bool,
 }

@@ -2,7 +2,7 @@
 //! HTTP call; every later transition names the lease owner and touches nothing if the lease was
 //! lost (the caller logs that and applies nothing).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
@@ -30,6 +30,7 @@ struct ClaimRow {
     traceparent: Option<String>,
     trace_parent_id: Option<String>,
     tracestate: Option<String>,
+    holds_group: bool,
     targets_version: i64,
 }
 
@@ -49,6 +50,7 @@ impl From<ClaimRow> for Claim {
             span: row.traceparent.as_deref().and_then(|traceparent| {
                 EventSpan::stored(traceparent, row.trace_parent_id, row.tracestate)
             }),
+            holds_group: row.holds_group,
         }
     }
 }
@@ -76,7 +78,8 @@ pub async fn claim_due(
          WHERE d.id = due.id AND e.id = d.event_id
          RETURNING d.id, d.event_id, d.bus, d.rule_name, d.target_id, d.target_ref, d.attempts,
                    d.budget_started_at, e.body, e.received_at, e.traceparent, e.trace_parent_id,
-                   e.tracestate, (SELECT version FROM target_changes) AS targets_version",
+                   e.tracestate, d.holds_group,
+                   (SELECT version FROM target_changes) AS targets_version",
     )
     .bind(limit)
     .bind(owner)
@@ -192,13 +195,17 @@ pub async fn targets(
         .collect()
 }
 
-/// Records many outcomes in one transaction: each delivery's transition is applied only if
-/// `owner` still holds its lease, and its attempt is recorded only then. Returns the ids that
-/// were applied; the others had lost their lease (nothing of theirs is written).
+/// Records many outcomes: each delivery's transition is applied only if `owner` still holds its
+/// lease, and its attempt is recorded only then. Returns the ids that were applied; the others
+/// had lost their lease (nothing of theirs is written).
 ///
 /// The try that delivered is written into its delivery's row by the same update (migration
 /// 0024); every other try gets its row in `delivery_attempts`. Either way it is numbered after
 /// the delivery's recorded tries.
+///
+/// Most batches are one statement on its own (no transaction to begin and commit: two round
+/// trips fewer): when no delivery held its group and every try delivered. Otherwise the update,
+/// the groups' release and the failed tries' rows are one transaction.
 pub async fn finish_many(
     pool: &PgPool,
     owner: Uuid,
@@ -252,12 +259,13 @@ pub async fn finish_many(
         headers.push(delivered.and_then(|a| a.response_headers.as_ref().map(|h| h.to_string())));
         bodies.push(delivered.and_then(|a| a.response_body.as_deref()));
     }
-    let mut tx = pool.begin().await?;
-    // `before` is each row as the statement's snapshot saw it, before this update: whether it
-    // held its group. (The lease makes the row ours, so nothing else changed it meanwhile; if
-    // the lease was lost, the guard below leaves the row alone.) A head keeps holding while it
-    // will be tried again, and when it died on a target that blocks.
-    let rows: Vec<(DeliveryId, TargetRef, Option<String>, bool)> = sqlx::query_as(
+    let tried: Vec<(&Outcome, &AttemptRecord)> = outcomes
+        .iter()
+        .filter(|o| o.transition != Transition::Delivered)
+        .filter_map(|o| Some((o, o.attempt.as_ref()?)))
+        .collect();
+    let alone = tried.is_empty() && !outcomes.iter().any(|o| o.held_group);
+    let update = sqlx::query_as(
         "UPDATE deliveries d SET
              state = u.state,
              lease_owner = NULL, lease_expires_at = NULL,
@@ -287,14 +295,13 @@ pub async fn finish_many(
                      $8::int4[], $9::text[], $10::timestamptz[], $11::int4[], $12::text[], $13::text[])
               AS u(id, state, after_ms, reason, untried, payload, status, error, started_at,
                    duration_ms, headers, body)
-         JOIN deliveries before ON before.id = u.id
          -- Held by `owner` (so in flight: the table's check ties a lease owner to that state).
          -- Naming the state here would let the planner read the in-flight index — every
          -- delivery in flight and every dead entry since the last vacuum — and join that with
          -- the outcomes, where a primary-key lookup per outcome is what it takes (93 µs an
          -- outcome against 27 at 5,000 events/s, BENCHMARKS.md).
          WHERE d.id = u.id AND d.lease_owner = $1
-         RETURNING d.id, d.target_ref, d.group_key, before.holds_group AND NOT d.holds_group",
+         RETURNING d.id, d.target_ref, d.group_key, d.holds_group",
     )
     .bind(owner)
     .bind(&ids)
@@ -308,20 +315,32 @@ pub async fn finish_many(
     .bind(&started)
     .bind(&durations)
     .bind(&headers)
-    .bind(&bodies)
-    .fetch_all(&mut *tx)
-    .await?;
+    .bind(&bodies);
+    if alone {
+        let rows: Vec<(DeliveryId, TargetRef, Option<String>, bool)> =
+            update.fetch_all(pool).await?;
+        return Ok(rows.into_iter().map(|(id, ..)| id).collect());
+    }
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(DeliveryId, TargetRef, Option<String>, bool)> =
+        update.fetch_all(&mut *tx).await?;
+    // A head that held its group when claimed (the lease kept it so) and holds it no more has
+    // ended: its group moves on. A head keeps holding while it will be tried again, and when it
+    // died on a target that blocks.
+    let held: HashSet<DeliveryId> = outcomes
+        .iter()
+        .filter(|o| o.held_group)
+        .map(|o| o.id)
+        .collect();
     let released: Vec<(TargetRef, String)> = rows
         .iter()
-        .filter(|(_, _, _, released)| *released)
+        .filter(|(id, _, _, holds)| held.contains(id) && !holds)
         .filter_map(|(_, target, key, _)| Some((*target, key.clone()?)))
         .collect();
     super::groups::release(&mut tx, &released).await?;
     let applied: Vec<DeliveryId> = rows.into_iter().map(|(id, ..)| id).collect();
-    let tried: Vec<(&Outcome, &AttemptRecord)> = outcomes
+    let tried: Vec<&(&Outcome, &AttemptRecord)> = tried
         .iter()
-        .filter(|o| o.transition != Transition::Delivered)
-        .filter_map(|o| Some((o, o.attempt.as_ref()?)))
         .filter(|(o, _)| applied.contains(&o.id))
         .collect();
     if !tried.is_empty() {
