@@ -1,7 +1,7 @@
 //! The recorder: attempts hand their outcomes to one task per process, which writes whatever is
-//! waiting in one transaction (up to [`RECORD_BATCH`]; a small batch gathers for [`GATHER`]),
-//! each transition guarded by the lease, then disables targets that answered 410, counts and
-//! logs. A write that keeps failing is left to the leases: the deliveries are sent again
+//! waiting at once (up to [`RECORD_BATCH`]; a small batch gathers for [`GATHER`]; one statement,
+//! or one transaction, `store::deliveries::finish_many`), each transition guarded by the lease,
+//! then disables targets that answered 410, counts and logs. A write that keeps failing is left to the leases: the deliveries are sent again
 //! (at-least-once, same `webhook-id`).
 
 use std::sync::Arc;
@@ -22,7 +22,7 @@ const RECORD_BATCH: usize = 256;
 /// A batch smaller than this waits up to [`GATHER`] for more outcomes before it is written.
 const SMALL_BATCH: usize = RECORD_BATCH / 4;
 
-/// How long a small batch gathers. Each write is a transaction, and a transaction costs
+/// How long a small batch gathers. Each write is a statement and its commit, which cost
 /// Postgres about as much as a few dozen outcomes (BENCHMARKS.md, "Fifth session"): at a few
 /// thousand deliveries a second the batches were a handful each. The delivery has happened
 /// already; only its record waits, under its lease (a crash meanwhile sends it again, as any
