@@ -539,10 +539,11 @@ async fn a_changed_target_applies_to_the_next_delivery_and_an_expired_secret_sto
     .await;
     assert_eq!(signatures(&first, 0), 1);
 
-    // A rotated secret: the next delivery is signed with both, at once.
+    // A rotated secret: the next delivery is signed with both, at once (an overlap of 5 s: time
+    // for that delivery on a loaded machine).
     app.post(
         "/v1/buses/default/rules/to-sink/targets/sink/rotate-secret",
-        json!({"overlap_seconds": 2}),
+        json!({"overlap_seconds": 5}),
     )
     .await;
     post_order(&app, json!({})).await;
@@ -557,7 +558,7 @@ async fn a_changed_target_applies_to_the_next_delivery_and_an_expired_secret_sto
     );
 
     // Once the overlap has ended, with the new secret alone.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(5500)).await;
     post_order(&app, json!({})).await;
     wait_for("the third delivery", LONG, || async {
         (first.count() == 3).then_some(())
