@@ -1,8 +1,8 @@
 //! The recorder: attempts hand their outcomes to one task per process, which writes whatever is
 //! waiting at once (up to [`RECORD_BATCH`]; a small batch gathers for [`GATHER`]; one statement,
 //! or one transaction, `store::deliveries::finish_many`), each transition guarded by the lease,
-//! then disables targets that answered 410, counts and logs. A write that keeps failing is left to the leases: the deliveries are sent again
-//! (at-least-once, same `webhook-id`).
+//! then disables targets that answered 410, counts and logs. A write that keeps failing is left
+//! to the leases: the deliveries are sent again (at-least-once, same `webhook-id`).
 
 use std::sync::Arc;
 

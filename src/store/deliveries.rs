@@ -265,7 +265,8 @@ pub async fn finish_many(
         .filter_map(|o| Some((o, o.attempt.as_ref()?)))
         .collect();
     let alone = tried.is_empty() && !outcomes.iter().any(|o| o.held_group);
-    let update = sqlx::query_as(
+    // Each applied outcome: its delivery, target, group key, and whether it holds its group now.
+    let update = sqlx::query_as::<_, (DeliveryId, TargetRef, Option<String>, bool)>(
         "UPDATE deliveries d SET
              state = u.state,
              lease_owner = NULL, lease_expires_at = NULL,
@@ -317,13 +318,11 @@ pub async fn finish_many(
     .bind(&headers)
     .bind(&bodies);
     if alone {
-        let rows: Vec<(DeliveryId, TargetRef, Option<String>, bool)> =
-            update.fetch_all(pool).await?;
+        let rows = update.fetch_all(pool).await?;
         return Ok(rows.into_iter().map(|(id, ..)| id).collect());
     }
     let mut tx = pool.begin().await?;
-    let rows: Vec<(DeliveryId, TargetRef, Option<String>, bool)> =
-        update.fetch_all(&mut *tx).await?;
+    let rows = update.fetch_all(&mut *tx).await?;
     // A head that held its group when claimed (the lease kept it so) and holds it no more has
     // ended: its group moves on. A head keeps holding while it will be tried again, and when it
     // died on a target that blocks.
