@@ -285,8 +285,14 @@ pub async fn finish_many(
                      false)
                  ELSE true
              END,
-             delivered_attempt = CASE WHEN u.started_at IS NOT NULL THEN COALESCE(
-                 (SELECT max(x.attempt) FROM delivery_attempts x WHERE x.delivery_id = d.id), 0) + 1
+             delivered_attempt = CASE
+                 WHEN u.started_at IS NULL THEN NULL
+                 -- Its first try ever (`attempts` counts the tries since the last redrive, this
+                 -- one included): no earlier try has a row to be numbered after.
+                 WHEN d.attempts = 1 AND d.redrive_count = 0 THEN 1
+                 ELSE COALESCE(
+                     (SELECT max(x.attempt) FROM delivery_attempts x WHERE x.delivery_id = d.id),
+                     0) + 1
              END,
              delivered_started_at = u.started_at,
              delivered_duration_ms = u.duration_ms,
