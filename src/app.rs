@@ -215,10 +215,10 @@ impl Application {
 }
 
 /// A task that is aborted when its handle is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl AbortOnDrop {
-    async fn join(mut self) -> Result<(), tokio::task::JoinError> {
+    pub(crate) async fn join(mut self) -> Result<(), tokio::task::JoinError> {
         let handle = std::mem::replace(&mut self.0, tokio::spawn(async {}));
         handle.await
     }

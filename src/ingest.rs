@@ -702,8 +702,17 @@ async fn insert_leased(
         grant.as_ref().map(Grant::leased_to),
         std::time::Duration::ZERO,
     )
-    .await?;
-    Ok(Stored { grant, inserted })
+    .await;
+    match inserted {
+        Ok(inserted) => Ok(Stored { grant, inserted }),
+        Err(error) => {
+            // It may have committed all the same.
+            if let (Some(engine), Some(grant)) = (engine, grant) {
+                engine.unsure(grant, deliveries);
+            }
+            Err(error)
+        }
+    }
 }
 
 /// After the commit: the leased deliveries start on this process's workers, and the others are
@@ -719,6 +728,6 @@ fn after_commit(
         announcer.deliveries_due();
     }
     if let (Some(engine), Some(grant)) = (engine, stored.grant) {
-        engine.hand_over(grant, stored.inserted.targets_version, events, deliveries);
+        engine.hand_over(grant, &stored.inserted, events, deliveries);
     }
 }

@@ -280,6 +280,7 @@ impl Engine {
                 payload: decision.payload,
                 attempt: decision.attempt,
                 held_group: claim.holds_group,
+                handed: claim.handed,
             },
         };
         if recorder.send(finished).await.is_err() {
@@ -402,6 +403,7 @@ mod tests {
             received_at: now,
             span: None,
             holds_group: false,
+            handed: None,
         }
     }
 

@@ -12,14 +12,17 @@
 //! - [`client`], [`signing`]: the HTTP client with its SSRF guard; Standard Webhooks headers.
 //!
 //! Ingest meets the engine at one seam, a [`Grant`]: before its statement it asks for free slots,
-//! stores that many new deliveries already leased to this process, and after the commit hands
-//! the grant back with them ([`Engine::hand_over`]), so they start without a claim. A crash in
-//! between is covered by the lease like any claim.
+//! hands that many new deliveries to this process, and after the commit hands the grant back
+//! with them ([`Engine::hand_over`]), so they start without a claim. Under this process's
+//! hand-over lease ([`handover`]) they get no row until their outcome; without it (before the
+//! lease is registered) they are stored leased, in flight. A crash in between is covered by
+//! the lease like any claim.
 
 mod attempt;
 mod auth;
 pub mod client;
 mod format;
+mod handover;
 mod outcome;
 pub mod policy;
 mod recorder;
@@ -122,6 +125,8 @@ async fn first_statistics(pool: PgPool) {
 
 pub struct Engine {
     pool: PgPool,
+    /// This process's hand-over lease.
+    handover: Arc<handover::Handover>,
     metrics: Arc<crate::metrics::Metrics>,
     /// Connections for LISTEN only.
     listen_pool: PgPool,
@@ -151,6 +156,8 @@ pub struct Grant {
     slots: Vec<OwnedSemaphorePermit>,
     owner: Uuid,
     lease: Duration,
+    /// The hand-over lease the deliveries go under, if it is held.
+    ticket: Option<handover::Ticket>,
 }
 
 impl Grant {
@@ -169,6 +176,7 @@ impl Grant {
             owner: self.owner,
             lease: self.lease,
             first: self.slots.len(),
+            handover: self.ticket.as_ref().map(|t| t.lease),
         }
     }
 }
@@ -186,6 +194,7 @@ impl Engine {
         let (handoffs, handed) = mpsc::unbounded_channel();
         Ok(Engine {
             slots: Arc::new(Semaphore::new(config.workers)),
+            handover: Arc::new(handover::Handover::new(config.lease)),
             handoffs,
             handed: Mutex::new(Some(handed)),
             pool,
@@ -209,10 +218,30 @@ impl Engine {
 
     /// A grant of up to `n` free slots for deliveries ingest is about to store.
     pub fn grant(&self, n: usize) -> Grant {
+        let slots = self.reserve(n);
+        let ticket = (!slots.is_empty())
+            .then(|| self.handover.ticket())
+            .flatten();
         Grant {
-            slots: self.reserve(n),
+            slots,
             owner: self.owner,
             lease: self.config.lease,
+            ticket,
+        }
+    }
+
+    /// The ingest statement of `grant` failed, perhaps after its commit: the deliveries it would
+    /// have handed over are kept as outstanding from when it was sent, so that each gets its row
+    /// a lease later if its event was stored after all (`store::handover::make_pending` makes
+    /// none for an event that is not).
+    pub fn unsure(&self, grant: Grant, deliveries: &[NewDelivery]) {
+        if let Some(ticket) = &grant.ticket {
+            let handed = deliveries.iter().filter(|d| d.leasable()).take(grant.len());
+            self.handover.handed(
+                ticket.lease,
+                ticket.sent_at,
+                handed.map(|d| d.handed(ticket.sent_at)),
+            );
         }
     }
 
@@ -222,13 +251,29 @@ impl Engine {
     pub fn hand_over(
         &self,
         grant: Grant,
-        targets_version: i64,
+        inserted: &store::events::Inserted,
         events: &[NewEvent],
         deliveries: Vec<NewDelivery>,
     ) {
         if grant.is_empty() {
             return;
         }
+        let Grant { slots, ticket, .. } = grant;
+        // Outstanding before the ticket ends, so the checkpoint never passes them.
+        let handed = match &ticket {
+            Some(ticket) if inserted.handed => {
+                let handed = deliveries.iter().filter(|d| d.leasable()).take(slots.len());
+                self.handover.handed(
+                    ticket.lease,
+                    inserted.received_at,
+                    handed.map(|d| d.handed(inserted.received_at)),
+                );
+                true
+            }
+            _ => false,
+        };
+        drop(ticket);
+        let targets_version = inserted.targets_version;
         let bodies: HashMap<_, &NewEvent> = events.iter().map(|e| (e.id, e)).collect();
         // The stored rows take the database's clock at the same moment, give or take the round
         // trip and any skew: the attempt uses this for the age budget and the ingestion time.
@@ -236,10 +281,11 @@ impl Engine {
         let claims = deliveries
             .into_iter()
             .filter(NewDelivery::leasable)
-            .zip(grant.slots)
+            .zip(slots)
             .filter_map(|(d, slot)| {
                 // Always found: each delivery was made from one of these events.
                 let event = *bodies.get(&d.event_id)?;
+                let handed = handed.then(|| d.handed(inserted.received_at));
                 let claim = Claim {
                     id: d.id,
                     event_id: d.event_id,
@@ -254,6 +300,7 @@ impl Engine {
                     span: Some(event.span.clone()),
                     // Ordered deliveries are never handed over (`NewDelivery::leasable`).
                     holds_group: false,
+                    handed,
                 };
                 Some((claim, slot))
             })
@@ -292,11 +339,18 @@ impl Engine {
         let (recorder, finished) = mpsc::channel(self.config.workers * 2);
         let recording = tokio::spawn(self.clone().record(finished));
         let statistics = tokio::spawn(first_statistics(self.pool.clone()));
+        // Kept until the drain has recorded every outcome it can; it dies with the engine (a
+        // crash leaves the lease to expire).
+        let (stop_keeping, keeping) = watch::channel(false);
+        let keeper = crate::app::AbortOnDrop(tokio::spawn(
+            self.handover.clone().keep(self.pool.clone(), keeping),
+        ));
         tracing::info!(owner = %self.owner, workers = self.config.workers, "delivery engine started");
         let worker = worker::Worker::new(self.clone(), shutdown, handed, recorder);
         let (tasks, recorder) = worker.run().await;
         statistics.abort();
-        self.drain(tasks, recorder, recording).await;
+        self.drain(tasks, recorder, recording, (stop_keeping, keeper))
+            .await;
     }
 
     async fn drain(
@@ -304,6 +358,7 @@ impl Engine {
         mut tasks: JoinSet<()>,
         recorder: mpsc::Sender<Finished>,
         recording: tokio::task::JoinHandle<()>,
+        (stop_keeping, keeper): (watch::Sender<bool>, crate::app::AbortOnDrop),
     ) {
         let in_flight = tasks.len();
         tracing::info!(in_flight, "delivery engine stopping");
@@ -323,6 +378,15 @@ impl Engine {
             Ok(n) => tracing::info!(deliveries = n, "released unfinished deliveries"),
             Err(error) => {
                 tracing::warn!(error = %error_chain(&error), "releasing deliveries failed; their leases will expire")
+            }
+        }
+        let _ = stop_keeping.send(true);
+        let _ = keeper.join().await;
+        match self.handover.release(&self.pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "released unfinished handed-over deliveries"),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "releasing handed-over deliveries failed; their lease will expire")
             }
         }
         tracing::info!("delivery engine stopped");

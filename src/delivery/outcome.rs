@@ -44,6 +44,9 @@ pub struct Claim {
     /// Whether it is its ordered group's head (it holds the group): its outcome may release the
     /// group. Only the lease's holder changes that, so it stays as claimed until the outcome.
     pub holds_group: bool,
+    /// Handed over at ingest without a row (migration 0028): what makes its row, which its
+    /// outcome writes.
+    pub handed: Option<crate::store::handover::Handed>,
 }
 
 /// A target as the worker needs it.
@@ -166,4 +169,6 @@ pub struct Outcome {
     pub attempt: Option<AttemptRecord>,
     /// The delivery held its group when it was claimed ([`Claim::holds_group`]).
     pub held_group: bool,
+    /// The delivery has no row yet ([`Claim::handed`]): the outcome makes it.
+    pub handed: Option<crate::store::handover::Handed>,
 }

@@ -2,7 +2,8 @@
 //! waiting at once (up to [`RECORD_BATCH`]; a small batch gathers for [`GATHER`]; one statement,
 //! or one transaction, `store::deliveries::finish_many`), each transition guarded by the lease,
 //! then disables targets that answered 410, counts and logs. A write that keeps failing is left
-//! to the leases: the deliveries are sent again (at-least-once, same `webhook-id`).
+//! to the leases (a claim's, or a handed-over delivery's own, `super::handover`): the deliveries
+//! are sent again (at-least-once, same `webhook-id`).
 
 use std::sync::Arc;
 
@@ -87,6 +88,9 @@ impl Engine {
             );
             return;
         };
+        // Handed over without rows: each has its row now, this one or a rescue's.
+        self.handover
+            .recorded(outcomes.iter().filter(|o| o.handed.is_some()).map(|o| o.id));
         for (outcome, note) in outcomes.iter().zip(notes) {
             let Note {
                 disable_target,

@@ -158,6 +158,21 @@ impl Worker {
                 tracing::warn!(error = %error_chain(&error), "rescuing expired leases failed")
             }
         }
+        // The hand-over leases of processes gone, one at a time (each waits for the ingest
+        // statements under way under it).
+        for _ in 0..16 {
+            match store::handover::rescue_one(&self.engine.pool).await {
+                Ok(None) => break,
+                Ok(Some(n)) => tracing::warn!(
+                    deliveries = n,
+                    "rescued the handed-over deliveries of an expired hand-over lease"
+                ),
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error), "rescuing an expired hand-over lease failed");
+                    break;
+                }
+            }
+        }
     }
 
     /// Claims a due delivery for each free slot and starts them; says how to wait next.

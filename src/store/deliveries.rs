@@ -51,6 +51,7 @@ impl From<ClaimRow> for Claim {
                 EventSpan::stored(traceparent, row.trace_parent_id, row.tracestate)
             }),
             holds_group: row.holds_group,
+            handed: None,
         }
     }
 }
@@ -199,139 +200,52 @@ pub async fn targets(
 /// lease, and its attempt is recorded only then. Returns the ids that were applied; the others
 /// had lost their lease (nothing of theirs is written).
 ///
-/// The try that delivered is written into its delivery's row by the same update (migration
-/// 0024); every other try gets its row in `delivery_attempts`. Either way it is numbered after
-/// the delivery's recorded tries.
+/// A delivery handed over at ingest without a row (migration 0028, [`Outcome::handed`]) gets
+/// its row now, inserted as the transition leaves it: a row already there was made by a rescue
+/// (its lease was lost) and is left alone.
+///
+/// The try that delivered is written into its delivery's row (migration 0024); every other try
+/// gets its row in `delivery_attempts`. Either way it is numbered after the delivery's recorded
+/// tries.
 ///
 /// Most batches are one statement on its own (no transaction to begin and commit: two round
-/// trips fewer): when no delivery held its group and every try delivered. Otherwise the update,
-/// the groups' release and the failed tries' rows are one transaction.
+/// trips fewer) per kind of delivery, claimed or handed over: when no delivery held its group
+/// and every try delivered. Otherwise the writes, the groups' release and the failed tries'
+/// rows are one transaction.
 pub async fn finish_many(
     pool: &PgPool,
     owner: Uuid,
     outcomes: &[Outcome],
 ) -> Result<Vec<DeliveryId>, sqlx::Error> {
-    let n = outcomes.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut states = Vec::with_capacity(n);
-    let mut after_ms = Vec::with_capacity(n);
-    let mut reasons: Vec<Option<&str>> = Vec::with_capacity(n);
-    let mut untried = Vec::with_capacity(n);
-    let mut payloads: Vec<Option<&str>> = Vec::with_capacity(n);
-    let mut statuses: Vec<Option<i32>> = Vec::with_capacity(n);
-    let mut errors: Vec<Option<&str>> = Vec::with_capacity(n);
-    // The try that delivered, for the delivery's own row.
-    let mut started: Vec<Option<OffsetDateTime>> = Vec::with_capacity(n);
-    let mut durations: Vec<Option<i32>> = Vec::with_capacity(n);
-    let mut headers: Vec<Option<String>> = Vec::with_capacity(n);
-    let mut bodies: Vec<Option<&str>> = Vec::with_capacity(n);
-    for o in outcomes {
-        let (state, after, reason) = match &o.transition {
-            Transition::Delivered => ("delivered", 0.0, None),
-            Transition::Retry { after } => ("pending", after.as_secs_f64() * 1000.0, None),
-            Transition::Dead(reason) => ("dead", 0.0, Some(reason.as_str())),
-            Transition::Hold => ("held", 0.0, None),
-            Transition::Defer { after } => ("pending", after.as_secs_f64() * 1000.0, None),
-        };
-        ids.push(o.id);
-        states.push(state);
-        after_ms.push(after);
-        reasons.push(reason);
-        // Not tried: the attempt does not count and the last try's status stays.
-        untried.push(matches!(
-            o.transition,
-            Transition::Hold | Transition::Defer { .. }
-        ));
-        // The payload is kept for what may still be looked at as a dead letter; a delivered
-        // one's is not written (it would double the row: the event's body is kept anyway).
-        payloads.push(match o.transition {
-            Transition::Delivered => None,
-            _ => o.payload.as_deref(),
-        });
-        statuses.push(o.attempt.as_ref().and_then(|a| a.status));
-        errors.push(o.attempt.as_ref().and_then(|a| a.error.as_deref()));
-        let delivered = o
-            .attempt
-            .as_ref()
-            .filter(|_| o.transition == Transition::Delivered);
-        started.push(delivered.map(|a| a.started_at));
-        durations.push(delivered.map(|a| a.duration_ms));
-        headers.push(delivered.and_then(|a| a.response_headers.as_ref().map(|h| h.to_string())));
-        bodies.push(delivered.and_then(|a| a.response_body.as_deref()));
-    }
+    let (handed, claimed): (Vec<&Outcome>, Vec<&Outcome>) =
+        outcomes.iter().partition(|o| o.handed.is_some());
     let tried: Vec<(&Outcome, &AttemptRecord)> = outcomes
         .iter()
         .filter(|o| o.transition != Transition::Delivered)
         .filter_map(|o| Some((o, o.attempt.as_ref()?)))
         .collect();
     let alone = tried.is_empty() && !outcomes.iter().any(|o| o.held_group);
-    // Each applied outcome: its delivery, target, group key, and whether it holds its group now.
-    let update = sqlx::query_as::<_, (DeliveryId, TargetRef, Option<String>, bool)>(
-        "UPDATE deliveries d SET
-             state = u.state,
-             lease_owner = NULL, lease_expires_at = NULL,
-             attempts = CASE WHEN u.untried THEN d.attempts - 1 ELSE d.attempts END,
-             next_attempt_at = now() + make_interval(secs => u.after_ms / 1000.0),
-             dead_reason = u.reason,
-             dead_at = CASE WHEN u.state = 'dead' THEN now() END,
-             finalized_at = CASE WHEN u.state IN ('delivered', 'dead') THEN now() END,
-             last_status = CASE WHEN u.untried THEN d.last_status ELSE u.status END,
-             last_error = CASE WHEN u.untried THEN d.last_error ELSE u.error END,
-             payload = COALESCE(u.payload, d.payload),
-             holds_group = CASE
-                 WHEN NOT d.holds_group OR u.state = 'delivered' THEN false
-                 WHEN u.state = 'dead' THEN COALESCE(
-                     (SELECT t.ordering_on_dead = 'block' FROM targets t WHERE t.id = d.target_ref),
-                     false)
-                 ELSE true
-             END,
-             delivered_attempt = CASE
-                 WHEN u.started_at IS NULL THEN NULL
-                 -- Its first try ever (`attempts` counts the tries since the last redrive, this
-                 -- one included): no earlier try has a row to be numbered after.
-                 WHEN d.attempts = 1 AND d.redrive_count = 0 THEN 1
-                 ELSE COALESCE(
-                     (SELECT max(x.attempt) FROM delivery_attempts x WHERE x.delivery_id = d.id),
-                     0) + 1
-             END,
-             delivered_started_at = u.started_at,
-             delivered_duration_ms = u.duration_ms,
-             delivered_response_headers = u.headers::jsonb,
-             delivered_response_body = u.body
-         FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[], $7::text[],
-                     $8::int4[], $9::text[], $10::timestamptz[], $11::int4[], $12::text[], $13::text[])
-              AS u(id, state, after_ms, reason, untried, payload, status, error, started_at,
-                   duration_ms, headers, body)
-         -- Held by `owner` (so in flight: the table's check ties a lease owner to that state).
-         -- Naming the state here would let the planner read the in-flight index — every
-         -- delivery in flight and every dead entry since the last vacuum — and join that with
-         -- the outcomes, where a primary-key lookup per outcome is what it takes (93 µs an
-         -- outcome against 27 at 5,000 events/s, BENCHMARKS.md).
-         WHERE d.id = u.id AND d.lease_owner = $1
-         RETURNING d.id, d.target_ref, d.group_key, d.holds_group",
-    )
-    .bind(owner)
-    .bind(&ids)
-    .bind(&states)
-    .bind(&after_ms)
-    .bind(&reasons)
-    .bind(&untried)
-    .bind(&payloads)
-    .bind(&statuses)
-    .bind(&errors)
-    .bind(&started)
-    .bind(&durations)
-    .bind(&headers)
-    .bind(&bodies);
+    let (update, insert) = (OutcomeColumns::of(&claimed), OutcomeColumns::of(&handed));
     if alone {
-        let rows = update.fetch_all(pool).await?;
-        return Ok(rows.into_iter().map(|(id, ..)| id).collect());
+        let mut applied = Vec::with_capacity(outcomes.len());
+        if !claimed.is_empty() {
+            let rows = update.update(owner).fetch_all(pool).await?;
+            applied.extend(rows.into_iter().map(|(id, ..)| id));
+        }
+        if !handed.is_empty() {
+            applied.extend(insert.insert().fetch_all(pool).await?);
+        }
+        return Ok(applied);
     }
     let mut tx = pool.begin().await?;
-    let rows = update.fetch_all(&mut *tx).await?;
+    let rows = if claimed.is_empty() {
+        Vec::new()
+    } else {
+        update.update(owner).fetch_all(&mut *tx).await?
+    };
     // A head that held its group when claimed (the lease kept it so) and holds it no more has
     // ended: its group moves on. A head keeps holding while it will be tried again, and when it
-    // died on a target that blocks.
+    // died on a target that blocks. (A handed-over delivery is never ordered.)
     let held: HashSet<DeliveryId> = outcomes
         .iter()
         .filter(|o| o.held_group)
@@ -343,7 +257,10 @@ pub async fn finish_many(
         .filter_map(|(_, target, key, _)| Some((*target, key.clone()?)))
         .collect();
     super::groups::release(&mut tx, &released).await?;
-    let applied: Vec<DeliveryId> = rows.into_iter().map(|(id, ..)| id).collect();
+    let mut applied: Vec<DeliveryId> = rows.into_iter().map(|(id, ..)| id).collect();
+    if !handed.is_empty() {
+        applied.extend(insert.insert().fetch_all(&mut *tx).await?);
+    }
     let tried: Vec<&(&Outcome, &AttemptRecord)> = tried
         .iter()
         .filter(|(o, _)| applied.contains(&o.id))
@@ -375,6 +292,212 @@ pub async fn finish_many(
     }
     tx.commit().await?;
     Ok(applied)
+}
+
+/// Outcomes as the columns their rows take, one array each.
+struct OutcomeColumns<'a> {
+    ids: Vec<DeliveryId>,
+    states: Vec<&'static str>,
+    after_ms: Vec<f64>,
+    reasons: Vec<Option<&'static str>>,
+    /// Not tried (held, or put back for the rate limit): the attempt does not count and the
+    /// last try's status stays.
+    untried: Vec<bool>,
+    payloads: Vec<Option<&'a str>>,
+    statuses: Vec<Option<i32>>,
+    errors: Vec<Option<&'a str>>,
+    // The try that delivered, for the delivery's own row.
+    started: Vec<Option<OffsetDateTime>>,
+    durations: Vec<Option<i32>>,
+    headers: Vec<Option<String>>,
+    bodies: Vec<Option<&'a str>>,
+    /// What makes the rows of handed-over deliveries ([`Outcome::handed`]).
+    handed: Vec<&'a crate::store::handover::Handed>,
+}
+
+/// Each applied outcome of an update: its delivery, target, group key, and whether it holds
+/// its group now.
+type Updated = (DeliveryId, TargetRef, Option<String>, bool);
+
+impl<'a> OutcomeColumns<'a> {
+    fn of(outcomes: &[&'a Outcome]) -> OutcomeColumns<'a> {
+        let n = outcomes.len();
+        let mut columns = OutcomeColumns {
+            ids: Vec::with_capacity(n),
+            states: Vec::with_capacity(n),
+            after_ms: Vec::with_capacity(n),
+            reasons: Vec::with_capacity(n),
+            untried: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            statuses: Vec::with_capacity(n),
+            errors: Vec::with_capacity(n),
+            started: Vec::with_capacity(n),
+            durations: Vec::with_capacity(n),
+            headers: Vec::with_capacity(n),
+            bodies: Vec::with_capacity(n),
+            handed: outcomes.iter().filter_map(|o| o.handed.as_ref()).collect(),
+        };
+        for o in outcomes {
+            let (state, after, reason) = match &o.transition {
+                Transition::Delivered => ("delivered", 0.0, None),
+                Transition::Retry { after } => ("pending", after.as_secs_f64() * 1000.0, None),
+                Transition::Dead(reason) => ("dead", 0.0, Some(reason.as_str())),
+                Transition::Hold => ("held", 0.0, None),
+                Transition::Defer { after } => ("pending", after.as_secs_f64() * 1000.0, None),
+            };
+            columns.ids.push(o.id);
+            columns.states.push(state);
+            columns.after_ms.push(after);
+            columns.reasons.push(reason);
+            columns.untried.push(matches!(
+                o.transition,
+                Transition::Hold | Transition::Defer { .. }
+            ));
+            // The payload is kept for what may still be looked at as a dead letter; a
+            // delivered one's is not written (it would double the row: the event's body is
+            // kept anyway).
+            columns.payloads.push(match o.transition {
+                Transition::Delivered => None,
+                _ => o.payload.as_deref(),
+            });
+            columns
+                .statuses
+                .push(o.attempt.as_ref().and_then(|a| a.status));
+            columns
+                .errors
+                .push(o.attempt.as_ref().and_then(|a| a.error.as_deref()));
+            let delivered = o
+                .attempt
+                .as_ref()
+                .filter(|_| o.transition == Transition::Delivered);
+            columns.started.push(delivered.map(|a| a.started_at));
+            columns.durations.push(delivered.map(|a| a.duration_ms));
+            columns
+                .headers
+                .push(delivered.and_then(|a| a.response_headers.as_ref().map(|h| h.to_string())));
+            columns
+                .bodies
+                .push(delivered.and_then(|a| a.response_body.as_deref()));
+        }
+        columns
+    }
+
+    /// The update of claimed deliveries, each guarded by `owner`'s lease.
+    fn update(
+        &self,
+        owner: Uuid,
+    ) -> sqlx::query::QueryAs<'_, sqlx::Postgres, Updated, sqlx::postgres::PgArguments> {
+        sqlx::query_as(
+            "UPDATE deliveries d SET
+                 state = u.state,
+                 lease_owner = NULL, lease_expires_at = NULL,
+                 attempts = CASE WHEN u.untried THEN d.attempts - 1 ELSE d.attempts END,
+                 next_attempt_at = now() + make_interval(secs => u.after_ms / 1000.0),
+                 dead_reason = u.reason,
+                 dead_at = CASE WHEN u.state = 'dead' THEN now() END,
+                 finalized_at = CASE WHEN u.state IN ('delivered', 'dead') THEN now() END,
+                 last_status = CASE WHEN u.untried THEN d.last_status ELSE u.status END,
+                 last_error = CASE WHEN u.untried THEN d.last_error ELSE u.error END,
+                 payload = COALESCE(u.payload, d.payload),
+                 holds_group = CASE
+                     WHEN NOT d.holds_group OR u.state = 'delivered' THEN false
+                     WHEN u.state = 'dead' THEN COALESCE(
+                         (SELECT t.ordering_on_dead = 'block' FROM targets t WHERE t.id = d.target_ref),
+                         false)
+                     ELSE true
+                 END,
+                 delivered_attempt = CASE
+                     WHEN u.started_at IS NULL THEN NULL
+                     -- Its first try ever (`attempts` counts the tries since the last redrive,
+                     -- this one included): no earlier try has a row to be numbered after.
+                     WHEN d.attempts = 1 AND d.redrive_count = 0 THEN 1
+                     ELSE COALESCE(
+                         (SELECT max(x.attempt) FROM delivery_attempts x WHERE x.delivery_id = d.id),
+                         0) + 1
+                 END,
+                 delivered_started_at = u.started_at,
+                 delivered_duration_ms = u.duration_ms,
+                 delivered_response_headers = u.headers::jsonb,
+                 delivered_response_body = u.body
+             FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[], $7::text[],
+                         $8::int4[], $9::text[], $10::timestamptz[], $11::int4[], $12::text[], $13::text[])
+                  AS u(id, state, after_ms, reason, untried, payload, status, error, started_at,
+                       duration_ms, headers, body)
+             -- Held by `owner` (so in flight: the table's check ties a lease owner to that state).
+             -- Naming the state here would let the planner read the in-flight index — every
+             -- delivery in flight and every dead entry since the last vacuum — and join that with
+             -- the outcomes, where a primary-key lookup per outcome is what it takes (93 µs an
+             -- outcome against 27 at 5,000 events/s, BENCHMARKS.md).
+             WHERE d.id = u.id AND d.lease_owner = $1
+             RETURNING d.id, d.target_ref, d.group_key, d.holds_group",
+        )
+        .bind(owner)
+        .bind(&self.ids)
+        .bind(&self.states)
+        .bind(&self.after_ms)
+        .bind(&self.reasons)
+        .bind(&self.untried)
+        .bind(&self.payloads)
+        .bind(&self.statuses)
+        .bind(&self.errors)
+        .bind(&self.started)
+        .bind(&self.durations)
+        .bind(&self.headers)
+        .bind(&self.bodies)
+    }
+
+    /// The rows of handed-over deliveries (every outcome here is one), as their transitions
+    /// leave them; none where a rescue made one first. Their try counts unless untried, and it
+    /// was their first.
+    fn insert(
+        &self,
+    ) -> sqlx::query::QueryScalar<'_, sqlx::Postgres, DeliveryId, sqlx::postgres::PgArguments> {
+        let made = || self.handed.iter();
+        sqlx::query_scalar(
+            "INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
+                                     attempts, next_attempt_at, dead_reason, dead_at, finalized_at,
+                                     last_status, last_error, payload, delivered_attempt,
+                                     delivered_started_at, delivered_duration_ms,
+                                     delivered_response_headers, delivered_response_body,
+                                     budget_started_at)
+             SELECT u.id, u.event_id, u.bus, u.rule_name, u.target_id, u.target_ref, u.state,
+                    CASE WHEN u.untried THEN 0 ELSE 1 END,
+                    now() + make_interval(secs => u.after_ms / 1000.0),
+                    u.reason, CASE WHEN u.state = 'dead' THEN now() END,
+                    CASE WHEN u.state IN ('delivered', 'dead') THEN now() END,
+                    CASE WHEN NOT u.untried THEN u.status END,
+                    CASE WHEN NOT u.untried THEN u.error END,
+                    u.payload, CASE WHEN u.started_at IS NOT NULL THEN 1 END,
+                    u.started_at, u.duration_ms, u.headers::jsonb, u.body, u.budget_started_at
+             FROM UNNEST($1::uuid[], $2::text[], $3::float8[], $4::text[], $5::bool[], $6::text[],
+                         $7::int4[], $8::text[], $9::timestamptz[], $10::int4[], $11::text[], $12::text[],
+                         $13::uuid[], $14::text[], $15::text[], $16::text[], $17::uuid[],
+                         $18::timestamptz[])
+                  AS u(id, state, after_ms, reason, untried, payload, status, error, started_at,
+                       duration_ms, headers, body, event_id, bus, rule_name, target_id, target_ref,
+                       budget_started_at)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id",
+        )
+        .bind(&self.ids)
+        .bind(&self.states)
+        .bind(&self.after_ms)
+        .bind(&self.reasons)
+        .bind(&self.untried)
+        .bind(&self.payloads)
+        .bind(&self.statuses)
+        .bind(&self.errors)
+        .bind(&self.started)
+        .bind(&self.durations)
+        .bind(&self.headers)
+        .bind(&self.bodies)
+        .bind(made().map(|h| h.event_id).collect::<Vec<_>>())
+        .bind(made().map(|h| h.bus.as_str()).collect::<Vec<_>>())
+        .bind(made().map(|h| h.rule_name.as_str()).collect::<Vec<_>>())
+        .bind(made().map(|h| h.target_id.as_str()).collect::<Vec<_>>())
+        .bind(made().map(|h| h.target_ref).collect::<Vec<_>>())
+        .bind(made().map(|h| h.received_at).collect::<Vec<_>>())
+    }
 }
 
 /// Disables a target that answered 410 Gone.

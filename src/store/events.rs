@@ -1,6 +1,6 @@
 //! Events and the deliveries ingest creates for them; the event trace.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use sqlx::PgConnection;
@@ -50,16 +50,32 @@ impl NewDelivery {
     pub fn leasable(&self) -> bool {
         self.group.is_none()
     }
+
+    /// What makes its row, when it is handed over with its event received at `received_at`.
+    pub fn handed(&self, received_at: OffsetDateTime) -> super::handover::Handed {
+        super::handover::Handed {
+            id: self.id,
+            event_id: self.event_id,
+            bus: self.bus.clone(),
+            rule_name: self.rule_name.clone(),
+            target_id: self.target_id.clone(),
+            target_ref: self.target_ref,
+            received_at,
+        }
+    }
 }
 
-/// Deliveries stored already claimed: the `first` leasable ones ([`NewDelivery::leasable`]), in
-/// flight, leased to `owner` for `lease`, their first try counted (the delivery engine's grant
-/// says how many).
+/// Deliveries given to the caller's own workers: the `first` leasable ones
+/// ([`NewDelivery::leasable`]), their first try counted (the delivery engine's grant says how
+/// many). Under the hand-over lease `handover` while it is held (migration 0028), they are
+/// listed in their events and get no row until their outcome; otherwise they are stored in
+/// flight, leased to `owner` for `lease`.
 #[derive(Debug, Clone, Copy)]
 pub struct LeasedTo {
     pub owner: Uuid,
     pub lease: std::time::Duration,
     pub first: usize,
+    pub handover: Option<Uuid>,
 }
 
 /// What [`insert`] did, for the caller to act on once it is committed.
@@ -71,6 +87,11 @@ pub struct Inserted {
     /// The count of target changes its snapshot saw (migration 0027): the delivery engine's
     /// cache of targets is good for it up to that count.
     pub targets_version: i64,
+    /// Whether the leased deliveries were handed over without rows ([`LeasedTo::handover`]
+    /// was held); else they were stored in flight.
+    pub handed: bool,
+    /// The events' `received_at` (the database's clock).
+    pub received_at: OffsetDateTime,
 }
 
 /// Writes events and their deliveries (of any buses) in ONE statement (data-modifying CTEs):
@@ -96,6 +117,8 @@ pub async fn insert(
         return Ok(Inserted {
             due: false,
             targets_version: 0,
+            handed: false,
+            received_at: OffsetDateTime::now_utc(),
         });
     }
     let first = leased.map_or(0, |l| l.first);
@@ -133,18 +156,42 @@ pub async fn insert(
         .iter()
         .flat_map(|e| e.archives.iter().map(move |a| (*a, e)))
         .collect();
-    let (_, _, targets_version): (i64, i64, i64) = sqlx::query_as(
-        "WITH stored_events AS (
+    // Per event, what makes the rows of its deliveries handed over (if the lease holds).
+    let handed: Vec<Option<String>> = match leased.and_then(|l| l.handover) {
+        None => vec![None; events.len()],
+        Some(_) => {
+            let mut per_event: HashMap<EventId, Vec<&NewDelivery>> = HashMap::new();
+            for (d, _) in deliveries.iter().zip(&is_leased).filter(|(_, l)| **l) {
+                per_event.entry(d.event_id).or_default().push(d);
+            }
+            events
+                .iter()
+                .map(|e| {
+                    per_event
+                        .get(&e.id)
+                        .map(|h| super::handover::handed_column(h.iter().copied()))
+                })
+                .collect()
+        }
+    };
+    let (_, _, targets_version, handed_over, received_at): (i64, i64, i64, bool, OffsetDateTime) =
+        sqlx::query_as(
+        "WITH lease AS (
+             -- Held until the commit: a rescue of the lease waits for this statement.
+             SELECT id FROM handover_leases WHERE id = $34 FOR KEY SHARE
+         ), stored_events AS (
              INSERT INTO events (id, bus, body, source, detail_type, event_time, matched_rules, delivery_ids,
-                                 traceparent, trace_parent_id, tracestate, schema_violations)
+                                 traceparent, trace_parent_id, tracestate, schema_violations,
+                                 handed_to, handed)
              SELECT u.id, u.bus, u.body, u.source, u.detail_type, u.event_time, u.matched::jsonb,
                     u.delivery_ids::uuid[], u.traceparent, u.trace_parent_id, u.tracestate,
-                    u.schema_violations
+                    u.schema_violations, l.id, CASE WHEN l.id IS NOT NULL THEN u.handed END
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::timestamptz[], $7::text[], $8::text[], $19::text[], $20::text[], $21::text[],
-                         $33::text[])
+                         $33::text[], $35::text[])
                   AS u(id, bus, body, source, detail_type, event_time, matched, delivery_ids,
-                       traceparent, trace_parent_id, tracestate, schema_violations)
+                       traceparent, trace_parent_id, tracestate, schema_violations, handed)
+                  LEFT JOIN lease l ON u.handed IS NOT NULL
              RETURNING 1
          ), stored_groups AS (
              INSERT INTO delivery_groups AS g (target_ref, group_key, bus, owed, last_seq)
@@ -176,6 +223,8 @@ pub async fn insert(
                        lease_owner, lease_seconds, group_key, group_place, group_n)
              LEFT JOIN stored_groups g
                   ON g.target_ref = u.target_ref AND g.group_key = u.group_key
+             -- Handed over: no row until the outcome.
+             WHERE u.state <> 'in_flight' OR NOT EXISTS (SELECT 1 FROM lease)
              RETURNING 1
          ), archived AS (
              -- now(): the events' received_at, the same transaction's time.
@@ -186,7 +235,9 @@ pub async fn insert(
          )
          SELECT (SELECT count(*) FROM stored_events),
                 (SELECT count(*) FROM stored_deliveries),
-                (SELECT version FROM target_changes)",
+                (SELECT version FROM target_changes),
+                EXISTS (SELECT 1 FROM lease),
+                now()",
     )
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.bus.as_str()).collect::<Vec<_>>())
@@ -222,11 +273,15 @@ pub async fn insert(
     .bind(kept.iter().map(|(_, e)| e.id).collect::<Vec<_>>())
     .bind(defer.as_secs_f64())
     .bind(events.iter().map(|e| e.schema_violations.as_deref()).collect::<Vec<_>>())
+    .bind(leased.and_then(|l| l.handover))
+    .bind(&handed)
     .fetch_one(conn)
     .await?;
     Ok(Inserted {
         due,
         targets_version,
+        handed: handed_over,
+        received_at,
     })
 }
 
@@ -329,12 +384,22 @@ pub async fn trace(conn: &mut PgConnection, id: EventId) -> Result<Option<Trace>
     let Some(event) = event else {
         return Ok(None);
     };
+    // A delivery handed over at ingest has no row until its outcome (migration 0028): until
+    // then it is in flight on its first try.
     let deliveries: Vec<StoredDelivery> = sqlx::query_as(
         "SELECT id, rule_name, target_id, state, attempts, next_attempt_at, last_status,
                 last_error, dead_reason, created_at, finalized_at, group_key
-         FROM deliveries WHERE id = ANY($1) ORDER BY rule_name, target_id",
+         FROM deliveries WHERE id = ANY($1)
+         UNION ALL
+         SELECT (h.value->>0)::uuid, h.value->>1, h.value->>2, 'in_flight', 1, e.received_at,
+                NULL, NULL, NULL, e.received_at, NULL, NULL
+         FROM events e, jsonb_array_elements(e.handed::jsonb) AS h
+         WHERE e.id = $2
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = (h.value->>0)::uuid)
+         ORDER BY rule_name, target_id",
     )
     .bind(&event.delivery_ids)
+    .bind(id)
     .fetch_all(&mut *conn)
     .await?;
     // A delivered delivery keeps the try that delivered in its own row (migration 0024).

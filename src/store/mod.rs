@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod event_search;
 pub mod events;
 pub mod groups;
+pub mod handover;
 pub mod idempotency;
 pub mod locks;
 pub mod notify;

@@ -33,7 +33,9 @@ pub async fn overview(conn: &mut PgConnection) -> Result<Overview, sqlx::Error> 
                 (SELECT count(*) FROM deliveries WHERE state = 'pending')
                   + (SELECT count(*) FROM deliveries WHERE state = 'in_flight')
                   + (SELECT count(*) FROM deliveries WHERE state = 'held')
-                  + (SELECT count(*) FROM deliveries WHERE state = 'queued') AS deliveries_pending,
+                  + (SELECT count(*) FROM deliveries WHERE state = 'queued')
+                  -- Handed over at ingest, still without rows (as of each lease's renewal).
+                  + (SELECT COALESCE(sum(outstanding), 0) FROM handover_leases) AS deliveries_pending,
                 (SELECT COALESCE(sum(n), 0)::int8 FROM dead_letter_counts) AS dead_letters,
                 (SELECT count(*) FROM deliveries WHERE holds_group AND state = 'dead') AS groups_blocked,
                 (SELECT count(*) FROM replays WHERE state IN ('starting', 'running')) AS replays_active",

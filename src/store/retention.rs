@@ -39,9 +39,11 @@ pub async fn prune(
              SELECT e.id, e.delivery_ids FROM events e
              WHERE e.received_at < now() - make_interval(secs => $1)
                AND NOT EXISTS (
-                   -- Through the event's list of ids: a primary-key lookup each.
-                   SELECT 1 FROM unnest(e.delivery_ids) AS mine (id) JOIN deliveries d USING (id)
-                   WHERE d.state NOT IN ('delivered', 'discarded'))
+                   -- Through the event's list of ids: a primary-key lookup each. A delivery
+                   -- without a row was handed over and has no outcome yet (migration 0028).
+                   SELECT 1 FROM unnest(e.delivery_ids) AS mine (id)
+                   LEFT JOIN deliveries d USING (id)
+                   WHERE d.id IS NULL OR d.state NOT IN ('delivered', 'discarded'))
                AND NOT EXISTS (SELECT 1 FROM archive_events a WHERE a.event_id = e.id)
              ORDER BY e.received_at
              LIMIT $2

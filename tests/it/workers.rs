@@ -11,14 +11,15 @@ use crate::support::{TestApp, wait_for};
 
 const LONG: Duration = Duration::from_secs(20);
 
+/// The event's one delivery as its trace shows it (a delivery handed over at ingest has no row
+/// until its outcome: the trace shows it in flight).
 async fn state_of(app: &TestApp, event: &str) -> (String, i64) {
-    let (state, attempts): (String, i32) =
-        sqlx::query_as("SELECT state, attempts FROM deliveries WHERE event_id = $1::uuid")
-            .bind(event)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    (state, i64::from(attempts))
+    let trace = app.get(&format!("/v1/events/{event}")).await;
+    let delivery = &trace.body["deliveries"][0];
+    (
+        delivery["state"].as_str().unwrap_or_default().to_owned(),
+        delivery["attempts"].as_i64().unwrap_or_default(),
+    )
 }
 
 async fn post(app: &TestApp) -> String {
@@ -71,6 +72,118 @@ async fn a_delivery_whose_worker_died_is_sent_again_after_its_lease_expires() {
         received[1].header("webhook-id")
     );
     assert_eq!(state_of(&b, &event).await.1, 2, "the lost try is counted");
+}
+
+#[tokio::test]
+async fn a_handed_over_delivery_whose_try_outlives_its_lease_is_sent_again() {
+    // Handed to the process's own workers at ingest, the delivery has no row; its try hangs past
+    // the lease (1 s, the target's timeout 30 s). Like a claim whose lease expired, it goes back
+    // to the queue with the try counted, and is sent again while the first try still hangs.
+    let app = TestApp::delivering(&["--lease-ms", "1000"]).await;
+    let sink = Sink::start().await;
+    sink.then([Reply::Hang]);
+    rule_to(&app, &sink, 30_000).await;
+    let event = post(&app).await;
+    wait_for("the first try to reach the sink", LONG, || async {
+        (sink.count() == 1).then_some(())
+    })
+    .await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE event_id = $1::uuid")
+        .bind(&event)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "handed over at ingest: no row until its outcome");
+    assert_eq!(state_of(&app, &event).await, ("in_flight".to_owned(), 1));
+    wait_for(
+        "the delivery to be sent again and delivered",
+        LONG,
+        || async { (state_of(&app, &event).await.0 == "delivered").then_some(()) },
+    )
+    .await;
+    let received = sink.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[0].header("webhook-id"),
+        received[1].header("webhook-id")
+    );
+    assert_eq!(state_of(&app, &event).await.1, 2, "the lost try is counted");
+}
+
+#[tokio::test]
+async fn a_process_whose_hand_over_lease_was_rescued_goes_on_without_losing_or_doubling() {
+    // As if the process had stalled past its lease: another rescues its hand-over lease while a
+    // handed-over try hangs. The rescue makes the delivery's row; the process, finding its lease
+    // gone, takes a new one; the hanging try's outcome finds the row and is not applied; the
+    // rescued delivery is claimed and sent again, and later events are handed over again.
+    let app = TestApp::delivering(&["--lease-ms", "2000"]).await;
+    let sink = Sink::start().await;
+    sink.then([Reply::Hang]);
+    rule_to(&app, &sink, 3_000).await;
+    let event = post(&app).await;
+    wait_for("the first try to reach the sink", LONG, || async {
+        (sink.count() == 1).then_some(())
+    })
+    .await;
+    let lease: uuid::Uuid = sqlx::query_scalar("SELECT handed_to FROM events WHERE id = $1::uuid")
+        .bind(&event)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    wait_for("the lease to be rescued", LONG, || async {
+        sqlx::query("UPDATE handover_leases SET expires_at = now() - interval '1 s' WHERE id = $1")
+            .bind(lease)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        switchyard::store::handover::rescue_one(&app.pool)
+            .await
+            .unwrap()
+            .filter(|made| *made == 1)
+    })
+    .await;
+    wait_for("the rescued delivery to be delivered", LONG, || async {
+        (state_of(&app, &event).await.0 == "delivered").then_some(())
+    })
+    .await;
+    wait_for("the process to take a new lease", LONG, || async {
+        let leases: i64 = sqlx::query_scalar("SELECT count(*) FROM handover_leases WHERE id <> $1")
+            .bind(lease)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        (leases == 1).then_some(())
+    })
+    .await;
+    let later = post(&app).await;
+    wait_for("a later event to be delivered", LONG, || async {
+        (state_of(&app, &later).await.0 == "delivered").then_some(())
+    })
+    .await;
+    let relet: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT handed_to FROM events WHERE id = $1::uuid")
+            .bind(&later)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        relet.is_some_and(|l| l != lease),
+        "handed over under a new lease"
+    );
+    // The hanging try ends (its timeout) and finds the rescued row: nothing of it is applied.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    assert_eq!(state_of(&app, &event).await, ("delivered".to_owned(), 2));
+    let sent: Vec<_> = sink
+        .received()
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        sent.len(),
+        3,
+        "the rescued delivery twice, the later one once"
+    );
+    assert_eq!(sent[0], sent[1]);
 }
 
 #[tokio::test]
