@@ -706,8 +706,11 @@ async fn insert_leased(
     match inserted {
         Ok(inserted) => Ok(Stored { grant, inserted }),
         Err(error) => {
-            // It may have committed all the same.
-            if let (Some(engine), Some(grant)) = (engine, grant) {
+            // Refused by Postgres, nothing of it is stored; otherwise (the connection lost) it
+            // may have committed all the same.
+            if let (Some(engine), Some(grant)) = (engine, grant)
+                && !refused_by_database(&error)
+            {
                 engine.unsure(grant, deliveries);
             }
             Err(error)

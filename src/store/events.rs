@@ -96,9 +96,12 @@ pub struct Inserted {
 
 /// Writes events and their deliveries (of any buses) in ONE statement (data-modifying CTEs):
 /// atomic on its own, so the caller needs no transaction and pays one round trip. When it
-/// returns, the events are durable. Deliveries covered by `leased` are stored claimed (the
-/// caller's own workers send them without a claim); the rest are pending. Every column travels
-/// as an array with one element per row.
+/// returns, the events are durable. Deliveries covered by `leased` go to the caller's own
+/// workers, which send them without a claim: listed in their events, without rows, under the
+/// hand-over lease when the statement finds it ([`LeasedTo::handover`]; it locks the lease's row
+/// until its commit, so a rescue of the lease waits for it), else stored in flight under the
+/// caller's lease. The rest are pending. Every column travels as an array with one element per
+/// row.
 ///
 /// New pending deliveries are due at once, or `defer` later (a replay's, so that live
 /// deliveries due meanwhile are claimed before them).
