@@ -233,7 +233,8 @@ pub async fn finish_many(
             applied.extend(rows.into_iter().map(|(id, ..)| id));
         }
         if !handed.is_empty() {
-            applied.extend(insert.insert().fetch_all(pool).await?);
+            let rows = insert.insert().fetch_all(pool).await?;
+            applied.extend(rows.into_iter().map(|(id,)| id));
         }
         return Ok(applied);
     }
@@ -259,7 +260,8 @@ pub async fn finish_many(
     super::groups::release(&mut tx, &released).await?;
     let mut applied: Vec<DeliveryId> = rows.into_iter().map(|(id, ..)| id).collect();
     if !handed.is_empty() {
-        applied.extend(insert.insert().fetch_all(&mut *tx).await?);
+        let rows = insert.insert().fetch_all(&mut *tx).await?;
+        applied.extend(rows.into_iter().map(|(id,)| id));
     }
     let tried: Vec<&(&Outcome, &AttemptRecord)> = tried
         .iter()
@@ -319,7 +321,27 @@ struct OutcomeColumns<'a> {
 /// its group now.
 type Updated = (DeliveryId, TargetRef, Option<String>, bool);
 
+/// A statement on outcomes, its rows read as `O`.
+type Query<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
 impl<'a> OutcomeColumns<'a> {
+    /// Binds the columns as `$1` to `$12`, in the order the statements unnest them.
+    fn bind<'q, O>(&'q self, query: Query<'q, O>) -> Query<'q, O> {
+        query
+            .bind(&self.ids)
+            .bind(&self.states)
+            .bind(&self.after_ms)
+            .bind(&self.reasons)
+            .bind(&self.untried)
+            .bind(&self.payloads)
+            .bind(&self.statuses)
+            .bind(&self.errors)
+            .bind(&self.started)
+            .bind(&self.durations)
+            .bind(&self.headers)
+            .bind(&self.bodies)
+    }
+
     fn of(outcomes: &[&'a Outcome]) -> OutcomeColumns<'a> {
         let n = outcomes.len();
         let mut columns = OutcomeColumns {
@@ -383,11 +405,8 @@ impl<'a> OutcomeColumns<'a> {
     }
 
     /// The update of claimed deliveries, each guarded by `owner`'s lease.
-    fn update(
-        &self,
-        owner: Uuid,
-    ) -> sqlx::query::QueryAs<'_, sqlx::Postgres, Updated, sqlx::postgres::PgArguments> {
-        sqlx::query_as(
+    fn update(&self, owner: Uuid) -> Query<'_, Updated> {
+        self.bind(sqlx::query_as(
             "UPDATE deliveries d SET
                  state = u.state,
                  lease_owner = NULL, lease_expires_at = NULL,
@@ -419,8 +438,8 @@ impl<'a> OutcomeColumns<'a> {
                  delivered_duration_ms = u.duration_ms,
                  delivered_response_headers = u.headers::jsonb,
                  delivered_response_body = u.body
-             FROM UNNEST($2::uuid[], $3::text[], $4::float8[], $5::text[], $6::bool[], $7::text[],
-                         $8::int4[], $9::text[], $10::timestamptz[], $11::int4[], $12::text[], $13::text[])
+             FROM UNNEST($1::uuid[], $2::text[], $3::float8[], $4::text[], $5::bool[], $6::text[],
+                         $7::int4[], $8::text[], $9::timestamptz[], $10::int4[], $11::text[], $12::text[])
                   AS u(id, state, after_ms, reason, untried, payload, status, error, started_at,
                        duration_ms, headers, body)
              -- Held by `owner` (so in flight: the table's check ties a lease owner to that state).
@@ -428,32 +447,18 @@ impl<'a> OutcomeColumns<'a> {
              -- delivery in flight and every dead entry since the last vacuum — and join that with
              -- the outcomes, where a primary-key lookup per outcome is what it takes (93 µs an
              -- outcome against 27 at 5,000 events/s, BENCHMARKS.md).
-             WHERE d.id = u.id AND d.lease_owner = $1
+             WHERE d.id = u.id AND d.lease_owner = $13
              RETURNING d.id, d.target_ref, d.group_key, d.holds_group",
-        )
+        ))
         .bind(owner)
-        .bind(&self.ids)
-        .bind(&self.states)
-        .bind(&self.after_ms)
-        .bind(&self.reasons)
-        .bind(&self.untried)
-        .bind(&self.payloads)
-        .bind(&self.statuses)
-        .bind(&self.errors)
-        .bind(&self.started)
-        .bind(&self.durations)
-        .bind(&self.headers)
-        .bind(&self.bodies)
     }
 
     /// The rows of handed-over deliveries (every outcome here is one), as their transitions
     /// leave them; none where a rescue made one first. Their try counts unless untried, and it
     /// was their first.
-    fn insert(
-        &self,
-    ) -> sqlx::query::QueryScalar<'_, sqlx::Postgres, DeliveryId, sqlx::postgres::PgArguments> {
+    fn insert(&self) -> Query<'_, (DeliveryId,)> {
         let made = || self.handed.iter();
-        sqlx::query_scalar(
+        self.bind(sqlx::query_as(
             "INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
                                      attempts, next_attempt_at, dead_reason, dead_at, finalized_at,
                                      last_status, last_error, payload, delivered_attempt,
@@ -478,19 +483,7 @@ impl<'a> OutcomeColumns<'a> {
                        budget_started_at)
              ON CONFLICT (id) DO NOTHING
              RETURNING id",
-        )
-        .bind(&self.ids)
-        .bind(&self.states)
-        .bind(&self.after_ms)
-        .bind(&self.reasons)
-        .bind(&self.untried)
-        .bind(&self.payloads)
-        .bind(&self.statuses)
-        .bind(&self.errors)
-        .bind(&self.started)
-        .bind(&self.durations)
-        .bind(&self.headers)
-        .bind(&self.bodies)
+        ))
         .bind(made().map(|h| h.event_id).collect::<Vec<_>>())
         .bind(made().map(|h| h.bus.as_str()).collect::<Vec<_>>())
         .bind(made().map(|h| h.rule_name.as_str()).collect::<Vec<_>>())

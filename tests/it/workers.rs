@@ -35,6 +35,37 @@ async fn post(app: &TestApp) -> String {
         .to_owned()
 }
 
+/// A rule to a sink whose first answer never comes (the try ends at `timeout_ms`), an event
+/// posted, and its first try at the sink: the event's id.
+async fn first_try_hangs(app: &TestApp, sink: &Sink, timeout_ms: u32) -> String {
+    sink.then([Reply::Hang]);
+    rule_to(app, sink, timeout_ms).await;
+    let event = post(app).await;
+    wait_for("the first try to reach the sink", LONG, || async {
+        (sink.count() == 1).then_some(())
+    })
+    .await;
+    event
+}
+
+/// The event's delivery is sent again (the same `webhook-id`) and delivered, its lost try
+/// counted.
+async fn sent_again_and_delivered(app: &TestApp, sink: &Sink, event: &str) {
+    wait_for(
+        "the delivery to be sent again and delivered",
+        LONG,
+        || async { (state_of(app, event).await.0 == "delivered").then_some(()) },
+    )
+    .await;
+    let received = sink.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[0].header("webhook-id"),
+        received[1].header("webhook-id")
+    );
+    assert_eq!(state_of(app, event).await.1, 2, "the lost try is counted");
+}
+
 async fn rule_to(app: &TestApp, sink: &Sink, timeout_ms: u32) {
     app.put_rule(
         "default",
@@ -48,30 +79,12 @@ async fn rule_to(app: &TestApp, sink: &Sink, timeout_ms: u32) {
 async fn a_delivery_whose_worker_died_is_sent_again_after_its_lease_expires() {
     let a = TestApp::delivering(&["--lease-ms", "1000"]).await;
     let sink = Sink::start().await;
-    sink.then([Reply::Hang]);
-    rule_to(&a, &sink, 30_000).await;
-    let event = post(&a).await;
-    wait_for("the first try to reach the sink", LONG, || async {
-        (sink.count() == 1).then_some(())
-    })
-    .await;
+    let event = first_try_hangs(&a, &sink, 30_000).await;
     assert_eq!(state_of(&a, &event).await.0, "in_flight");
 
     let b = a.another(&delivering_flags(&["--lease-ms", "1000"])).await;
     a.crash().await;
-    wait_for(
-        "the delivery to be sent again and delivered",
-        LONG,
-        || async { (state_of(&b, &event).await.0 == "delivered").then_some(()) },
-    )
-    .await;
-    let received = sink.received();
-    assert_eq!(received.len(), 2);
-    assert_eq!(
-        received[0].header("webhook-id"),
-        received[1].header("webhook-id")
-    );
-    assert_eq!(state_of(&b, &event).await.1, 2, "the lost try is counted");
+    sent_again_and_delivered(&b, &sink, &event).await;
 }
 
 #[tokio::test]
@@ -81,13 +94,7 @@ async fn a_handed_over_delivery_whose_try_outlives_its_lease_is_sent_again() {
     // to the queue with the try counted, and is sent again while the first try still hangs.
     let app = TestApp::delivering(&["--lease-ms", "1000"]).await;
     let sink = Sink::start().await;
-    sink.then([Reply::Hang]);
-    rule_to(&app, &sink, 30_000).await;
-    let event = post(&app).await;
-    wait_for("the first try to reach the sink", LONG, || async {
-        (sink.count() == 1).then_some(())
-    })
-    .await;
+    let event = first_try_hangs(&app, &sink, 30_000).await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE event_id = $1::uuid")
         .bind(&event)
         .fetch_one(&app.pool)
@@ -95,19 +102,7 @@ async fn a_handed_over_delivery_whose_try_outlives_its_lease_is_sent_again() {
         .unwrap();
     assert_eq!(rows, 0, "handed over at ingest: no row until its outcome");
     assert_eq!(state_of(&app, &event).await, ("in_flight".to_owned(), 1));
-    wait_for(
-        "the delivery to be sent again and delivered",
-        LONG,
-        || async { (state_of(&app, &event).await.0 == "delivered").then_some(()) },
-    )
-    .await;
-    let received = sink.received();
-    assert_eq!(received.len(), 2);
-    assert_eq!(
-        received[0].header("webhook-id"),
-        received[1].header("webhook-id")
-    );
-    assert_eq!(state_of(&app, &event).await.1, 2, "the lost try is counted");
+    sent_again_and_delivered(&app, &sink, &event).await;
 }
 
 #[tokio::test]
@@ -118,13 +113,7 @@ async fn a_process_whose_hand_over_lease_was_rescued_goes_on_without_losing_or_d
     // rescued delivery is claimed and sent again, and later events are handed over again.
     let app = TestApp::delivering(&["--lease-ms", "2000"]).await;
     let sink = Sink::start().await;
-    sink.then([Reply::Hang]);
-    rule_to(&app, &sink, 3_000).await;
-    let event = post(&app).await;
-    wait_for("the first try to reach the sink", LONG, || async {
-        (sink.count() == 1).then_some(())
-    })
-    .await;
+    let event = first_try_hangs(&app, &sink, 3_000).await;
     let lease: uuid::Uuid = sqlx::query_scalar("SELECT handed_to FROM events WHERE id = $1::uuid")
         .bind(&event)
         .fetch_one(&app.pool)
