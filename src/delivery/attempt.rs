@@ -261,6 +261,7 @@ impl Engine {
                 error: record.error.as_deref(),
             });
         }
+        let handed = claim.handed();
         let finished = Finished {
             note: Note {
                 disable_target: decision.disables_target(),
@@ -280,7 +281,7 @@ impl Engine {
                 payload: decision.payload,
                 attempt: decision.attempt,
                 held_group: claim.holds_group,
-                handed: claim.handed,
+                handed,
             },
         };
         if recorder.send(finished).await.is_err() {
@@ -403,7 +404,7 @@ mod tests {
             received_at: now,
             span: None,
             holds_group: false,
-            handed: None,
+            handed_at: None,
         }
     }
 

@@ -123,6 +123,11 @@ async fn first_statistics(pool: PgPool) {
     }
 }
 
+/// The deliveries a grant of `n` slots covers: the first `n` leasable ones.
+fn granted(deliveries: &[NewDelivery], n: usize) -> impl Iterator<Item = &NewDelivery> {
+    deliveries.iter().filter(|d| d.leasable()).take(n)
+}
+
 pub struct Engine {
     pool: PgPool,
     /// This process's hand-over lease.
@@ -236,11 +241,10 @@ impl Engine {
     /// none for an event that is not).
     pub fn unsure(&self, grant: Grant, deliveries: &[NewDelivery]) {
         if let Some(ticket) = &grant.ticket {
-            let handed = deliveries.iter().filter(|d| d.leasable()).take(grant.len());
             self.handover.handed(
                 ticket.lease,
                 ticket.sent_at,
-                handed.map(|d| d.handed(ticket.sent_at)),
+                granted(deliveries, grant.len()).map(|d| d.handed(ticket.sent_at)),
             );
         }
     }
@@ -260,17 +264,16 @@ impl Engine {
         }
         let Grant { slots, ticket, .. } = grant;
         // Outstanding before the ticket ends, so the checkpoint never passes them.
-        let handed = match &ticket {
+        let handed_at = match &ticket {
             Some(ticket) if inserted.handed => {
-                let handed = deliveries.iter().filter(|d| d.leasable()).take(slots.len());
                 self.handover.handed(
                     ticket.lease,
                     inserted.received_at,
-                    handed.map(|d| d.handed(inserted.received_at)),
+                    granted(&deliveries, slots.len()).map(|d| d.handed(inserted.received_at)),
                 );
-                true
+                Some(inserted.received_at)
             }
-            _ => false,
+            _ => None,
         };
         drop(ticket);
         let targets_version = inserted.targets_version;
@@ -285,7 +288,6 @@ impl Engine {
             .filter_map(|(d, slot)| {
                 // Always found: each delivery was made from one of these events.
                 let event = *bodies.get(&d.event_id)?;
-                let handed = handed.then(|| d.handed(inserted.received_at));
                 let claim = Claim {
                     id: d.id,
                     event_id: d.event_id,
@@ -300,7 +302,7 @@ impl Engine {
                     span: Some(event.span.clone()),
                     // Ordered deliveries are never handed over (`NewDelivery::leasable`).
                     holds_group: false,
-                    handed,
+                    handed_at,
                 };
                 Some((claim, slot))
             })

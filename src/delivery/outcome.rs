@@ -44,9 +44,24 @@ pub struct Claim {
     /// Whether it is its ordered group's head (it holds the group): its outcome may release the
     /// group. Only the lease's holder changes that, so it stays as claimed until the outcome.
     pub holds_group: bool,
-    /// Handed over at ingest without a row (migration 0028): what makes its row, which its
-    /// outcome writes.
-    pub handed: Option<crate::store::handover::Handed>,
+    /// Handed over at ingest without a row (migration 0028): when its event was received, by
+    /// the database's clock. Its outcome makes its row ([`Claim::handed`]).
+    pub handed_at: Option<OffsetDateTime>,
+}
+
+impl Claim {
+    /// What makes its row, if it was handed over without one.
+    pub fn handed(&self) -> Option<crate::store::handover::Handed> {
+        Some(crate::store::handover::Handed {
+            id: self.id,
+            event_id: self.event_id,
+            bus: self.bus.clone(),
+            rule_name: self.rule_name.clone(),
+            target_id: self.target_id.clone(),
+            target_ref: self.target_ref,
+            received_at: self.handed_at?,
+        })
+    }
 }
 
 /// A target as the worker needs it.
@@ -169,6 +184,6 @@ pub struct Outcome {
     pub attempt: Option<AttemptRecord>,
     /// The delivery held its group when it was claimed ([`Claim::holds_group`]).
     pub held_group: bool,
-    /// The delivery has no row yet ([`Claim::handed`]): the outcome makes it.
+    /// The delivery has no row yet ([`Claim::handed_at`]): the outcome makes it.
     pub handed: Option<crate::store::handover::Handed>,
 }

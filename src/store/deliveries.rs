@@ -51,7 +51,7 @@ impl From<ClaimRow> for Claim {
                 EventSpan::stored(traceparent, row.trace_parent_id, row.tracestate)
             }),
             holds_group: row.holds_group,
-            handed: None,
+            handed_at: None,
         }
     }
 }
