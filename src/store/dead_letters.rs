@@ -224,7 +224,7 @@ pub async fn redrive_ids(conn: &mut PgConnection, ids: &[DeliveryId]) -> Result<
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    announce(conn, n).await?;
+    notify::deliveries_made_due(conn, n).await?;
     Ok(n)
 }
 
@@ -240,15 +240,8 @@ pub async fn redrive_matching(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    announce(conn, n).await?;
+    notify::deliveries_made_due(conn, n).await?;
     Ok(n)
-}
-
-async fn announce(conn: &mut PgConnection, redriven: u64) -> Result<(), sqlx::Error> {
-    if redriven > 0 {
-        notify::notify(conn, notify::DELIVERIES_DUE, "").await?;
-    }
-    Ok(())
 }
 
 /// Ends these dead letters as discarded, keeping them; how many were dead. Run it in a

@@ -523,9 +523,7 @@ pub async fn enable_target(conn: &mut PgConnection, target: TargetRef) -> Result
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if released > 0 {
-        notify::notify(conn, notify::DELIVERIES_DUE, "").await?;
-    }
+    notify::deliveries_made_due(conn, released).await?;
     Ok(released)
 }
 

@@ -133,7 +133,8 @@ pub async fn make_pending(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    announce_and_commit(tx, made).await?;
+    notify::deliveries_made_due(&mut tx, made).await?;
+    tx.commit().await?;
     Ok(made)
 }
 
@@ -172,17 +173,7 @@ pub async fn rescue_one(pool: &PgPool) -> Result<Option<u64>, sqlx::Error> {
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    announce_and_commit(tx, made).await?;
+    notify::deliveries_made_due(&mut tx, made).await?;
+    tx.commit().await?;
     Ok(Some(made))
-}
-
-/// Commits rows just made pending, announcing them to every process's workers if there are any.
-async fn announce_and_commit(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    made: u64,
-) -> Result<(), sqlx::Error> {
-    if made > 0 {
-        notify::notify(&mut tx, notify::DELIVERIES_DUE, "").await?;
-    }
-    tx.commit().await
 }

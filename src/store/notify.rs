@@ -19,6 +19,18 @@ pub async fn notify(
     Ok(())
 }
 
+/// Announces on [`DELIVERIES_DUE`], inside the caller's transaction, that `made` deliveries
+/// were made due, if any were.
+pub async fn deliveries_made_due(
+    conn: &mut sqlx::PgConnection,
+    made: u64,
+) -> Result<(), sqlx::Error> {
+    if made > 0 {
+        notify(conn, DELIVERIES_DUE, "").await?;
+    }
+    Ok(())
+}
+
 /// Announces due deliveries on [`DELIVERIES_DUE`] once the statement that stored them has
 /// committed, from a background task: requests made while one announcement is under way make
 /// one more after it, however many they are.
