@@ -31,8 +31,6 @@ use crate::domain::DeliveryId;
 use crate::store::handover::{self, Handed};
 use crate::telemetry::error_chain;
 
-const EXPIRED: &str = "the lease expired before the attempt finished";
-
 pub(super) struct Handover {
     /// The lease's life ([`super::DeliveryConfig::lease`]), and each handed delivery's.
     ttl: Duration,
@@ -209,7 +207,14 @@ impl Handover {
             return;
         }
         let rows: Vec<&Handed> = expired.iter().collect();
-        match handover::make_pending(pool, &rows, true, Some(EXPIRED)).await {
+        match handover::make_pending(
+            pool,
+            &rows,
+            true,
+            Some(crate::store::deliveries::LEASE_EXPIRED),
+        )
+        .await
+        {
             Ok(n) => {
                 tracing::warn!(
                     deliveries = n,

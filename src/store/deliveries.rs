@@ -527,14 +527,19 @@ pub async fn enable_target(conn: &mut PgConnection, target: TargetRef) -> Result
     Ok(released)
 }
 
+/// The last error of a delivery returned to the queue because its lease expired (a claim's, a
+/// handed-over delivery's own, or its process's hand-over lease).
+pub const LEASE_EXPIRED: &str = "the lease expired before the attempt finished";
+
 /// Returns deliveries whose lease expired (their worker or process died) to the queue. The try
 /// that was under way stays counted.
 pub async fn rescue_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,
-             next_attempt_at = now(), last_error = 'the lease expired before the attempt finished'
+             next_attempt_at = now(), last_error = $1
          WHERE state = 'in_flight' AND lease_expires_at < now()",
     )
+    .bind(LEASE_EXPIRED)
     .execute(pool)
     .await?
     .rows_affected())

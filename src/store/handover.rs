@@ -162,14 +162,14 @@ pub async fn rescue_one(pool: &PgPool) -> Result<Option<u64>, sqlx::Error> {
         "INSERT INTO deliveries (id, event_id, bus, rule_name, target_id, target_ref, state,
                                  attempts, next_attempt_at, last_error, budget_started_at)
          SELECT (h.value->>0)::uuid, e.id, e.bus, h.value->>1, h.value->>2,
-                (h.value->>3)::uuid, 'pending', 1, now(),
-                'the lease expired before the attempt finished', e.received_at
+                (h.value->>3)::uuid, 'pending', 1, now(), $3, e.received_at
          FROM events e, jsonb_array_elements(e.handed::jsonb) AS h
          WHERE e.received_at >= $2 AND e.handed_to = $1
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(lease)
     .bind(checkpoint)
+    .bind(super::deliveries::LEASE_EXPIRED)
     .execute(&mut *tx)
     .await?
     .rows_affected();
